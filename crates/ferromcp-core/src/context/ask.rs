@@ -1,0 +1,333 @@
+//! Asking the client: elicitation, sampling and roots, with one API for both eras.
+//!
+//! - Legacy (2025-11-25): a real JSON-RPC request on this request's own stream,
+//!   correlated by id through the session, with a timeout and cancellation.
+//! - Modern (2026-07-28): MRTR. Each ask has a key (explicit, or `ask-N` in call order).
+//!   An ask whose answer is known (from this retry's `inputResponses` or the sealed
+//!   `requestState`) returns it at once; an unanswered ask parks the handler, and the
+//!   dispatcher ends the call with an `InputRequiredResult` listing every ask that
+//!   parked in the same poll (so `tokio::join!` of several asks becomes one round).
+//!   On the retry the handler runs again and replays (deterministic replay).
+//!
+//! Asking for a capability the client did not declare is [`Error::MissingCapability`],
+//! never a hang.
+
+use std::collections::BTreeMap;
+use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+
+use super::Context;
+use crate::era::Era;
+use crate::error::{Error, ProtocolError, Result};
+use crate::jsonrpc::{self, RequestId};
+use crate::mrtr::Continuation;
+use crate::protocol::{CreateMessageResult, ElicitResult, ElicitationAction, ListRootsResult, Root};
+use crate::registry::BoxFuture;
+
+/// The user's answer to an elicitation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Elicitation<T> {
+    /// The user accepted and provided content.
+    Accept(T),
+    /// The user declined.
+    Decline,
+    /// The user dismissed the request.
+    Cancel,
+}
+
+impl<T> Elicitation<T> {
+    /// The accepted content, if any.
+    pub fn accepted(self) -> Option<T> {
+        match self {
+            Elicitation::Accept(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+/// Per-request MRTR bookkeeping (modern era only).
+#[derive(Debug, Default)]
+pub(crate) struct MrtrState {
+    pub(crate) prior: Continuation,
+    pub(crate) responses: Map<String, Value>,
+    pub(crate) used: BTreeMap<String, Value>,
+    pub(crate) once: BTreeMap<String, Value>,
+    pub(crate) pending: BTreeMap<String, Value>,
+}
+
+impl MrtrState {
+    /// The continuation to seal for the next round.
+    pub(crate) fn next_continuation(&self) -> Continuation {
+        Continuation { answers: self.used.clone(), once: self.once.clone(), round: self.prior.round + 1 }
+    }
+}
+
+pub(crate) type MrtrSlot = Mutex<MrtrState>;
+
+/// A sampling request (`sampling/createMessage`).
+///
+/// ```
+/// use ferromcp_core::context::SamplingRequest;
+/// let req = SamplingRequest::user("What is the capital of France?").max_tokens(100);
+/// # let _ = req;
+/// ```
+#[derive(Debug, Clone)]
+pub struct SamplingRequest {
+    params: Map<String, Value>,
+}
+
+impl SamplingRequest {
+    /// A request with one user text message and `maxTokens` 1000.
+    pub fn user(text: impl Into<String>) -> Self {
+        let mut params = Map::new();
+        params.insert(
+            "messages".into(),
+            json!([{ "role": "user", "content": { "type": "text", "text": text.into() } }]),
+        );
+        params.insert("maxTokens".into(), json!(1000));
+        SamplingRequest { params }
+    }
+    /// Sets `maxTokens`.
+    pub fn max_tokens(mut self, n: u32) -> Self {
+        self.params.insert("maxTokens".into(), json!(n));
+        self
+    }
+    /// Sets the system prompt.
+    pub fn system_prompt(mut self, s: impl Into<String>) -> Self {
+        self.params.insert("systemPrompt".into(), json!(s.into()));
+        self
+    }
+    /// Sets the temperature.
+    pub fn temperature(mut self, t: f64) -> Self {
+        self.params.insert("temperature".into(), json!(t));
+        self
+    }
+    /// Sets any other parameter (e.g. `modelPreferences`, `stopSequences`).
+    pub fn param(mut self, key: impl Into<String>, value: Value) -> Self {
+        self.params.insert(key.into(), value);
+        self
+    }
+}
+
+type Decode<T> = fn(Value) -> std::result::Result<T, String>;
+
+/// A pending ask; `.key(..)` names it (MRTR input key), `.timeout(..)` bounds it
+/// (legacy), `.await` sends it.
+#[must_use = "an ask does nothing until awaited"]
+pub struct Ask<T> {
+    ctx: Context,
+    method: &'static str,
+    capability: &'static str,
+    params: Value,
+    key: Option<String>,
+    timeout: Option<Duration>,
+    decode: Decode<T>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Ask<T> {
+    /// Names this ask: the key of its entry in `inputRequests` on the modern era.
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+    /// Overrides the server's ask timeout (legacy era).
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = Some(t);
+        self
+    }
+}
+
+impl<T: Send + 'static> IntoFuture for Ask<T> {
+    type Output = Result<T>;
+    type IntoFuture = BoxFuture<Result<T>>;
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(run(self))
+    }
+}
+
+fn decode_elicit<T: DeserializeOwned>(v: Value) -> std::result::Result<Elicitation<T>, String> {
+    let r: ElicitResult = serde_json::from_value(v).map_err(|e| format!("not an ElicitResult: {e}"))?;
+    Ok(match r.action {
+        ElicitationAction::Accept => {
+            let content = r.content.unwrap_or(Value::Object(Map::new()));
+            Elicitation::Accept(serde_json::from_value(content).map_err(|e| format!("content does not match the requested schema: {e}"))?)
+        }
+        ElicitationAction::Decline => Elicitation::Decline,
+        _ => Elicitation::Cancel,
+    })
+}
+
+fn decode_raw_elicit(v: Value) -> std::result::Result<ElicitResult, String> {
+    serde_json::from_value(v).map_err(|e| format!("not an ElicitResult: {e}"))
+}
+
+fn decode_sample(v: Value) -> std::result::Result<CreateMessageResult, String> {
+    serde_json::from_value(v).map_err(|e| format!("not a CreateMessageResult: {e}"))
+}
+
+fn decode_roots(v: Value) -> std::result::Result<Vec<Root>, String> {
+    serde_json::from_value::<ListRootsResult>(v).map(|r| r.roots).map_err(|e| format!("not a ListRootsResult: {e}"))
+}
+
+/// The flat object schema elicitation needs, from a type.
+fn elicitation_schema<T: JsonSchema>() -> Value {
+    let mut s = (*crate::schema::object_schema_for::<T>()).clone();
+    s.remove("$schema");
+    Value::Object(s)
+}
+
+impl Context {
+    fn ask<T>(&self, method: &'static str, capability: &'static str, params: Value, decode: Decode<T>) -> Ask<T> {
+        Ask { ctx: self.clone(), method, capability, params, key: None, timeout: None, decode, _t: PhantomData }
+    }
+
+    /// Asks the user for structured input whose schema comes from `T`.
+    ///
+    /// ```no_run
+    /// # async fn f(ctx: ferromcp_core::Context) -> ferromcp_core::Result<()> {
+    /// use ferromcp_core::context::Elicitation;
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// struct Name { name: String }
+    /// match ctx.elicit::<Name>("What is your name?").key("user_name").await? {
+    ///     Elicitation::Accept(n) => println!("hello {}", n.name),
+    ///     Elicitation::Decline | Elicitation::Cancel => {}
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn elicit<T: DeserializeOwned + JsonSchema>(&self, message: impl Into<String>) -> Ask<Elicitation<T>> {
+        let params = json!({ "message": message.into(), "requestedSchema": elicitation_schema::<T>() });
+        self.ask("elicitation/create", "elicitation", params, decode_elicit::<T>)
+    }
+
+    /// Asks the user for input with a hand-written `requestedSchema`; returns the raw result.
+    pub fn elicit_schema(&self, message: impl Into<String>, requested_schema: Value) -> Ask<ElicitResult> {
+        let params = json!({ "message": message.into(), "requestedSchema": requested_schema });
+        self.ask("elicitation/create", "elicitation", params, decode_raw_elicit)
+    }
+
+    /// Asks the client's LLM for a completion.
+    pub fn sample(&self, request: SamplingRequest) -> Ask<CreateMessageResult> {
+        self.ask("sampling/createMessage", "sampling", Value::Object(request.params), decode_sample)
+    }
+
+    /// Asks the client for its roots.
+    pub fn list_roots(&self) -> Ask<Vec<Root>> {
+        self.ask("roots/list", "roots", json!({}), decode_roots)
+    }
+
+    /// Runs `f` once per logical call: on the modern era its value is recorded in the
+    /// sealed `requestState` and replayed on MRTR retries instead of running again.
+    pub async fn once<T, F, Fut>(&self, key: &str, f: F) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = T>,
+    {
+        let Some(slot) = &self.inner.mrtr else { return Ok(f().await) };
+        let known = lock(slot).once.get(key).cloned();
+        if let Some(v) = known {
+            return serde_json::from_value(v).map_err(|e| Error::invalid_params(format!("requestState value `{key}` is invalid: {e}")));
+        }
+        let v = f().await;
+        let stored = serde_json::to_value(&v)?;
+        lock(slot).once.insert(key.to_owned(), stored);
+        Ok(v)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+async fn run<T>(ask: Ask<T>) -> Result<T> {
+    let ctx = &ask.ctx;
+    if !ctx.client_supports(ask.capability) {
+        return Err(Error::MissingCapability(ask.capability));
+    }
+    let n = ctx.inner.ask_counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    match ctx.inner.era {
+        Era::Modern(_) => {
+            let key = ask.key.clone().unwrap_or_else(|| format!("ask-{n}"));
+            run_modern(&ask, key).await
+        }
+        Era::Legacy(_) => run_legacy(&ask).await,
+    }
+}
+
+async fn run_modern<T>(ask: &Ask<T>, key: String) -> Result<T> {
+    let Some(slot) = &ask.ctx.inner.mrtr else {
+        return Err(Error::AskUnavailable(format!(
+            "`{}` can only ask the client from tools/call, prompts/get or resources/read",
+            ask.ctx.inner.method.as_str()
+        )));
+    };
+    let answer = {
+        let mut st = lock(slot);
+        let found = st.responses.get(&key).cloned().or_else(|| st.prior.answers.get(&key).cloned());
+        match found {
+            Some(v) => {
+                st.used.insert(key.clone(), v.clone());
+                Some(v)
+            }
+            None => {
+                st.pending.insert(key.clone(), json!({ "method": ask.method, "params": ask.params }));
+                None
+            }
+        }
+    };
+    match answer {
+        Some(v) => (ask.decode)(v).map_err(|e| {
+            Error::Protocol(ProtocolError::invalid_params(format!("inputResponses[{key:?}] is invalid: {e}")))
+        }),
+        // Parked: the dispatcher sees the pending ask after this poll and ends the call
+        // with an InputRequiredResult.
+        None => std::future::pending().await,
+    }
+}
+
+async fn run_legacy<T>(ask: &Ask<T>) -> Result<T> {
+    let ctx = &ask.ctx;
+    let Some(session) = &ctx.inner.session else {
+        return Err(Error::AskUnavailable(
+            "this request has no session (stateless HTTP); server→client requests need a legacy session or the 2026-07-28 era".into(),
+        ));
+    };
+    if !ctx.inner.outbound.is_open() {
+        return Err(Error::AskUnavailable("the request's stream is closed".into()));
+    }
+    let (id, rx) = session.peer().register();
+    let mut buf = Vec::with_capacity(128);
+    jsonrpc::write_request(&mut buf, &RequestId::Number(id), ask.method, &ask.params)?;
+    if ctx.inner.outbound.send(buf).await.is_err() {
+        session.peer().forget(id);
+        return Err(Error::AskUnavailable("the request's stream is closed".into()));
+    }
+    let timeout = ask.timeout.unwrap_or(ctx.inner.server.config().ask_timeout);
+    let outcome = tokio::select! {
+        r = rx => r,
+        _ = tokio::time::sleep(timeout) => {
+            session.peer().forget(id);
+            return Err(Error::AskTimeout(ask.method.to_owned()));
+        }
+        _ = ctx.inner.cancel.cancelled() => {
+            session.peer().forget(id);
+            return Err(Error::Cancelled);
+        }
+    };
+    match outcome {
+        Ok(Ok(raw)) => {
+            let v: Value = serde_json::from_str(raw.get())?;
+            (ask.decode)(v).map_err(|e| Error::Other(format!("the client's answer to `{}` is invalid: {e}", ask.method)))
+        }
+        Ok(Err(error)) => Err(Error::AskFailed { method: ask.method.to_owned(), error }),
+        Err(_) => Err(Error::AskUnavailable("the session closed before the client answered".into())),
+    }
+}

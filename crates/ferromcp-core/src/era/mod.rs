@@ -1,0 +1,212 @@
+//! Protocol eras: 2025-11-25 and older ("legacy", initialize + sessions) and 2026-07-28
+//! ("modern", stateless, `_meta` on every request).
+//!
+//! The era is resolved once per request into an [`Era`] value; every rule that differs
+//! between the revisions lives in [`legacy`] or [`modern`], never as flags scattered
+//! through handlers. This module holds what both share: the [`Era`] type, the method
+//! table and the result writer that stamps era-specific fields on results.
+
+pub mod legacy;
+pub mod modern;
+
+use serde::Serialize;
+
+use crate::error::ProtocolError;
+use crate::jsonrpc::{self, RequestId};
+
+/// The protocol era of one request, with the exact version in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Era {
+    /// 2025-11-25 or older: initialize handshake, sessions, server→client requests.
+    Legacy(&'static str),
+    /// 2026-07-28: stateless, `_meta` on every request, MRTR instead of server requests.
+    Modern(&'static str),
+}
+
+impl Era {
+    /// The protocol version string.
+    pub fn version(self) -> &'static str {
+        match self {
+            Era::Legacy(v) | Era::Modern(v) => v,
+        }
+    }
+    /// True for 2026-07-28 and later.
+    pub fn is_modern(self) -> bool {
+        matches!(self, Era::Modern(_))
+    }
+}
+
+/// The methods ferromcp serves, resolved from the method string once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Method {
+    /// `initialize` (legacy).
+    Initialize,
+    /// `ping` (legacy).
+    Ping,
+    /// `logging/setLevel` (legacy).
+    SetLevel,
+    /// `server/discover` (modern).
+    Discover,
+    /// `tools/list`.
+    ListTools,
+    /// `tools/call`.
+    CallTool,
+    /// `resources/list`.
+    ListResources,
+    /// `resources/templates/list`.
+    ListResourceTemplates,
+    /// `resources/read`.
+    ReadResource,
+    /// `resources/subscribe` (legacy).
+    Subscribe,
+    /// `resources/unsubscribe` (legacy).
+    Unsubscribe,
+    /// `prompts/list`.
+    ListPrompts,
+    /// `prompts/get`.
+    GetPrompt,
+    /// `completion/complete`.
+    Complete,
+    /// `subscriptions/listen` (modern).
+    Listen,
+}
+
+impl Method {
+    /// Looks a method string up; `None` for anything ferromcp does not serve.
+    pub fn parse(s: &str) -> Option<Method> {
+        Some(match s {
+            "initialize" => Method::Initialize,
+            "ping" => Method::Ping,
+            "logging/setLevel" => Method::SetLevel,
+            "server/discover" => Method::Discover,
+            "tools/list" => Method::ListTools,
+            "tools/call" => Method::CallTool,
+            "resources/list" => Method::ListResources,
+            "resources/templates/list" => Method::ListResourceTemplates,
+            "resources/read" => Method::ReadResource,
+            "resources/subscribe" => Method::Subscribe,
+            "resources/unsubscribe" => Method::Unsubscribe,
+            "prompts/list" => Method::ListPrompts,
+            "prompts/get" => Method::GetPrompt,
+            "completion/complete" => Method::Complete,
+            "subscriptions/listen" => Method::Listen,
+            _ => return None,
+        })
+    }
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Initialize => "initialize",
+            Method::Ping => "ping",
+            Method::SetLevel => "logging/setLevel",
+            Method::Discover => "server/discover",
+            Method::ListTools => "tools/list",
+            Method::CallTool => "tools/call",
+            Method::ListResources => "resources/list",
+            Method::ListResourceTemplates => "resources/templates/list",
+            Method::ReadResource => "resources/read",
+            Method::Subscribe => "resources/subscribe",
+            Method::Unsubscribe => "resources/unsubscribe",
+            Method::ListPrompts => "prompts/list",
+            Method::GetPrompt => "prompts/get",
+            Method::Complete => "completion/complete",
+            Method::Listen => "subscriptions/listen",
+        }
+    }
+
+    /// Whether `era` has this method.
+    pub fn exists_in(self, era: Era) -> bool {
+        match era {
+            Era::Legacy(_) => legacy::has_method(self),
+            Era::Modern(_) => modern::has_method(self),
+        }
+    }
+}
+
+/// What a result is, for the era-specific fields stamped on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultKind {
+    /// A complete result with no cache hints.
+    Complete,
+    /// A complete, cacheable result (`ttlMs` + `cacheScope` on the modern era).
+    Cacheable(CacheHint),
+    /// An MRTR `input_required` result (modern only).
+    InputRequired,
+}
+
+/// Cache hints for 2026-07-28 cacheable results (SEP-2549).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheHint {
+    /// Freshness in milliseconds; 0 = stale at once.
+    pub ttl_ms: u64,
+    /// `public` (shareable) or `private` (one authorization context).
+    pub public: bool,
+}
+
+/// Writes a full JSON-RPC response for `result` under `era`: legacy results go out as
+/// they are; modern ones get `resultType`, `_meta.serverInfo` and cache hints.
+///
+/// `server_info_json` is the pre-serialized `{"name":..,"version":..}` object. The result
+/// must serialize to a JSON object without `resultType`/`ttlMs`/`cacheScope`/`_meta`
+/// keys (callers clear those fields first).
+pub fn write_response<T: Serialize>(
+    era: Era,
+    id: &RequestId,
+    kind: ResultKind,
+    server_info_json: &str,
+    result: &T,
+) -> Result<Vec<u8>, ProtocolError> {
+    let mut inner = Vec::with_capacity(256);
+    serde_json::to_writer(&mut inner, result)
+        .map_err(|e| ProtocolError::internal(format!("result did not serialize: {e}")))?;
+    let mut buf = Vec::with_capacity(inner.len() + 160);
+    match era {
+        Era::Legacy(_) => jsonrpc::write_result_raw(&mut buf, id, &inner),
+        Era::Modern(_) => {
+            let stamped = modern::stamp(&inner, kind, server_info_json);
+            jsonrpc::write_result_raw(&mut buf, id, &stamped);
+        }
+    }
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_method_round_trips() {
+        for m in [
+            "initialize", "ping", "logging/setLevel", "server/discover", "tools/list", "tools/call",
+            "resources/list", "resources/templates/list", "resources/read", "resources/subscribe",
+            "resources/unsubscribe", "prompts/list", "prompts/get", "completion/complete",
+            "subscriptions/listen",
+        ] {
+            assert_eq!(Method::parse(m).unwrap().as_str(), m);
+        }
+        assert_eq!(Method::parse("TOOLS/LIST"), None);
+    }
+
+    #[test]
+    fn modern_results_are_stamped_legacy_are_not() {
+        let info = r#"{"name":"s","version":"1"}"#;
+        let id = RequestId::Number(1);
+        let v = serde_json::json!({"tools": []});
+        let kind = ResultKind::Cacheable(CacheHint { ttl_ms: 5, public: true });
+        let legacy = write_response(Era::Legacy("2025-11-25"), &id, kind, info, &v).unwrap();
+        let legacy: serde_json::Value = serde_json::from_slice(&legacy).unwrap();
+        assert_eq!(legacy["result"], v);
+        let modern = write_response(Era::Modern("2026-07-28"), &id, kind, info, &v).unwrap();
+        let modern: serde_json::Value = serde_json::from_slice(&modern).unwrap();
+        assert_eq!(modern["result"]["resultType"], "complete");
+        assert_eq!(modern["result"]["ttlMs"], 5);
+        assert_eq!(modern["result"]["cacheScope"], "public");
+        assert_eq!(modern["result"]["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], "s");
+        assert_eq!(modern["result"]["tools"], serde_json::json!([]));
+        let empty = write_response(Era::Modern("2026-07-28"), &id, ResultKind::Complete, info, &serde_json::json!({})).unwrap();
+        let empty: serde_json::Value = serde_json::from_slice(&empty).unwrap();
+        assert_eq!(empty["result"]["resultType"], "complete");
+    }
+}

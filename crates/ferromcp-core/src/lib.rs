@@ -1,0 +1,58 @@
+//! ferromcp-core: the protocol seam, envelope, eras, dispatcher, component registry,
+//! request context and session layer of ferromcp. Most users depend on the `ferromcp`
+//! facade crate instead.
+//!
+//! # Layout
+//!
+//! - [`protocol`]: MCP model types (from rmcp, behind this seam) and constants.
+//! - [`jsonrpc`]: the JSON-RPC envelope — a borrowed single-pass decoder and writers.
+//! - [`era`]: what differs between 2025-11-25 (legacy) and 2026-07-28 (modern), one
+//!   module per era.
+//! - [`registry`]: tools, resources, templates, prompts, completions; handler traits and
+//!   return-value conversions.
+//! - [`context`]: the per-request [`Context`] (logging, progress, asks, extensions).
+//! - [`mrtr`]: sealed `requestState` for multi-round-trip requests.
+//! - [`dispatch`]: one dispatcher for every transport.
+//! - [`session`]: connections, legacy sessions and their registry.
+//! - [`outbound`]: the handle bound to a request's own response stream.
+//! - [`transport`]: stdio / in-memory line-delimited transport.
+//! - [`schema`]: JSON Schema generation and validation.
+//! - [`error`]: the one public [`Error`] type and [`ProtocolError`].
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+// Sampling, roots and logging are deprecated by SEP-2577 in 2026-07-28 but remain part of
+// the 2025-11-25 revision ferromcp serves, so their model types stay in use.
+#![allow(deprecated)]
+
+pub mod context;
+pub mod dispatch;
+pub mod era;
+pub mod error;
+pub mod jsonrpc;
+mod listen;
+pub mod mrtr;
+pub mod outbound;
+pub mod protocol;
+pub mod registry;
+pub mod schema;
+pub mod server;
+pub mod session;
+pub mod transport;
+
+pub use context::{Context, Extensions, TransportKind};
+pub use dispatch::{Reply, RequestEnv};
+pub use era::{Era, Method};
+pub use error::{Error, ProtocolError, Result};
+pub use registry::{
+    Blob, Completer, IntoCallToolResult, IntoGetPromptResult, IntoResourceContents, Json, NoArgs, PromptDef,
+    ResourceDef, ResourceTemplateDef, ToolDef,
+};
+pub use server::{Server, ServerBuilder, ServerConfig};
+
+/// Re-exported so generated code and users share one version.
+pub use schemars;
+/// Re-exported so generated code and users share one version.
+pub use serde;
+/// Re-exported so generated code and users share one version.
+pub use serde_json;

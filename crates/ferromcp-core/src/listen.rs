@@ -1,0 +1,102 @@
+//! `subscriptions/listen` (2026-07-28): a long-lived response stream that carries the
+//! list-changed and resource-updated notifications the client asked for, each tagged
+//! with `_meta.subscriptionId` (= the listen request's id). The first message is
+//! `notifications/subscriptions/acknowledged` with the honoured subset.
+
+use std::collections::BTreeSet;
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::dispatch::{Reply, RequestEnv};
+use crate::era::ResultKind;
+use crate::error::ProtocolError;
+use crate::jsonrpc::{self, Request};
+use crate::protocol::META_SUBSCRIPTION_ID;
+use crate::registry::ListChanged;
+use crate::server::Server;
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Wanted {
+    #[serde(default)]
+    tools_list_changed: bool,
+    #[serde(default)]
+    prompts_list_changed: bool,
+    #[serde(default)]
+    resources_list_changed: bool,
+    #[serde(default)]
+    resource_subscriptions: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct ListenParams {
+    #[serde(default)]
+    notifications: Wanted,
+}
+
+pub(crate) async fn listen(server: &Server, req: Request, env: RequestEnv) -> Result<Reply, ProtocolError> {
+    let p: ListenParams = match req.params.as_deref() {
+        Some(raw) => serde_json::from_str(raw.get()).map_err(|e| ProtocolError::invalid_params(format!("Invalid subscriptions/listen params: {e}")))?,
+        None => ListenParams::default(),
+    };
+    let caps = server.capabilities();
+    let w = p.notifications;
+    let tools = w.tools_list_changed && caps.get("tools").is_some();
+    let prompts = w.prompts_list_changed && caps.get("prompts").is_some();
+    let has_resources = caps.get("resources").is_some();
+    let resources = w.resources_list_changed && has_resources;
+    let subs: BTreeSet<String> = if has_resources { w.resource_subscriptions.into_iter().collect() } else { BTreeSet::new() };
+
+    let id = serde_json::to_value(&req.id).unwrap_or(Value::Null);
+    let mut honoured = Map::new();
+    if tools {
+        honoured.insert("toolsListChanged".into(), true.into());
+    }
+    if prompts {
+        honoured.insert("promptsListChanged".into(), true.into());
+    }
+    if resources {
+        honoured.insert("resourcesListChanged".into(), true.into());
+    }
+    if !subs.is_empty() {
+        honoured.insert("resourceSubscriptions".into(), subs.iter().cloned().collect());
+    }
+    let mut changes = server.registry().subscribe();
+    let mut updates = server.resource_updates();
+    let meta = json!({ META_SUBSCRIPTION_ID: id });
+    let mut buf = Vec::new();
+    let ack = json!({ "_meta": meta, "notifications": honoured });
+    let _ = jsonrpc::write_notification(&mut buf, "notifications/subscriptions/acknowledged", &ack);
+    if env.outbound.send(buf).await.is_err() {
+        return Ok(Reply::none());
+    }
+    loop {
+        let frame = tokio::select! {
+            _ = env.cancel.cancelled() => break,
+            c = changes.recv() => match c {
+                Ok(ListChanged::Tools) if tools => Some((ListChanged::Tools.method(), json!({ "_meta": meta }))),
+                Ok(ListChanged::Prompts) if prompts => Some((ListChanged::Prompts.method(), json!({ "_meta": meta }))),
+                Ok(ListChanged::Resources) if resources => Some((ListChanged::Resources.method(), json!({ "_meta": meta }))),
+                Ok(_) => None,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => None,
+                Err(_) => break,
+            },
+            u = updates.recv() => match u {
+                Ok(uri) if subs.contains(&*uri) => Some(("notifications/resources/updated", json!({ "uri": &*uri, "_meta": meta }))),
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => None,
+                Err(_) => break,
+            },
+        };
+        if let Some((method, params)) = frame {
+            let mut buf = Vec::new();
+            let _ = jsonrpc::write_notification(&mut buf, method, &params);
+            if env.outbound.send(buf).await.is_err() {
+                break;
+            }
+        }
+    }
+    let mut m = Map::new();
+    m.insert(META_SUBSCRIPTION_ID.into(), id);
+    crate::dispatch::write_with_meta(server, env.era, &req.id, ResultKind::Complete, &Map::new(), Some(m))
+}

@@ -1,0 +1,251 @@
+//! [`Server`] and [`ServerBuilder`]: the registry, configuration and shared machinery one
+//! MCP server needs, independent of any transport.
+//!
+//! ```
+//! use ferromcp_core::{Context, NoArgs, Server, ToolDef};
+//! let server = Server::builder("demo", "1.0.0")
+//!     .instructions("A demo server")
+//!     .tool(ToolDef::new("hello").handler(|_ctx: Context, _: NoArgs| async { "hello" }))
+//!     .build();
+//! assert_eq!(server.registry().snapshot().tools.len(), 1);
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use crate::era::CacheHint;
+use crate::mrtr::Sealer;
+use crate::protocol::Implementation;
+use crate::registry::{Components, PromptDef, Registry, ResourceDef, ResourceTemplateDef, ToolDef};
+use crate::session::{SessionLimits, SessionRegistry};
+
+/// Server-wide settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// How long a legacy server→client request waits for its answer.
+    pub ask_timeout: Duration,
+    /// Items per page of `*/list` results.
+    pub page_size: usize,
+    /// Cache hints for `server/discover` and lists (2026-07-28).
+    pub list_cache: CacheHint,
+    /// Cache hints for `resources/read` (2026-07-28).
+    pub read_cache: CacheHint,
+    /// Lifetime of sealed MRTR `requestState`.
+    pub request_state_ttl: Duration,
+    /// Legacy session limits (idle timeout, maximum).
+    pub session_limits: SessionLimits,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            ask_timeout: Duration::from_secs(300),
+            page_size: 500,
+            list_cache: CacheHint { ttl_ms: 60_000, public: true },
+            read_cache: CacheHint { ttl_ms: 0, public: false },
+            request_state_ttl: Duration::from_secs(600),
+            session_limits: SessionLimits::default(),
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) info: Implementation,
+    pub(crate) info_json: Box<str>,
+    pub(crate) instructions: Option<String>,
+    pub(crate) registry: Registry,
+    pub(crate) config: ServerConfig,
+    pub(crate) sealer: Sealer,
+    pub(crate) sessions: Arc<SessionRegistry>,
+    pub(crate) resource_updates: tokio::sync::broadcast::Sender<Arc<str>>,
+}
+
+/// An MCP server: components plus configuration. Cheap to clone (one `Arc`); serve it
+/// with a transport (`serve_stdio`, the HTTP router, the in-memory client).
+#[derive(Clone)]
+pub struct Server {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("info", &self.inner.info).finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Starts building a server named `name` at `version`.
+    pub fn builder(name: impl Into<String>, version: impl Into<String>) -> ServerBuilder {
+        ServerBuilder {
+            info: Implementation::new(name, version),
+            instructions: None,
+            components: Components::default(),
+            config: ServerConfig::default(),
+            sealing_key: None,
+            tool_errors: Vec::new(),
+        }
+    }
+    /// The server's name and version.
+    pub fn info(&self) -> &Implementation {
+        &self.inner.info
+    }
+    /// The pre-serialized server info object.
+    pub fn info_json(&self) -> &str {
+        &self.inner.info_json
+    }
+    /// The live component registry (add/remove components at runtime).
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+    /// Settings.
+    pub fn config(&self) -> &ServerConfig {
+        &self.inner.config
+    }
+    /// The legacy session table.
+    pub fn sessions(&self) -> &Arc<SessionRegistry> {
+        &self.inner.sessions
+    }
+    /// The `requestState` sealer.
+    pub fn sealer(&self) -> &Sealer {
+        &self.inner.sealer
+    }
+    /// Instructions sent in `initialize` / `server/discover`.
+    pub fn instructions(&self) -> Option<&str> {
+        self.inner.instructions.as_deref()
+    }
+    /// Announces that resource `uri` changed: subscribed legacy sessions and modern
+    /// listen streams that asked for it receive `notifications/resources/updated`.
+    pub fn notify_resource_updated(&self, uri: &str) {
+        let _ = self.inner.resource_updates.send(Arc::from(uri));
+    }
+    /// Subscribes to resource-updated announcements.
+    pub fn resource_updates(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {
+        self.inner.resource_updates.subscribe()
+    }
+
+    /// The capabilities the server declares, derived from what it serves.
+    pub fn capabilities(&self) -> Value {
+        let c = self.inner.registry.snapshot();
+        let mut caps = Map::new();
+        if !c.tools.is_empty() {
+            caps.insert("tools".into(), json!({ "listChanged": true }));
+        }
+        if !c.resources.is_empty() || !c.templates.is_empty() {
+            caps.insert("resources".into(), json!({ "subscribe": true, "listChanged": true }));
+        }
+        if !c.prompts.is_empty() {
+            caps.insert("prompts".into(), json!({ "listChanged": true }));
+        }
+        let completes = c.prompts.iter().any(|p| !p.completers.is_empty()) || c.templates.iter().any(|t| !t.completers.is_empty());
+        if completes {
+            caps.insert("completions".into(), json!({}));
+        }
+        caps.insert("logging".into(), json!({}));
+        Value::Object(caps)
+    }
+}
+
+/// Builds a [`Server`].
+pub struct ServerBuilder {
+    info: Implementation,
+    instructions: Option<String>,
+    components: Components,
+    config: ServerConfig,
+    sealing_key: Option<Vec<u8>>,
+    tool_errors: Vec<String>,
+}
+
+impl ServerBuilder {
+    /// Instructions for the client/model, sent in `initialize` and `server/discover`.
+    pub fn instructions(mut self, s: impl Into<String>) -> Self {
+        self.instructions = Some(s.into());
+        self
+    }
+    /// Sets the server's title.
+    pub fn title(mut self, t: impl Into<String>) -> Self {
+        self.info.title = Some(t.into());
+        self
+    }
+    /// Adds a tool (a [`ToolDef`] or anything `#[tool]` generated).
+    pub fn tool(mut self, t: impl Into<ToolDef>) -> Self {
+        let t = t.into();
+        let name = t.tool.name.to_string();
+        if self.components.tools.get(&name).is_some() {
+            self.tool_errors.push(name.clone());
+        }
+        self.components.tools.insert_def(name, t);
+        self
+    }
+    /// Adds a static resource.
+    pub fn resource(mut self, r: impl Into<ResourceDef>) -> Self {
+        let r = r.into();
+        self.components.resources.insert_def(r.resource.uri.clone(), r);
+        self
+    }
+    /// Adds a resource template.
+    pub fn template(mut self, t: impl Into<ResourceTemplateDef>) -> Self {
+        let t = t.into();
+        self.components.templates.insert_def(t.template.uri_template.clone(), t);
+        self
+    }
+    /// Adds a prompt.
+    pub fn prompt(mut self, p: impl Into<PromptDef>) -> Self {
+        let p = p.into();
+        self.components.prompts.insert_def(p.prompt.name.clone(), p);
+        self
+    }
+    /// Replaces the whole configuration.
+    pub fn config(mut self, c: ServerConfig) -> Self {
+        self.config = c;
+        self
+    }
+    /// Timeout of legacy server→client requests.
+    pub fn ask_timeout(mut self, t: Duration) -> Self {
+        self.config.ask_timeout = t;
+        self
+    }
+    /// Items per list page.
+    pub fn page_size(mut self, n: usize) -> Self {
+        self.config.page_size = n.max(1);
+        self
+    }
+    /// Legacy session limits.
+    pub fn session_limits(mut self, l: SessionLimits) -> Self {
+        self.config.session_limits = l;
+        self
+    }
+    /// The key that seals MRTR `requestState`. Every node of a deployment must share it;
+    /// without one a random per-process key is used.
+    pub fn sealing_key(mut self, key: impl Into<Vec<u8>>) -> Self {
+        self.sealing_key = Some(key.into());
+        self
+    }
+
+    /// Builds the server.
+    pub fn build(self) -> Server {
+        for dup in &self.tool_errors {
+            tracing::warn!(tool = %dup, "tool registered twice; the last registration wins");
+        }
+        let ttl = self.config.request_state_ttl;
+        let sealer = match &self.sealing_key {
+            Some(k) => Sealer::new(k, ttl),
+            None => Sealer::random(ttl),
+        };
+        let info_json = serde_json::to_string(&self.info).unwrap_or_else(|_| "{}".into()).into_boxed_str();
+        let (resource_updates, _) = tokio::sync::broadcast::channel(256);
+        Server {
+            inner: Arc::new(Inner {
+                info: self.info,
+                info_json,
+                instructions: self.instructions,
+                registry: Registry::new(self.components),
+                sessions: Arc::new(SessionRegistry::new(self.config.session_limits)),
+                config: self.config,
+                sealer,
+                resource_updates,
+            }),
+        }
+    }
+}

@@ -1,0 +1,494 @@
+//! Connections and legacy sessions: what a 2025-11-25 client established with
+//! `initialize`, and the bookkeeping that goes with it.
+//!
+//! A [`Session`] is one stdio/in-memory connection or one Streamable HTTP session
+//! (`Mcp-Session-Id`). Its id is fixed when it is created, before `initialize` runs.
+//! It is deliberately small (no task, no channel while idle): a few atomics, the client's
+//! initialize data, and maps that stay unallocated until used.
+//!
+//! [`SessionRegistry`] holds the HTTP sessions: ids from the OS CSPRNG (128 bits,
+//! base64url), an idle timeout enforced by a reaper task owned by a guard, and a bound
+//! that sheds the oldest idle session instead of refusing new clients.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::value::RawValue;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::ProtocolError;
+use crate::jsonrpc::RequestId;
+use crate::outbound::Outbound;
+use crate::protocol::{ClientCapabilities, Implementation, LoggingLevel};
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What the client said in `initialize`.
+#[derive(Debug, Clone)]
+pub struct ClientInit {
+    /// The negotiated protocol version.
+    pub version: &'static str,
+    /// The client's capabilities.
+    pub capabilities: Arc<ClientCapabilities>,
+    /// The client's name and version.
+    pub info: Option<Implementation>,
+}
+
+type Waiter = oneshot::Sender<Result<Box<RawValue>, ProtocolError>>;
+
+/// Pending server→client requests of one session, correlated by id.
+#[derive(Default)]
+pub struct PeerRequests {
+    next_id: AtomicI64,
+    pending: Mutex<HashMap<i64, Waiter>>,
+}
+
+impl PeerRequests {
+    /// Allocates an id and registers a waiter for its response.
+    pub fn register(&self) -> (i64, oneshot::Receiver<Result<Box<RawValue>, ProtocolError>>) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let (tx, rx) = oneshot::channel();
+        lock(&self.pending).insert(id, tx);
+        (id, rx)
+    }
+    /// Drops a waiter (timeout or cancellation).
+    pub fn forget(&self, id: i64) {
+        lock(&self.pending).remove(&id);
+    }
+    /// Delivers a client response; false if nobody waits for that id.
+    pub fn complete(&self, id: &RequestId, outcome: Result<Box<RawValue>, ProtocolError>) -> bool {
+        let RequestId::Number(n) = id else { return false };
+        match lock(&self.pending).remove(n) {
+            Some(tx) => tx.send(outcome).is_ok(),
+            None => false,
+        }
+    }
+    /// How many asks are waiting.
+    pub fn len(&self) -> usize {
+        lock(&self.pending).len()
+    }
+    /// Whether no ask is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One connection (stdio, in-memory) or one legacy HTTP session.
+pub struct Session {
+    id: Arc<str>,
+    init: OnceLock<ClientInit>,
+    initialized: AtomicBool,
+    /// `LoggingLevel` as a number (0 = debug … 7 = emergency).
+    log_level: AtomicU8,
+    peer: PeerRequests,
+    inflight: Mutex<HashMap<RequestId, CancellationToken>>,
+    subscriptions: Mutex<BTreeSet<String>>,
+    stream: Mutex<Option<Outbound>>,
+    principal: Option<Arc<str>>,
+    last_seen_ms: AtomicU64,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+/// Numeric rank of a logging level (debug = 0 … emergency = 7).
+pub fn level_rank(l: LoggingLevel) -> u8 {
+    match l {
+        LoggingLevel::Debug => 0,
+        LoggingLevel::Info => 1,
+        LoggingLevel::Notice => 2,
+        LoggingLevel::Warning => 3,
+        LoggingLevel::Error => 4,
+        LoggingLevel::Critical => 5,
+        LoggingLevel::Alert => 6,
+        LoggingLevel::Emergency => 7,
+    }
+}
+
+/// A fresh session id: 128 bits from the OS CSPRNG, base64url (22 visible ASCII chars).
+pub fn new_session_id() -> Arc<str> {
+    let mut b = [0u8; 16];
+    if getrandom::fill(&mut b).is_err() {
+        // The OS CSPRNG is unavailable: fail loudly rather than mint guessable ids.
+        panic!("the operating system's random number generator is unavailable");
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b).into()
+}
+
+impl Session {
+    /// A new session with a fresh id, bound to `principal` (if authenticated).
+    pub fn new(principal: Option<Arc<str>>) -> Arc<Session> {
+        Arc::new(Session {
+            id: new_session_id(),
+            init: OnceLock::new(),
+            initialized: AtomicBool::new(false),
+            log_level: AtomicU8::new(0),
+            peer: PeerRequests::default(),
+            inflight: Mutex::new(HashMap::new()),
+            subscriptions: Mutex::new(BTreeSet::new()),
+            stream: Mutex::new(None),
+            principal,
+            last_seen_ms: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+        })
+    }
+    /// The session id (also the `Mcp-Session-Id` header on HTTP).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+    /// The id as a shared string.
+    pub fn id_arc(&self) -> Arc<str> {
+        self.id.clone()
+    }
+    /// The principal this session is bound to.
+    pub fn principal(&self) -> Option<&str> {
+        self.principal.as_deref()
+    }
+    /// Records `initialize`; false if the session was already initialized.
+    pub fn set_init(&self, init: ClientInit) -> bool {
+        self.init.set(init).is_ok()
+    }
+    /// What the client sent in `initialize`, once it has.
+    pub fn init(&self) -> Option<&ClientInit> {
+        self.init.get()
+    }
+    /// Marks `notifications/initialized` as received.
+    pub fn mark_initialized(&self) {
+        self.initialized.store(true, Ordering::Relaxed);
+    }
+    /// Whether `notifications/initialized` was received.
+    pub fn is_initialized(&self) -> bool {
+        self.initialized.load(Ordering::Relaxed)
+    }
+    /// The current minimum log level (set by `logging/setLevel`).
+    pub fn log_rank(&self) -> u8 {
+        self.log_level.load(Ordering::Relaxed)
+    }
+    /// Sets the minimum log level.
+    pub fn set_log_level(&self, level: LoggingLevel) {
+        self.log_level.store(level_rank(level), Ordering::Relaxed);
+    }
+    /// Pending server→client requests.
+    pub fn peer(&self) -> &PeerRequests {
+        &self.peer
+    }
+    /// Registers an in-flight request so `notifications/cancelled` can reach it.
+    pub fn track(&self, id: RequestId, token: CancellationToken) {
+        lock(&self.inflight).insert(id, token);
+    }
+    /// Forgets an in-flight request.
+    pub fn untrack(&self, id: &RequestId) {
+        lock(&self.inflight).remove(id);
+    }
+    /// Cancels an in-flight request; false for unknown or finished ids.
+    pub fn cancel(&self, id: &RequestId) -> bool {
+        match lock(&self.inflight).remove(id) {
+            Some(t) => {
+                t.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+    /// Subscribes to updates of `uri`.
+    pub fn subscribe(&self, uri: String) {
+        lock(&self.subscriptions).insert(uri);
+    }
+    /// Unsubscribes from `uri`.
+    pub fn unsubscribe(&self, uri: &str) {
+        lock(&self.subscriptions).remove(uri);
+    }
+    /// Whether the session subscribed to `uri`.
+    pub fn is_subscribed(&self, uri: &str) -> bool {
+        lock(&self.subscriptions).contains(uri)
+    }
+    /// Attaches the session's standalone stream (HTTP GET, or the stdio connection).
+    pub fn set_stream(&self, out: Option<Outbound>) {
+        *lock(&self.stream) = out;
+    }
+    /// The standalone stream, if one is open.
+    pub fn stream(&self) -> Option<Outbound> {
+        lock(&self.stream).as_ref().filter(|o| o.is_open()).cloned()
+    }
+    /// Whether the standalone stream is currently open.
+    pub fn has_stream(&self) -> bool {
+        lock(&self.stream).as_ref().is_some_and(Outbound::is_open)
+    }
+    fn touch(&self, now_ms: u64) {
+        self.last_seen_ms.store(now_ms, Ordering::Relaxed);
+    }
+    /// Marks the session closed; in-flight requests are cancelled.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+        for (_, t) in lock(&self.inflight).drain() {
+            t.cancel();
+        }
+        lock(&self.peer.pending).clear();
+        self.set_stream(None);
+    }
+    /// Whether the session was closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+    fn busy(&self) -> bool {
+        !lock(&self.inflight).is_empty() || self.has_stream()
+    }
+}
+
+/// Why a session left the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The client sent DELETE (or the connection closed).
+    Closed,
+    /// Idle longer than the timeout.
+    Expired,
+    /// Shed to make room when the registry was full.
+    Shed,
+}
+
+/// Limits of the legacy session registry.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionLimits {
+    /// Sessions idle longer than this are reaped (`None` = never).
+    pub idle_timeout: Option<Duration>,
+    /// At most this many sessions; a new one sheds the oldest idle one.
+    pub max_sessions: usize,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        SessionLimits { idle_timeout: Some(Duration::from_secs(30 * 60)), max_sessions: 100_000 }
+    }
+}
+
+/// Counters of the session registry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionMetrics {
+    /// Sessions open now.
+    pub open: u64,
+    /// Sessions created since start.
+    pub created: u64,
+    /// Sessions ended by DELETE or close.
+    pub ended: u64,
+    /// Sessions reaped for idleness.
+    pub expired: u64,
+    /// Sessions shed because the registry was full.
+    pub shed: u64,
+}
+
+type EndHook = Arc<dyn Fn(&Arc<Session>, EndReason) + Send + Sync>;
+
+/// The legacy HTTP session table.
+pub struct SessionRegistry {
+    sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
+    limits: SessionLimits,
+    epoch: Instant,
+    created: AtomicU64,
+    ended: AtomicU64,
+    expired: AtomicU64,
+    shed: AtomicU64,
+    on_end: Mutex<Vec<EndHook>>,
+}
+
+impl SessionRegistry {
+    /// An empty registry with `limits`.
+    pub fn new(limits: SessionLimits) -> Self {
+        SessionRegistry {
+            sessions: Mutex::new(HashMap::new()),
+            limits,
+            epoch: Instant::now(),
+            created: AtomicU64::new(0),
+            ended: AtomicU64::new(0),
+            expired: AtomicU64::new(0),
+            shed: AtomicU64::new(0),
+            on_end: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> SessionLimits {
+        self.limits
+    }
+
+    /// Registers a hook called whenever a session leaves the registry.
+    pub fn on_end(&self, f: impl Fn(&Arc<Session>, EndReason) + Send + Sync + 'static) {
+        lock(&self.on_end).push(Arc::new(f));
+    }
+
+    fn fire_end(&self, s: &Arc<Session>, why: EndReason) {
+        s.close();
+        let hooks: Vec<EndHook> = lock(&self.on_end).clone();
+        for h in hooks {
+            h(s, why);
+        }
+    }
+
+    /// Inserts a session, shedding the oldest idle one if the registry is full.
+    pub fn insert(&self, s: Arc<Session>) {
+        s.touch(self.now_ms());
+        let shed = {
+            let mut map = lock(&self.sessions);
+            let victim = if map.len() >= self.limits.max_sessions {
+                let oldest = map
+                    .values()
+                    .filter(|v| !v.busy())
+                    .min_by_key(|v| v.last_seen_ms.load(Ordering::Relaxed))
+                    .or_else(|| map.values().min_by_key(|v| v.last_seen_ms.load(Ordering::Relaxed)))
+                    .map(|v| v.id.clone());
+                oldest.and_then(|id| map.remove(&id))
+            } else {
+                None
+            };
+            map.insert(s.id.clone(), s);
+            victim
+        };
+        self.created.fetch_add(1, Ordering::Relaxed);
+        if let Some(v) = shed {
+            self.shed.fetch_add(1, Ordering::Relaxed);
+            self.fire_end(&v, EndReason::Shed);
+        }
+    }
+
+    /// Looks a session up and marks it active.
+    pub fn get(&self, id: &str) -> Option<Arc<Session>> {
+        let s = lock(&self.sessions).get(id).cloned()?;
+        s.touch(self.now_ms());
+        Some(s)
+    }
+
+    /// Removes a session (DELETE); false if it did not exist.
+    pub fn remove(&self, id: &str) -> bool {
+        let s = lock(&self.sessions).remove(id);
+        match s {
+            Some(s) => {
+                self.ended.fetch_add(1, Ordering::Relaxed);
+                self.fire_end(&s, EndReason::Closed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Reaps sessions idle longer than the timeout; returns how many.
+    pub fn reap(&self) -> usize {
+        let Some(timeout) = self.limits.idle_timeout else { return 0 };
+        let now = self.now_ms();
+        let limit = timeout.as_millis() as u64;
+        let victims: Vec<Arc<Session>> = {
+            let mut map = lock(&self.sessions);
+            let ids: Vec<Arc<str>> = map
+                .values()
+                .filter(|s| now.saturating_sub(s.last_seen_ms.load(Ordering::Relaxed)) > limit && !s.busy())
+                .map(|s| s.id.clone())
+                .collect();
+            ids.iter().filter_map(|id| map.remove(id)).collect()
+        };
+        for s in &victims {
+            self.expired.fetch_add(1, Ordering::Relaxed);
+            self.fire_end(s, EndReason::Expired);
+        }
+        victims.len()
+    }
+
+    /// Starts the idle reaper on the current tokio runtime; it stops when the guard drops.
+    pub fn start_reaper(self: &Arc<Self>) -> ReaperGuard {
+        let Some(timeout) = self.limits.idle_timeout else { return ReaperGuard(None) };
+        let period = (timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
+        let weak = Arc::downgrade(self);
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(reg) = weak.upgrade() else { break };
+                reg.reap();
+            }
+        });
+        ReaperGuard(Some(task))
+    }
+
+    /// A snapshot of the counters.
+    pub fn metrics(&self) -> SessionMetrics {
+        SessionMetrics {
+            open: lock(&self.sessions).len() as u64,
+            created: self.created.load(Ordering::Relaxed),
+            ended: self.ended.load(Ordering::Relaxed),
+            expired: self.expired.load(Ordering::Relaxed),
+            shed: self.shed.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Every open session (for broadcasts such as list_changed).
+    pub fn all(&self) -> Vec<Arc<Session>> {
+        lock(&self.sessions).values().cloned().collect()
+    }
+}
+
+/// Owns the reaper task; dropping it stops the task.
+#[must_use = "the reaper stops when the guard is dropped"]
+pub struct ReaperGuard(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for ReaperGuard {
+    fn drop(&mut self) {
+        if let Some(t) = self.0.take() {
+            t.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_visible_ascii_and_unique() {
+        let a = new_session_id();
+        let b = new_session_id();
+        assert_ne!(a, b);
+        assert!(a.len() >= 22);
+        assert!(a.bytes().all(|c| (0x21..=0x7e).contains(&c)));
+    }
+
+    #[test]
+    fn full_registry_sheds_the_oldest_idle_session() {
+        let reg = SessionRegistry::new(SessionLimits { idle_timeout: None, max_sessions: 2 });
+        let s1 = Session::new(None);
+        let s2 = Session::new(None);
+        let s3 = Session::new(None);
+        reg.insert(s1.clone());
+        std::thread::sleep(Duration::from_millis(3));
+        reg.insert(s2.clone());
+        std::thread::sleep(Duration::from_millis(3));
+        reg.get(s1.id());
+        reg.insert(s3.clone());
+        assert!(reg.get(s2.id()).is_none(), "s2 was the least recently used");
+        assert!(reg.get(s1.id()).is_some());
+        assert_eq!(reg.metrics().shed, 1);
+        assert!(s2.is_closed());
+    }
+
+    #[test]
+    fn idle_sessions_are_reaped() {
+        let reg = SessionRegistry::new(SessionLimits { idle_timeout: Some(Duration::from_millis(5)), max_sessions: 10 });
+        let s = Session::new(None);
+        reg.insert(s.clone());
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(reg.reap(), 1);
+        assert_eq!(reg.metrics().expired, 1);
+        assert_eq!(reg.metrics().open, 0);
+    }
+}

@@ -1,0 +1,227 @@
+//! Newline-delimited JSON-RPC over a byte stream: stdio, or an in-memory duplex pipe.
+//!
+//! One connection is one [`Session`] whose id is fixed before `initialize` runs. The era
+//! is decided per message (spec digest §7): `initialize` puts the connection in legacy
+//! mode; a request whose `_meta` names a protocol version is modern. Requests run
+//! concurrently (so a tool can wait for an elicitation answer on the same pipe); every
+//! outgoing message goes through one writer task. On EOF the connection ends: in-flight
+//! requests are cancelled and the session is closed.
+
+use std::sync::Arc;
+
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio_util::sync::CancellationToken;
+
+use crate::context::TransportKind;
+use crate::dispatch::{Reply, RequestEnv};
+use crate::era::{self, Era};
+use crate::jsonrpc::{self, Message, Request};
+use crate::outbound::Outbound;
+use crate::server::Server;
+use crate::session::Session;
+
+/// Limits of a line-delimited connection.
+#[derive(Debug, Clone, Copy)]
+pub struct LineConfig {
+    /// The longest accepted line (one message), in bytes.
+    pub max_line_bytes: usize,
+    /// The transport kind reported to handlers.
+    pub kind: TransportKind,
+}
+
+impl Default for LineConfig {
+    fn default() -> Self {
+        LineConfig { max_line_bytes: 4 * 1024 * 1024, kind: TransportKind::Stdio }
+    }
+}
+
+/// Serves the server over this process's stdin/stdout until stdin closes.
+pub async fn serve_stdio(server: Server) -> std::io::Result<()> {
+    serve_io(server, tokio::io::stdin(), tokio::io::stdout(), LineConfig::default()).await
+}
+
+enum Line {
+    Data(Vec<u8>),
+    TooLong,
+    Eof,
+}
+
+async fn read_line<R: AsyncBufRead + Unpin>(r: &mut R, max: usize) -> std::io::Result<Line> {
+    let mut out = Vec::new();
+    let mut too_long = false;
+    loop {
+        let buf = r.fill_buf().await?;
+        if buf.is_empty() {
+            return Ok(if out.is_empty() && !too_long { Line::Eof } else if too_long { Line::TooLong } else { Line::Data(out) });
+        }
+        let (chunk, done) = match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => (&buf[..i], Some(i + 1)),
+            None => (buf, None),
+        };
+        if !too_long {
+            if out.len() + chunk.len() > max {
+                too_long = true;
+                out = Vec::new();
+            } else {
+                out.extend_from_slice(chunk);
+            }
+        }
+        let used = done.unwrap_or(buf.len());
+        r.consume(used);
+        if done.is_some() {
+            return Ok(if too_long { Line::TooLong } else { Line::Data(out) });
+        }
+    }
+}
+
+/// Serves the server over a reader/writer pair until the reader ends.
+pub async fn serve_io<R, W>(server: Server, reader: R, writer: W, cfg: LineConfig) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let session = Session::new(None);
+    let (out, mut rx) = Outbound::channel();
+    session.set_stream(Some(out.clone()));
+    let writer_task = tokio::spawn(async move {
+        let mut w = writer;
+        while let Some(frame) = rx.recv().await {
+            if w.write_all(&frame).await.is_err() || w.write_all(b"\n").await.is_err() {
+                break;
+            }
+            // Flush once the queue is drained, so bursts go out in one write.
+            if rx.is_empty() && w.flush().await.is_err() {
+                break;
+            }
+        }
+        let _ = w.shutdown().await;
+    });
+    let notifier = spawn_notifier(&server, &session, out.clone());
+    let conn_cancel = CancellationToken::new();
+    let mut reader = BufReader::with_capacity(64 * 1024, reader);
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        let line = match read_line(&mut reader, cfg.max_line_bytes).await {
+            Ok(Line::Eof) | Err(_) => break,
+            Ok(Line::TooLong) => {
+                let e = crate::error::ProtocolError::invalid_request(format!("message longer than {} bytes", cfg.max_line_bytes));
+                send_reply(&out, Reply::error(None, &e)).await;
+                continue;
+            }
+            Ok(Line::Data(l)) => l,
+        };
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match jsonrpc::decode(&line) {
+            Err(e) => send_reply(&out, Reply::error(e.id.as_ref(), &e.error)).await,
+            Ok(Message::Notification(n)) => server.handle_notification(n, Some(&session)),
+            Ok(Message::Response(r)) => {
+                server.handle_response(r, Some(&session));
+            }
+            Ok(Message::Request(req)) => {
+                let era = match resolve_era(&req, &session) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        send_reply(&out, Reply::error(Some(&req.id), &e)).await;
+                        continue;
+                    }
+                };
+                let env = RequestEnv {
+                    era,
+                    transport: cfg.kind,
+                    session: Some(session.clone()),
+                    outbound: out.clone(),
+                    cancel: conn_cancel.child_token(),
+                };
+                let fut = server.handle_request(req, env);
+                let out = out.clone();
+                tasks.spawn(async move { send_reply(&out, fut.await).await });
+            }
+        }
+        while tasks.try_join_next().is_some() {}
+    }
+    conn_cancel.cancel();
+    while tasks.join_next().await.is_some() {}
+    session.close();
+    notifier.abort();
+    drop(out);
+    let _ = writer_task.await;
+    Ok(())
+}
+
+fn resolve_era(req: &Request, session: &Arc<Session>) -> Result<Era, crate::error::ProtocolError> {
+    if req.meta.protocol_version.is_some() {
+        let v = era::modern::validate(req, None)?;
+        return Ok(Era::Modern(v));
+    }
+    if req.method == "initialize" {
+        return Ok(Era::Legacy(crate::protocol::V_2025_11_25));
+    }
+    if let Some(init) = session.init() {
+        return Ok(Era::Legacy(init.version));
+    }
+    if req.method == "server/discover" || req.meta.present {
+        era::modern::validate(req, None)?;
+    }
+    Err(era::legacy::not_initialized())
+}
+
+async fn send_reply(out: &Outbound, r: Reply) {
+    if let Some(body) = r.body {
+        let _ = out.send(body).await;
+    }
+}
+
+/// Sends list_changed (legacy connections only) and resource updates for subscribed URIs.
+fn spawn_notifier(server: &Server, session: &Arc<Session>, out: Outbound) -> tokio::task::JoinHandle<()> {
+    let mut changes = server.registry().subscribe();
+    let mut updates = server.resource_updates();
+    let weak = Arc::downgrade(session);
+    tokio::spawn(async move {
+        loop {
+            let frame = tokio::select! {
+                c = changes.recv() => match c {
+                    Ok(what) => Some((what.method(), serde_json::json!({}))),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => None,
+                    Err(_) => break,
+                },
+                u = updates.recv() => match u {
+                    Ok(uri) => {
+                        let Some(s) = weak.upgrade() else { break };
+                        s.is_subscribed(&uri).then(|| ("notifications/resources/updated", serde_json::json!({ "uri": &*uri })))
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => None,
+                    Err(_) => break,
+                },
+            };
+            let Some(s) = weak.upgrade() else { break };
+            // Only legacy connections get unsolicited notifications; modern clients
+            // use subscriptions/listen.
+            if s.init().is_none() {
+                continue;
+            }
+            if let Some((method, params)) = frame {
+                let mut buf = Vec::new();
+                let _ = jsonrpc::write_notification(&mut buf, method, &params);
+                if out.send(buf).await.is_err() {
+                    break;
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn long_lines_are_rejected_and_the_next_line_still_reads() {
+        let data = b"aaaaaaaaaa\nbb\n".to_vec();
+        let mut r = BufReader::with_capacity(4, &data[..]);
+        assert!(matches!(read_line(&mut r, 5).await.unwrap(), Line::TooLong));
+        assert!(matches!(read_line(&mut r, 5).await.unwrap(), Line::Data(l) if l == b"bb"));
+        assert!(matches!(read_line(&mut r, 5).await.unwrap(), Line::Eof));
+    }
+}
