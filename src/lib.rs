@@ -1,1 +1,66 @@
-//! placeholder
+//! # ferromcp
+//!
+//! Model Context Protocol servers, clients and proxies in Rust, with sessions as a
+//! first-class concept. Write tools, resources and prompts as typed Rust functions; serve
+//! them to clients of both MCP revisions (2025-11-25 with sessions, 2026-07-28
+//! stateless) over stdio and Streamable HTTP from one endpoint.
+//!
+//! ```no_run
+//! use ferromcp::prelude::*;
+//!
+//! /// Add two integers.
+//! #[tool]
+//! async fn add(a: i64, b: i64) -> i64 {
+//!     a + b
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let server = Server::builder("calculator", "1.0.0").tool(add).build();
+//!     ferromcp::http::serve(server, "127.0.0.1:3001".parse().unwrap(), Default::default()).await
+//! }
+//! ```
+//!
+//! # Layout
+//! - the crate root and [`prelude`]: the server API (re-exported from `ferromcp-core`);
+//! - [`protocol`]: MCP model types;
+//! - [`http`]: the Streamable HTTP transport (axum router, `serve`);
+//! - [`client`]: the MCP client (in-memory, child process);
+//! - [`transport`]: stdio and line-delimited transports;
+//! - the attribute macros [`tool`], [`resource`], [`prompt`].
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub use ferromcp_core::{
+    Blob, Completer, Context, Era, Error, Extensions, IntoCallToolResult, IntoGetPromptResult, IntoResourceContents,
+    Json, Method, NoArgs, PromptDef, ProtocolError, ResourceDef, ResourceTemplateDef, Result, Server, ServerBuilder,
+    ServerConfig, ToolDef, TransportKind,
+};
+pub use ferromcp_core::{context, era, error, jsonrpc, mrtr, protocol, registry, schema, session, transport};
+pub use ferromcp_macros::{prompt, resource, tool};
+
+/// The Streamable HTTP transport.
+pub mod http {
+    pub use ferromcp_http::*;
+}
+
+/// The MCP client.
+pub mod client {
+    pub use ferromcp_client::*;
+}
+
+#[doc(hidden)]
+pub use ferromcp_core as __core;
+
+/// Everything a server author usually needs.
+pub mod prelude {
+    pub use crate::context::{Elicitation, SamplingRequest};
+    pub use crate::protocol::{ContentBlock, PromptMessage, ResourceContents, Role};
+    pub use crate::{
+        Blob, Context, Error, Json, NoArgs, PromptDef, ResourceDef, ResourceTemplateDef, Result, Server, ToolDef,
+        prompt, resource, tool,
+    };
+    pub use schemars::JsonSchema;
+    pub use serde::{Deserialize, Serialize};
+}

@@ -8,7 +8,7 @@ pub use rmcp::model::{
     EmbeddedResource, GetPromptResult, Icon, ImageContent, Implementation, JsonObject,
     ListRootsResult, LoggingLevel, ModelPreferences, Prompt, PromptArgument, PromptMessage,
     ReadResourceResult,
-    Resource, ResourceContents, ResourceTemplate, Role, Root, SamplingMessage, ServerCapabilities,
+    Resource, ResourceContents, ResourceTemplate, Role, Root, SamplingMessage, SamplingMessageContentBlock, ServerCapabilities,
     TextContent, Tool, ToolAnnotations,
 };
 

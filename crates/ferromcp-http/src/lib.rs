@@ -1,1 +1,86 @@
-//! placeholder
+//! ferromcp-http: the Streamable HTTP transport, serving both MCP eras on one endpoint.
+//!
+//! The app is an axum [`Router`](axum::Router) (so a tower `Service`) that you can serve
+//! with [`serve`] or nest in your own application:
+//!
+//! ```no_run
+//! # async fn run(server: ferromcp_core::Server) -> std::io::Result<()> {
+//! use ferromcp_http::{HttpConfig, router};
+//! let app = axum::Router::new().nest("/api", router(server, HttpConfig::default()));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3001").await?;
+//! axum::serve(listener, app).await
+//! # }
+//! ```
+//!
+//! # Layout
+//! - [`config`]: [`HttpConfig`] (path, sessions, body limit, DNS-rebinding guard).
+//! - `guard`: Host/Origin checks (DNS-rebinding protection).
+//! - `post`: POST — era resolution, sessions, dispatch, JSON or SSE answers.
+//! - `stream`: the lazy JSON→SSE upgrade and SSE framing.
+//! - `session_routes`: GET (standalone stream) and DELETE (end session).
+//! - `headers`: header helpers and the era module's header view.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod config;
+mod guard;
+mod headers;
+mod post;
+mod session_routes;
+mod stream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::post as post_route;
+use axum::serve::ListenerExt;
+use ferromcp_core::Server;
+
+pub use config::{DnsRebinding, HttpConfig};
+
+/// Shared state of the HTTP app.
+pub(crate) struct AppState {
+    pub(crate) server: Server,
+    pub(crate) cfg: HttpConfig,
+}
+
+/// Builds the MCP router: POST, GET and DELETE on `cfg.path`.
+pub fn router(server: Server, cfg: HttpConfig) -> Router {
+    let path = cfg.path.clone();
+    let state = Arc::new(AppState { server, cfg });
+    Router::new()
+        .route(
+            &path,
+            post_route(post::handle).get(session_routes::get).delete(session_routes::delete),
+        )
+        .with_state(state)
+}
+
+/// Binds `addr`, sets TCP_NODELAY on every connection, starts the idle-session reaper
+/// and serves until the process ends.
+///
+/// For a non-loopback bind the loopback-only DNS-rebinding guard is switched off (a
+/// public server is reached by its real host name); configure
+/// [`DnsRebinding::AllowList`] to keep a guard.
+pub async fn serve(server: Server, addr: SocketAddr, mut cfg: HttpConfig) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    if !addr.ip().is_loopback() && matches!(cfg.dns_rebinding, DnsRebinding::Loopback) {
+        tracing::info!(%addr, "non-loopback bind: loopback Host/Origin guard disabled");
+        cfg.dns_rebinding = DnsRebinding::Off;
+    }
+    serve_listener(server, listener, cfg).await
+}
+
+/// Serves on an already bound listener (useful to bind port 0 in tests).
+pub async fn serve_listener(server: Server, listener: tokio::net::TcpListener, cfg: HttpConfig) -> std::io::Result<()> {
+    let _reaper = server.sessions().start_reaper();
+    let app = router(server, cfg);
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!("could not set TCP_NODELAY: {e}");
+        }
+    });
+    axum::serve(listener, app).await
+}

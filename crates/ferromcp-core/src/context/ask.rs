@@ -71,6 +71,30 @@ impl MrtrState {
 
 pub(crate) type MrtrSlot = Mutex<MrtrState>;
 
+/// The text of a sampling result (all text blocks, joined), if it has any.
+///
+/// ```
+/// let r: ferromcp_core::protocol::CreateMessageResult = serde_json::from_value(serde_json::json!({
+///     "role": "assistant", "content": {"type": "text", "text": "Paris"}, "model": "m"
+/// })).unwrap();
+/// assert_eq!(ferromcp_core::context::sampled_text(&r).as_deref(), Some("Paris"));
+/// ```
+pub fn sampled_text(r: &CreateMessageResult) -> Option<String> {
+    use crate::protocol::SamplingMessageContentBlock as B;
+    let texts: Vec<String> = r
+        .message
+        .content
+        .clone()
+        .into_vec()
+        .into_iter()
+        .filter_map(|b| match b {
+            B::Text(t) => Some(t.text),
+            _ => None,
+        })
+        .collect();
+    if texts.is_empty() { None } else { Some(texts.join("")) }
+}
+
 /// A sampling request (`sampling/createMessage`).
 ///
 /// ```

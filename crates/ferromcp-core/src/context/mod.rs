@@ -26,7 +26,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-pub use ask::{Ask, Elicitation, SamplingRequest};
+pub use ask::{Ask, Elicitation, SamplingRequest, sampled_text};
 pub(crate) use ask::{MrtrState, MrtrSlot};
 pub use extensions::Extensions;
 

@@ -50,21 +50,23 @@ pub struct Reply {
     pub body: Option<Vec<u8>>,
     /// HTTP status for HTTP transports.
     pub status: u16,
+    /// Whether the body is a JSON-RPC error.
+    pub is_error: bool,
 }
 
 impl Reply {
     pub(crate) fn ok(body: Vec<u8>) -> Reply {
-        Reply { body: Some(body), status: 200 }
+        Reply { body: Some(body), status: 200, is_error: false }
     }
     /// An error reply echoing `id`.
     pub fn error(id: Option<&RequestId>, e: &ProtocolError) -> Reply {
         let mut buf = Vec::with_capacity(128);
         jsonrpc::write_error(&mut buf, id, e);
-        Reply { body: Some(buf), status: e.http_status }
+        Reply { body: Some(buf), status: e.http_status, is_error: true }
     }
     /// A reply that sends nothing.
     pub fn none() -> Reply {
-        Reply { body: None, status: 202 }
+        Reply { body: None, status: 202, is_error: false }
     }
 }
 

@@ -1,0 +1,207 @@
+//! The typed MCP methods of [`Client`]: tools, resources, prompts, completion, logging,
+//! ping and discovery. Lists follow `nextCursor` to the end; `tools/call`,
+//! `prompts/get` and `resources/read` run the MRTR loop in the modern era.
+
+use std::collections::HashSet;
+
+use ferromcp_core::protocol::{Prompt, Resource, ResourceTemplate, Tool};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::client::Client;
+use crate::error::{ClientError, Result};
+use crate::options::ClientEra;
+use crate::types::{CallToolOutcome, Completion, CompletionRef};
+
+/// Serializes call arguments: an object, or nothing for `null`/`()`.
+fn arguments(what: &str, args: impl Serialize) -> Result<Option<Value>> {
+    match serde_json::to_value(args) {
+        Ok(Value::Null) => Ok(None),
+        Ok(v @ Value::Object(_)) => Ok(Some(v)),
+        Ok(other) => Err(ClientError::Usage(format!(
+            "{what} arguments must be a JSON object, not {other}"
+        ))),
+        Err(e) => Err(ClientError::Usage(format!(
+            "{what} arguments do not serialize: {e}"
+        ))),
+    }
+}
+
+impl Client {
+    async fn list_all<T: DeserializeOwned>(&self, method: &str, field: &str) -> Result<Vec<T>> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut seen = HashSet::new();
+        loop {
+            let params = match &cursor {
+                Some(c) => json!({ "cursor": c }),
+                None => json!({}),
+            };
+            let result = self.request(method, params).await?;
+            let page = result.get(field).and_then(Value::as_array).ok_or_else(|| {
+                ClientError::Decode(format!("`{method}` result has no `{field}` array"))
+            })?;
+            for item in page {
+                let decoded = serde_json::from_value(item.clone()).map_err(|e| {
+                    ClientError::Decode(format!("an entry of `{method}` is invalid ({e}): {item}"))
+                })?;
+                items.push(decoded);
+            }
+            match result.get("nextCursor").and_then(Value::as_str) {
+                Some(next) if !next.is_empty() => {
+                    if !seen.insert(next.to_owned()) {
+                        return Err(ClientError::Decode(format!(
+                            "`{method}` returned the cursor {next:?} twice; the server's pagination loops"
+                        )));
+                    }
+                    cursor = Some(next.to_owned());
+                }
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Lists every tool (all pages).
+    pub async fn list_tools(&self) -> Result<Vec<Tool>> {
+        self.list_all("tools/list", "tools").await
+    }
+
+    /// Calls a tool. `args` is anything that serializes to a JSON object (or `null`
+    /// for none). A tool that fails in a way the model should see returns
+    /// `Ok` with [`CallToolOutcome::is_error`]; protocol failures (unknown tool, bad
+    /// params, missing capability) are [`ClientError::Protocol`].
+    ///
+    /// In the modern era, input the tool asks for (elicitation, sampling, roots) is
+    /// answered by the client's handlers over MRTR rounds.
+    pub async fn call_tool(&self, name: &str, args: impl Serialize) -> Result<CallToolOutcome> {
+        self.call_tool_inner(name, args, None).await
+    }
+
+    /// Calls a tool with a progress token: the server's `notifications/progress` for
+    /// this call carry `token` (receive them with [`Client::notifications`]).
+    pub async fn call_tool_with_progress(
+        &self,
+        name: &str,
+        args: impl Serialize,
+        token: impl Into<Value>,
+    ) -> Result<CallToolOutcome> {
+        self.call_tool_inner(name, args, Some(token.into())).await
+    }
+
+    async fn call_tool_inner(
+        &self,
+        name: &str,
+        args: impl Serialize,
+        token: Option<Value>,
+    ) -> Result<CallToolOutcome> {
+        let mut params = json!({ "name": name });
+        if let Some(a) = arguments("tool", args)? {
+            params["arguments"] = a;
+        }
+        if let Some(t) = token {
+            params["_meta"] = json!({ "progressToken": t });
+        }
+        self.request_rounds("tools/call", params)
+            .await
+            .map(CallToolOutcome::new)
+    }
+
+    /// Lists every static resource (all pages).
+    pub async fn list_resources(&self) -> Result<Vec<Resource>> {
+        self.list_all("resources/list", "resources").await
+    }
+
+    /// Lists every resource template (all pages).
+    pub async fn list_resource_templates(&self) -> Result<Vec<ResourceTemplate>> {
+        self.list_all("resources/templates/list", "resourceTemplates")
+            .await
+    }
+
+    /// Reads a resource; returns the result (`{"contents": [..]}`).
+    pub async fn read_resource(&self, uri: &str) -> Result<Value> {
+        self.request_rounds("resources/read", json!({ "uri": uri }))
+            .await
+    }
+
+    /// Lists every prompt (all pages).
+    pub async fn list_prompts(&self) -> Result<Vec<Prompt>> {
+        self.list_all("prompts/list", "prompts").await
+    }
+
+    /// Renders a prompt; returns the result (`{"description"?, "messages": [..]}`).
+    pub async fn get_prompt(&self, name: &str, args: impl Serialize) -> Result<Value> {
+        let mut params = json!({ "name": name });
+        if let Some(a) = arguments("prompt", args)? {
+            params["arguments"] = a;
+        }
+        self.request_rounds("prompts/get", params).await
+    }
+
+    /// Asks for completions of argument `argument` whose current value is `value`.
+    pub async fn complete(
+        &self,
+        reference: CompletionRef,
+        argument: &str,
+        value: &str,
+    ) -> Result<Completion> {
+        let params = json!({
+            "ref": reference.to_json(),
+            "argument": { "name": argument, "value": value },
+        });
+        Completion::from_result(self.request("completion/complete", params).await?)
+    }
+
+    fn legacy_only(&self, method: &str, instead: &str) -> Result<()> {
+        match self.era() {
+            ClientEra::Legacy => Ok(()),
+            ClientEra::Modern => Err(ClientError::Usage(format!(
+                "`{method}` does not exist in 2026-07-28; {instead}"
+            ))),
+        }
+    }
+
+    /// Sets the minimum level of log notifications (legacy era).
+    ///
+    /// In the modern era set [`crate::ClientOptions::log_level`] instead: it is sent
+    /// with every request.
+    pub async fn set_log_level(&self, level: &str) -> Result<()> {
+        self.legacy_only("logging/setLevel", "set `ClientOptions::log_level` instead")?;
+        self.request("logging/setLevel", json!({ "level": level }))
+            .await
+            .map(drop)
+    }
+
+    /// Checks the server is alive (legacy era).
+    pub async fn ping(&self) -> Result<()> {
+        self.legacy_only("ping", "call `discover()` to check the server is alive")?;
+        self.request("ping", json!({})).await.map(drop)
+    }
+
+    /// Subscribes to `notifications/resources/updated` for `uri` (legacy era).
+    pub async fn subscribe_resource(&self, uri: &str) -> Result<()> {
+        self.legacy_only("resources/subscribe", "use `subscriptions/listen`")?;
+        self.request("resources/subscribe", json!({ "uri": uri }))
+            .await
+            .map(drop)
+    }
+
+    /// Ends a resource subscription (legacy era).
+    pub async fn unsubscribe_resource(&self, uri: &str) -> Result<()> {
+        self.legacy_only("resources/unsubscribe", "use `subscriptions/listen`")?;
+        self.request("resources/unsubscribe", json!({ "uri": uri }))
+            .await
+            .map(drop)
+    }
+
+    /// Asks the server what it supports (`server/discover`, modern era); returns the raw
+    /// result (`supportedVersions`, `capabilities`, `instructions`, `_meta`).
+    pub async fn discover(&self) -> Result<Value> {
+        if self.era() == ClientEra::Legacy {
+            return Err(ClientError::Usage(
+                "`server/discover` is a 2026-07-28 method; on 2025-11-25 the server described itself in `initialize`: see `server_info()`".into(),
+            ));
+        }
+        self.request("server/discover", json!({})).await
+    }
+}

@@ -1,0 +1,77 @@
+//! Configuration of the Streamable HTTP transport.
+
+use std::time::Duration;
+
+/// DNS-rebinding protection: which `Host` and `Origin` values are accepted.
+#[derive(Debug, Clone, Default)]
+pub enum DnsRebinding {
+    /// Only loopback names (`localhost`, `127.0.0.1`, `[::1]`, any port). The default:
+    /// a local server must not be reachable through a rebound public name.
+    #[default]
+    Loopback,
+    /// Only these hosts (`host` or `host:port`) and origins (`scheme://host[:port]`).
+    AllowList {
+        /// Accepted `Host` values.
+        hosts: Vec<String>,
+        /// Accepted `Origin` values.
+        origins: Vec<String>,
+    },
+    /// No check (behind a proxy that does its own).
+    Off,
+}
+
+/// Settings of the HTTP app.
+///
+/// ```
+/// let cfg = ferromcp_http::HttpConfig::default().path("/mcp").stateless().max_body_bytes(1 << 20);
+/// assert!(!cfg.stateful);
+/// ```
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// The endpoint path (default `/mcp`).
+    pub path: String,
+    /// Legacy sessions (`Mcp-Session-Id`) on `initialize` (default true). When false,
+    /// legacy clients are served without sessions.
+    pub stateful: bool,
+    /// Largest accepted request body (default 4 MiB); larger bodies get 413.
+    pub max_body_bytes: usize,
+    /// Host/Origin checks.
+    pub dns_rebinding: DnsRebinding,
+    /// Interval of `:` keep-alive comments on long SSE streams.
+    pub keep_alive: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            path: "/mcp".into(),
+            stateful: true,
+            max_body_bytes: 4 * 1024 * 1024,
+            dns_rebinding: DnsRebinding::Loopback,
+            keep_alive: Duration::from_secs(15),
+        }
+    }
+}
+
+impl HttpConfig {
+    /// Sets the endpoint path.
+    pub fn path(mut self, p: impl Into<String>) -> Self {
+        self.path = p.into();
+        self
+    }
+    /// Serves legacy clients without sessions.
+    pub fn stateless(mut self) -> Self {
+        self.stateful = false;
+        self
+    }
+    /// Sets the body limit.
+    pub fn max_body_bytes(mut self, n: usize) -> Self {
+        self.max_body_bytes = n;
+        self
+    }
+    /// Sets the DNS-rebinding policy.
+    pub fn dns_rebinding(mut self, d: DnsRebinding) -> Self {
+        self.dns_rebinding = d;
+        self
+    }
+}

@@ -1,0 +1,67 @@
+//! The "everything" server: the contract the official MCP conformance suite calls
+//! (tools, resources, templates, prompts, completion, and the 2026-07-28 MRTR tools),
+//! served to both protocol revisions from one endpoint.
+//!
+//! ```sh
+//! cargo run --example everything -- --port 3001     # Streamable HTTP on 127.0.0.1:3001/mcp
+//! cargo run --example everything -- --stdio         # stdio
+//! ```
+
+mod mrtr_tools;
+mod prompts;
+mod resources;
+mod tools;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+use ferromcp::Server;
+
+#[derive(Parser)]
+#[command(about = "ferromcp's conformance \"everything\" server")]
+struct Args {
+    /// Port for Streamable HTTP on 127.0.0.1.
+    #[arg(long, default_value_t = 3001)]
+    port: u16,
+    /// Address to bind (loopback by default).
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+    /// Serve over stdin/stdout instead of HTTP.
+    #[arg(long)]
+    stdio: bool,
+}
+
+/// Builds the server (also used by tests).
+pub fn build() -> Server {
+    let b = Server::builder("ferromcp-everything", env!("CARGO_PKG_VERSION"))
+        .instructions("ferromcp's conformance fixture: every tool, resource and prompt the MCP conformance suite calls.");
+    let b = tools::register(b);
+    let b = mrtr_tools::register(b);
+    let b = resources::register(b);
+    prompts::register(b).build()
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+    ).init();
+    let server = build();
+    // test://watched-resource changes every 3 s; subscribers are told.
+    let watched = server.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3));
+        loop {
+            tick.tick().await;
+            watched.notify_resource_updated(resources::WATCHED);
+        }
+    });
+    if args.stdio {
+        return ferromcp::transport::serve_stdio(server).await;
+    }
+    let addr = SocketAddr::new(args.host, args.port);
+    eprintln!("ferromcp everything server on http://{addr}/mcp");
+    ferromcp::http::serve(server, addr, ferromcp::http::HttpConfig::default()).await
+}
