@@ -151,12 +151,12 @@ impl Client {
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
-        if let Some(level) = &options.log_level {
-            if ferromcp_core::jsonrpc::parse_level(level).is_none() {
-                return Err(ClientError::Usage(format!(
-                    "unknown log level {level:?}; use one of debug, info, notice, warning, error, critical, alert, emergency"
-                )));
-            }
+        if let Some(level) = &options.log_level
+            && ferromcp_core::jsonrpc::parse_level(level).is_none()
+        {
+            return Err(ClientError::Usage(format!(
+                "unknown log level {level:?}; use one of debug, info, notice, warning, error, critical, alert, emergency"
+            )));
         }
         let caps = options.handlers.capabilities();
         let conn = Connection::start(reader, writer, options.handlers.clone());
@@ -234,15 +234,13 @@ impl Client {
             }
         }
         let child = lock(&self.inner.child).take();
-        if let Some(mut child) = child {
-            if tokio::time::timeout(CLOSE_GRACE, child.wait())
+        if let Some(mut child) = child
+            && tokio::time::timeout(CLOSE_GRACE, child.wait())
                 .await
                 .is_err()
-            {
-                if let Err(e) = child.kill().await {
-                    tracing::warn!(error = %e, "could not kill the MCP server child process");
-                }
-            }
+            && let Err(e) = child.kill().await
+        {
+            tracing::warn!(error = %e, "could not kill the MCP server child process");
         }
     }
 }

@@ -58,8 +58,8 @@ pub enum ClientError {
     Handler {
         /// The method the server asked for.
         method: String,
-        /// The handler's error.
-        error: ProtocolError,
+        /// The handler's error (boxed to keep `ClientError` small).
+        error: Box<ProtocolError>,
     },
     /// The call cannot be made as asked (wrong era, invalid arguments, …).
     #[error("{0}")]

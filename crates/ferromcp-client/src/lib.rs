@@ -55,10 +55,10 @@
 //!   live in `api.rs`.
 //! - `connection.rs`: the reader/writer tasks, response demultiplexing, server requests
 //!   and the notification broadcast.
-//! - [`options`]: [`ClientOptions`], [`ClientEra`], [`ClientHandlers`].
-//! - [`mrtr`]: the 2026-07-28 multi-round-trip loop.
-//! - [`types`]: [`ServerInfo`], [`CallToolOutcome`], [`CompletionRef`], [`Completion`].
-//! - [`error`]: [`ClientError`].
+//! - [`options`] — [`ClientOptions`], [`ClientEra`], [`ClientHandlers`].
+//! - [`mrtr`] — the 2026-07-28 multi-round-trip loop.
+//! - [`types`] — [`ServerInfo`], [`CallToolOutcome`], [`CompletionRef`], [`Completion`].
+//! - [`error`] — [`ClientError`].
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -52,7 +52,7 @@ pub(crate) async fn answer(
                 .await
                 .map_err(|error| ClientError::Handler {
                     method: method.to_owned(),
-                    error,
+                    error: Box::new(error),
                 })?;
         Ok::<_, ClientError>((key.clone(), answer))
     });

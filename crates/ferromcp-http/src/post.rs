@@ -110,7 +110,16 @@ fn is_modern_marker(req: &Request, headers: &HeaderMap, in_session: bool) -> boo
 async fn request(st: &Arc<AppState>, req: Request, headers: &HeaderMap, session_header: Option<&str>, sse_ok: bool) -> Response {
     let mut extra = HeaderMap::new();
     let (era, session) = if is_modern_marker(&req, headers, session_header.is_some()) {
-        match era::modern::validate(&req, Some(&Headers(headers))) {
+        let checked = era::modern::validate(&req, Some(&Headers(headers))).and_then(|v| {
+            if req.method == "tools/call" {
+                let snapshot = st.server.registry().snapshot();
+                if let Some(tool) = req.name.as_deref().and_then(|n| snapshot.tools.get(n)) {
+                    era::modern::validate_tool_param_headers(&req, tool.header_params(), &Headers(headers))?;
+                }
+            }
+            Ok(v)
+        });
+        match checked {
             Ok(v) => (Era::Modern(v), None),
             Err(e) => return error_response(&e, Some(&req.id)),
         }

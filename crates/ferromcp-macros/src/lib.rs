@@ -62,6 +62,17 @@
 //! plain names with owned types, `Option<T>` parameters are optional, and
 //! `#[arg(description = "..", rename = "..")]` documents or renames one.
 //!
+//! # Sync functions
+//!
+//! A sync `#[tool]` runs on the blocking pool (`ToolDef::blocking`). Sync resource and
+//! prompt functions run inline on the async worker, so keep them cheap.
+//!
+//! # Naming
+//!
+//! The generated unit struct lives in both the type and value namespaces, so in the
+//! same scope `let add = ..;` is a pattern match against it, not a new binding: pick
+//! another local name.
+//!
 //! # Where the generated code finds the runtime
 //!
 //! Generated code names the runtime as `::ferromcp::__core`, which works for users of

@@ -150,6 +150,34 @@ pub fn validate_param_header(
     }
 }
 
+/// Validates every `Mcp-Param-*` header of a `tools/call` against the arguments, for a
+/// tool whose input schema marks `(property, header)` pairs with `x-mcp-header`.
+pub fn validate_tool_param_headers(
+    req: &Request,
+    params: &[(String, String)],
+    h: &dyn HeaderLookup,
+) -> Result<(), ProtocolError> {
+    if params.is_empty() {
+        return Ok(());
+    }
+    #[derive(serde::Deserialize)]
+    struct Args {
+        #[serde(default)]
+        arguments: Option<serde_json::Map<String, serde_json::Value>>,
+    }
+    let args = req
+        .params
+        .as_deref()
+        .and_then(|p| serde_json::from_str::<Args>(p.get()).ok())
+        .and_then(|a| a.arguments)
+        .unwrap_or_default();
+    for (prop, header) in params {
+        let name = format!("mcp-param-{}", header.to_ascii_lowercase());
+        validate_param_header(header, h.header(&name), args.get(prop))?;
+    }
+    Ok(())
+}
+
 /// The modern "resource not found": `-32602` with `data.uri` (SEP-2164).
 pub fn resource_not_found(uri: &str) -> ProtocolError {
     ProtocolError::invalid_params(format!("Resource not found: {uri}")).with_data(serde_json::json!({ "uri": uri }))
