@@ -34,8 +34,9 @@ struct Args {
 
 /// Builds the server (also used by tests).
 pub fn build() -> Server {
-    let b = Server::builder("ferromcp-everything", env!("CARGO_PKG_VERSION"))
-        .instructions("ferromcp's conformance fixture: every tool, resource and prompt the MCP conformance suite calls.");
+    let b = Server::builder("ferromcp-everything", env!("CARGO_PKG_VERSION")).instructions(
+        "ferromcp's conformance fixture: every tool, resource and prompt the MCP conformance suite calls.",
+    );
     let b = tools::register(b);
     let b = mrtr_tools::register(b);
     let b = resources::register(b);
@@ -45,9 +46,10 @@ pub fn build() -> Server {
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse();
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-    ).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .init();
     let server = build();
     // test://watched-resource changes every 3 s; subscribers are told.
     let watched = server.clone();

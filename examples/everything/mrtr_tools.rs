@@ -44,7 +44,10 @@ pub fn register(b: ServerBuilder) -> ServerBuilder {
     ))
     .tool(tool("test_input_required_result_sampling", "Asks the client's LLM a question").handler(
         |ctx: Context, _: NoArgs| async move {
-            let r = ctx.sample(SamplingRequest::user("What is the capital of France?").max_tokens(100)).key("capital_question").await?;
+            let r = ctx
+                .sample(SamplingRequest::user("What is the capital of France?").max_tokens(100))
+                .key("capital_question")
+                .await?;
             Ok::<_, Error>(format!("The LLM said: {}", sampled_text(&r).unwrap_or_default()))
         },
     ))
@@ -129,7 +132,9 @@ pub fn register(b: ServerBuilder) -> ServerBuilder {
     .tool(tool("test_trigger_tool_change", "Changes the tool list (sends tools/list_changed)").handler(
         |ctx: Context, _: NoArgs| async move {
             ctx.server().registry().add_tool(
-                ToolDef::new("test_dynamic_tool").description("Added at runtime").handler(|_c: Context, _: NoArgs| async { "dynamic" }),
+                ToolDef::new("test_dynamic_tool")
+                    .description("Added at runtime")
+                    .handler(|_c: Context, _: NoArgs| async { "dynamic" }),
             );
             "tool list changed"
         },

@@ -34,7 +34,10 @@ pub fn register(b: ServerBuilder) -> ServerBuilder {
             .description("A resource that changes every 3 seconds (subscribe to it)")
             .mime_type("text/plain")
             .handler(|_ctx: Context| async {
-                let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+                let secs = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
                 format!("Watched resource content at {secs}")
             }),
     )

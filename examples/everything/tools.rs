@@ -3,15 +3,16 @@
 
 use std::time::Duration;
 
+use ferromcp::ServerBuilder;
 use ferromcp::context::{SamplingRequest, sampled_text};
 use ferromcp::prelude::*;
 use ferromcp::protocol::{ContentBlock, ElicitResult, ResourceContents};
-use ferromcp::ServerBuilder;
 use ferromcp::registry::tool::object_schema;
 use serde_json::{Value, json};
 
 /// A 1×1 PNG.
-pub const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+pub const PNG: &str =
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
 /// A minimal (silent) WAV file.
 pub const WAV: &str = "UklGRiQAAABXQVZFZm10IBAAAAABAAEARKwAAIhYAQACABAAZGF0YQAAAAA=";
 
@@ -34,7 +35,9 @@ fn describe(r: &ElicitResult) -> String {
 }
 
 fn simple(name: &str, f: fn() -> ferromcp::Result<Vec<ContentBlock>>) -> ToolDef {
-    ToolDef::new(name).description(format!("Conformance fixture `{name}`")).handler(move |_ctx: Context, _: NoArgs| async move { f() })
+    ToolDef::new(name)
+        .description(format!("Conformance fixture `{name}`"))
+        .handler(move |_ctx: Context, _: NoArgs| async move { f() })
 }
 
 pub fn register(b: ServerBuilder) -> ServerBuilder {
@@ -181,5 +184,7 @@ fn header_tool() -> ToolDef {
     ToolDef::new("test_header_param")
         .description("Echoes the region (its argument is mirrored in Mcp-Param-Region)")
         .input_schema(schema)
-        .raw_handler(|_ctx: Context, args| async move { format!("region={}", args.get("region").and_then(Value::as_str).unwrap_or("")) })
+        .raw_handler(|_ctx: Context, args| async move {
+            format!("region={}", args.get("region").and_then(Value::as_str).unwrap_or(""))
+        })
 }

@@ -1,1 +1,265 @@
-fn main() {}
+//! ferrobench: ferromcp's in-repository benchmark (see `bench/README.md`).
+//!
+//! ```sh
+//! cargo run --release -p ferrobench -- all        # S1 ferromcp + ceiling, then session memory
+//! cargo run --release -p ferrobench -- s1 --duration-s 5 --repeats 3
+//! cargo run --release -p ferrobench -- sessions --sessions 10000
+//! ```
+//!
+//! The load generator runs in this process (tokio current-thread runtime, pinned to
+//! `--loadgen-cpu` with `taskset -a -p`); every server is this binary re-executed with a
+//! hidden subcommand (`serve-ferromcp`, `serve-ceiling`) under `taskset -c
+//! --server-cpu`, a fresh process per run, killed at the end or on error.
+//!
+//! Modules: [`client`] (HTTP/MCP client), [`load`] (S1 closed loop), [`sessions`]
+//! (memory per idle session), [`servers`] (the servers under test), [`procs`] (/proc,
+//! pinning, child processes), [`report`] (table, verdicts, JSON line).
+
+mod client;
+mod load;
+mod procs;
+mod report;
+mod servers;
+mod sessions;
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::procs::ServerProc;
+use crate::report::{Config, LoadJson, Report};
+use crate::servers::{Mode, RuntimeKind};
+
+#[derive(Parser)]
+#[command(name = "ferrobench", about = "ferromcp benchmark: S1 throughput vs a raw axum ceiling, memory per session")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// S1 against ferromcp and the ceiling, then memory per idle session.
+    All(Opts),
+    /// S1 only (ferromcp and the ceiling).
+    S1(Opts),
+    /// Memory per idle legacy session only.
+    Sessions(Opts),
+    /// (internal) Serve the ferromcp bench server.
+    #[command(hide = true)]
+    ServeFerromcp {
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        #[arg(long, value_enum, default_value_t = Mode::Stateless)]
+        mode: Mode,
+        #[arg(long, value_enum, default_value_t = RuntimeKind::Current)]
+        runtime: RuntimeKind,
+    },
+    /// (internal) Serve the raw axum + serde_json ceiling.
+    #[command(hide = true)]
+    ServeCeiling {
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        #[arg(long, value_enum, default_value_t = RuntimeKind::Current)]
+        runtime: RuntimeKind,
+    },
+}
+
+#[derive(Args, Clone)]
+struct Opts {
+    /// S1 warm-up, seconds.
+    #[arg(long, default_value_t = 2.0)]
+    warmup_s: f64,
+    /// S1 measured window, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    duration_s: f64,
+    /// Keep-alive connections (closed-loop workers), S1 and sessions.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// S1 repetitions per server, interleaved; the median by req/s is reported.
+    #[arg(long, default_value_t = 1)]
+    repeats: usize,
+    /// Idle sessions measured.
+    #[arg(long, default_value_t = 10_000)]
+    sessions: usize,
+    /// Warm-up sessions opened before the base RSS reading.
+    #[arg(long, default_value_t = 100)]
+    warm_sessions: usize,
+    /// Pause before each RSS reading, seconds.
+    #[arg(long, default_value_t = 1.0)]
+    settle_s: f64,
+    /// Sessions checked for liveness after the memory reading.
+    #[arg(long, default_value_t = 50)]
+    sample: usize,
+    /// Per-request timeout, milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    timeout_ms: u64,
+    /// CPU of the load generator.
+    #[arg(long, default_value_t = 0)]
+    loadgen_cpu: usize,
+    /// CPU of the servers.
+    #[arg(long, default_value_t = 1)]
+    server_cpu: usize,
+    /// Do not pin anything.
+    #[arg(long)]
+    no_pin: bool,
+    /// Runtime of both servers: current-thread, or multi-thread with one worker.
+    #[arg(long, value_enum, default_value_t = RuntimeKind::Current)]
+    server_runtime: RuntimeKind,
+}
+
+fn runtime_name(r: RuntimeKind) -> &'static str {
+    match r {
+        RuntimeKind::Current => "current",
+        RuntimeKind::Multi1 => "multi1",
+    }
+}
+
+/// Pins this process (all threads) and returns (loadgen CPU, server CPU) if pinned.
+fn pin(o: &Opts) -> (Option<usize>, Option<usize>) {
+    if o.no_pin {
+        eprintln!("ferrobench: WARNING: --no-pin: load generator and server share the CPUs");
+        return (None, None);
+    }
+    if !procs::taskset_available() {
+        eprintln!("ferrobench: WARNING: `taskset` not found, running unpinned (figures are less stable)");
+        return (None, None);
+    }
+    match procs::pin_self(o.loadgen_cpu) {
+        Ok(()) => (Some(o.loadgen_cpu), Some(o.server_cpu)),
+        Err(e) => {
+            eprintln!("ferrobench: WARNING: could not pin to CPU {}: {e}; running unpinned", o.loadgen_cpu);
+            (None, None)
+        }
+    }
+}
+
+/// Waits (≤ 10 s) until the server answers a modern `tools/call add` correctly.
+async fn wait_ready(port: u16) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut link = client::Link::new(port, Duration::from_secs(2));
+    let headers = client::modern_add_headers();
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        match link.post(client::modern_add_body(1, 2, 3), &headers).await {
+            Ok(a) => match client::check_add(&a, 5) {
+                Ok(()) => return Ok(()),
+                Err(e) => last = e,
+            },
+            Err(e) => last = e,
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(format!("server on port {port} not ready after 10 s: {last}"))
+}
+
+async fn start(args: &[&str], o: &Opts, cpu: Option<usize>) -> Result<ServerProc, String> {
+    let rt = runtime_name(o.server_runtime);
+    let mut all = args.to_vec();
+    all.extend(["--runtime", rt]);
+    let server = ServerProc::spawn(&all, cpu).await?;
+    if let Err(e) = wait_ready(server.port).await {
+        server.stop().await;
+        return Err(e);
+    }
+    // let the accept loop and allocator settle before measuring
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    Ok(server)
+}
+
+async fn s1_once(args: &[&str], o: &Opts, cpu: Option<usize>) -> Result<load::LoadResult, String> {
+    let server = start(args, o, cpu).await?;
+    eprintln!("ferrobench: S1 against `{}` (pid {}, port {})", args[0], server.pid, server.port);
+    let opts = load::LoadOpts {
+        concurrency: o.concurrency.max(1),
+        warmup: Duration::from_secs_f64(o.warmup_s.max(0.0)),
+        duration: Duration::from_secs_f64(o.duration_s.max(0.1)),
+        timeout: Duration::from_millis(o.timeout_ms),
+    };
+    let r = load::run(server.port, server.pid, opts).await;
+    server.stop().await;
+    Ok(r)
+}
+
+async fn bench(cmd: &str, o: &Opts, server_cpu: Option<usize>) -> Result<(Option<report::S1Json>, Option<LoadJson>, Option<report::SessionsJson>), String> {
+    let (mut s1, mut ceiling, mut sessions) = (None, None, None);
+    if cmd != "sessions" {
+        let (mut ferro_runs, mut ceil_runs) = (Vec::new(), Vec::new());
+        for rep in 0..o.repeats.max(1) {
+            // alternate the order so neither server always runs first
+            let ferro_first = rep % 2 == 0;
+            for k in 0..2 {
+                if (k == 0) == ferro_first {
+                    ferro_runs.push(s1_once(&["serve-ferromcp", "--mode", "stateless"], o, server_cpu).await?);
+                } else {
+                    ceil_runs.push(s1_once(&["serve-ceiling"], o, server_cpu).await?);
+                }
+            }
+        }
+        let c = LoadJson::from_runs(ceil_runs);
+        s1 = Some(report::s1(LoadJson::from_runs(ferro_runs), Some(&c)));
+        ceiling = Some(c);
+    }
+    if cmd != "s1" {
+        let server = start(&["serve-ferromcp", "--mode", "stateful"], o, server_cpu).await?;
+        eprintln!(
+            "ferrobench: opening {} idle sessions (pid {}, port {})",
+            o.sessions, server.pid, server.port
+        );
+        let opts = sessions::SessionOpts {
+            sessions: o.sessions,
+            warm: o.warm_sessions,
+            concurrency: o.concurrency.max(1),
+            settle: Duration::from_secs_f64(o.settle_s.max(0.0)),
+            sample: o.sample,
+            timeout: Duration::from_millis(o.timeout_ms),
+        };
+        let r = sessions::run(server.port, server.pid, opts).await;
+        server.stop().await;
+        sessions = Some(report::sessions(r));
+    }
+    Ok((s1, ceiling, sessions))
+}
+
+fn run_bench(cmd: &str, o: &Opts) -> Result<(), String> {
+    let (loadgen_cpu, server_cpu) = pin(o);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))?;
+    let (s1, ceiling, sessions) = rt.block_on(bench(cmd, o, server_cpu))?;
+    let config = Config {
+        concurrency: o.concurrency,
+        warmup_s: o.warmup_s,
+        duration_s: o.duration_s,
+        repeats: o.repeats.max(1),
+        server_runtime: runtime_name(o.server_runtime).to_owned(),
+        loadgen_cpu,
+        server_cpu,
+    };
+    report::print(&Report { s1, ceiling, sessions, config });
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match &cli.cmd {
+        Cmd::All(o) => run_bench("all", o),
+        Cmd::S1(o) => run_bench("s1", o),
+        Cmd::Sessions(o) => run_bench("sessions", o),
+        Cmd::ServeFerromcp { port, mode, runtime } => {
+            servers::serve_ferromcp(*port, *mode, *runtime).map_err(|e| format!("serve-ferromcp: {e}"))
+        }
+        Cmd::ServeCeiling { port, runtime } => {
+            servers::serve_ceiling(*port, *runtime).map_err(|e| format!("serve-ceiling: {e}"))
+        }
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ferrobench: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

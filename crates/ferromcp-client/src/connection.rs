@@ -74,12 +74,12 @@ impl Drop for Connection {
     }
 }
 
-/// Removes a pending entry when the waiting future ends, however it ends; tells the
-/// server the request is abandoned if no response arrived.
+/// Removes a pending entry when the waiting future ends, however it ends (answer,
+/// timeout, or the caller dropping the future). An entry still present was never
+/// answered: the server is told the request is abandoned.
 struct PendingGuard<'a> {
     shared: &'a Shared,
     id: i64,
-    answered: bool,
 }
 
 impl Drop for PendingGuard<'_> {
@@ -87,7 +87,7 @@ impl Drop for PendingGuard<'_> {
         let removed = lock(&self.shared.pending)
             .as_mut()
             .and_then(|p| p.remove(&self.id));
-        if removed.is_some() && !self.answered {
+        if removed.is_some() {
             let note = json!({
                 "jsonrpc": "2.0",
                 "method": "notifications/cancelled",
@@ -136,7 +136,7 @@ impl Connection {
         self.shared.notifications.subscribe()
     }
 
-    /// Sends a request and waits up to `timeout` for its response.
+    /// Sends a request and waits up to `timeout` (queueing included) for its response.
     pub(crate) async fn request(
         &self,
         method: &str,
@@ -145,29 +145,29 @@ impl Connection {
     ) -> Result<Value> {
         let shared = &*self.shared;
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let msg = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
+        let frame = serde_json::to_vec(&msg)
+            .map_err(|e| ClientError::Usage(format!("`{method}` params do not serialize: {e}")))?;
         let (tx, rx) = oneshot::channel();
         match lock(&shared.pending).as_mut() {
             Some(p) => p.insert(id, tx),
             None => return Err(ClientError::Closed),
         };
-        let mut guard = PendingGuard {
-            shared,
-            id,
-            answered: false,
+        let _guard = PendingGuard { shared, id };
+        let exchange = async {
+            shared
+                .out
+                .send(frame)
+                .await
+                .map_err(|_| ClientError::Closed)?;
+            match rx.await {
+                Ok(Ok(v)) => Ok(v),
+                Ok(Err(e)) => Err(ClientError::Protocol(e)),
+                Err(_) => Err(ClientError::Closed),
+            }
         };
-        let msg = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
-        let frame = serde_json::to_vec(&msg)
-            .map_err(|e| ClientError::Usage(format!("`{method}` params do not serialize: {e}")))?;
-        if shared.out.send(frame).await.is_err() {
-            guard.answered = true;
-            return Err(ClientError::Closed);
-        }
-        let outcome = tokio::time::timeout(timeout, rx).await;
-        guard.answered = !matches!(outcome, Err(_) | Ok(Err(_)));
-        match outcome {
-            Ok(Ok(Ok(v))) => Ok(v),
-            Ok(Ok(Err(e))) => Err(ClientError::Protocol(e)),
-            Ok(Err(_)) => Err(ClientError::Closed),
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(outcome) => outcome,
             Err(_) => Err(ClientError::Timeout {
                 method: method.to_owned(),
                 after: timeout,
@@ -352,12 +352,14 @@ fn decode_error(e: &Value) -> ProtocolError {
         .and_then(Value::as_i64)
         .and_then(|c| i32::try_from(c).ok());
     let message = e.get("message").and_then(Value::as_str).unwrap_or_default();
-    let mut p = match code {
+    let p = match code {
         Some(code) => ProtocolError::new(code, message),
         None => ProtocolError::internal(format!("the server sent a malformed error object: {e}")),
     };
-    p.data = e.get("data").cloned();
-    p
+    match e.get("data") {
+        Some(data) => p.with_data(data.clone()),
+        None => p,
+    }
 }
 
 fn answer_server_request(shared: &Arc<Shared>, id: Value, msg: Value) {
@@ -372,8 +374,8 @@ fn answer_server_request(shared: &Arc<Shared>, id: Value, msg: Value) {
             Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
             Err(e) => {
                 let mut error = json!({ "code": e.code, "message": e.message });
-                if let Some(data) = e.data {
-                    error["data"] = data;
+                if let Some(data) = &e.data {
+                    error["data"] = serde_json::to_value(data).unwrap_or_default();
                 }
                 json!({ "jsonrpc": "2.0", "id": id, "error": error })
             }

@@ -339,8 +339,10 @@ async fn resources_are_listed_and_read() {
         };
         assert_eq!(err.protocol_code(), Some(want), "{era:?}: {err}");
         assert_eq!(
-            err.as_protocol().and_then(|e| e.data.clone()),
-            Some(json!({"uri": "docs://missing"}))
+            err.as_protocol()
+                .and_then(|e| e.data.as_ref())
+                .map(|d| d["uri"].clone()),
+            Some(json!("docs://missing"))
         );
         client.close().await;
     }
@@ -400,7 +402,7 @@ async fn prompts_are_listed_rendered_and_completed() {
 #[tokio::test]
 async fn slow_requests_time_out_and_closed_clients_refuse() {
     for era in ERAS {
-        let opts = ClientOptions::new(era).request_timeout(std::time::Duration::from_millis(200));
+        let opts = ClientOptions::new(era).request_timeout(std::time::Duration::from_millis(500));
         let client = connect(opts).await;
         let err = client
             .call_tool("slow", json!({"ms": 5_000}))

@@ -195,3 +195,51 @@ async fn connect_io_works_over_any_stream_pair() {
     assert_eq!(out.structured().unwrap()["result"], 3);
     client.close().await;
 }
+
+#[tokio::test]
+async fn a_timed_out_request_is_cancelled_and_a_late_answer_ignored() {
+    let (client_end, server_end) = tokio::io::duplex(1 << 16);
+    let (sr, mut sw) = tokio::io::split(server_end);
+    let (cr, cw) = tokio::io::split(client_end);
+    let opts = ClientOptions::legacy().request_timeout(Duration::from_millis(100));
+    let connecting = tokio::spawn(Client::connect_io(cr, cw, opts));
+    let mut lines = BufReader::new(sr).lines();
+    let mut next = async || -> Value {
+        let line = lines.next_line().await.expect("read").expect("a line");
+        serde_json::from_str(&line).expect("JSON")
+    };
+    let init = next().await;
+    let answer = json!({"jsonrpc": "2.0", "id": init["id"], "result": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "s", "version": "1"}}});
+    sw.write_all(format!("{answer}\n").as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(next().await["method"], "notifications/initialized");
+    let client = connecting.await.unwrap().expect("connected");
+
+    let err = client.ping().await.expect_err("nobody answers");
+    assert!(
+        matches!(&err, ClientError::Timeout { method, .. } if method == "ping"),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("request_timeout"),
+        "actionable: {err}"
+    );
+    let ping = next().await;
+    let cancelled = next().await;
+    assert_eq!(cancelled["method"], "notifications/cancelled");
+    assert_eq!(cancelled["params"]["requestId"], ping["id"]);
+
+    // The late answer is dropped; the next request still gets its own answer.
+    let late = json!({"jsonrpc": "2.0", "id": ping["id"], "result": {}});
+    sw.write_all(format!("{late}\n").as_bytes()).await.unwrap();
+    let c = client.clone();
+    let second = tokio::spawn(async move { c.request("tools/list", json!({})).await });
+    let req = next().await;
+    assert_ne!(req["id"], ping["id"]);
+    let reply = json!({"jsonrpc": "2.0", "id": req["id"], "result": {"tools": [], "x": 1}});
+    sw.write_all(format!("{reply}\n").as_bytes()).await.unwrap();
+    assert_eq!(second.await.unwrap().expect("answered")["x"], 1);
+    client.close().await;
+}

@@ -52,7 +52,7 @@ pub struct ProtocolError {
     /// A message for humans: what happened and, where it helps, what to do.
     pub message: String,
     /// Optional structured data (`data` on the wire).
-    pub data: Option<Value>,
+    pub data: Option<Box<Value>>,
     /// HTTP status for HTTP transports (200 unless the spec names another).
     pub http_status: u16,
 }
@@ -64,7 +64,7 @@ impl ProtocolError {
     }
     /// Attach `data`.
     pub fn with_data(mut self, data: Value) -> Self {
-        self.data = Some(data);
+        self.data = Some(Box::new(data));
         self
     }
     /// Set the HTTP status used by HTTP transports.
@@ -123,9 +123,7 @@ pub enum Error {
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
     /// The handler asked the client for something it did not declare.
-    #[error(
-        "the client did not declare the `{0}` capability; check `ctx.client_supports(..)` before asking"
-    )]
+    #[error("the client did not declare the `{0}` capability; check `ctx.client_supports(..)` before asking")]
     MissingCapability(&'static str),
     /// A server→client request could not be sent on this transport or era.
     #[error("cannot ask the client: {0}")]

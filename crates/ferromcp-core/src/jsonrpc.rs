@@ -58,9 +58,7 @@ impl<'de> Deserialize<'de> for RequestId {
                 Ok(RequestId::Number(v))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<RequestId, E> {
-                i64::try_from(v)
-                    .map(RequestId::Number)
-                    .map_err(|_| E::custom("integer id out of range"))
+                i64::try_from(v).map(RequestId::Number).map_err(|_| E::custom("integer id out of range"))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<RequestId, E> {
                 Ok(RequestId::String(Arc::from(v)))
@@ -88,9 +86,9 @@ pub struct RequestMeta {
     /// `io.modelcontextprotocol/protocolVersion`.
     pub protocol_version: Option<String>,
     /// `io.modelcontextprotocol/clientCapabilities`.
-    pub client_capabilities: Option<ClientCapabilities>,
+    pub client_capabilities: Option<Arc<ClientCapabilities>>,
     /// `io.modelcontextprotocol/clientInfo`.
-    pub client_info: Option<Implementation>,
+    pub client_info: Option<Box<Implementation>>,
     /// `io.modelcontextprotocol/logLevel`, or `Err(text)` if it named no level.
     pub log_level: Option<Result<LoggingLevel, String>>,
     /// `progressToken`.
@@ -186,9 +184,9 @@ struct MetaIn<'a> {
     #[serde(rename = "io.modelcontextprotocol/protocolVersion", borrow, default)]
     protocol_version: Option<Cow<'a, str>>,
     #[serde(rename = "io.modelcontextprotocol/clientCapabilities", default)]
-    client_capabilities: Option<ClientCapabilities>,
+    client_capabilities: Option<Arc<ClientCapabilities>>,
     #[serde(rename = "io.modelcontextprotocol/clientInfo", default)]
-    client_info: Option<Implementation>,
+    client_info: Option<Box<Implementation>>,
     #[serde(rename = "io.modelcontextprotocol/logLevel", borrow, default)]
     log_level: Option<Cow<'a, str>>,
     #[serde(rename = "progressToken", default)]
@@ -210,9 +208,8 @@ pub fn parse_level(s: &str) -> Option<LoggingLevel> {
 }
 
 fn parse_id(raw: &RawValue) -> Result<RequestId, ProtocolError> {
-    serde_json::from_str::<RequestId>(raw.get()).map_err(|_| {
-        ProtocolError::invalid_request("`id` must be a string or an integer (null is not allowed)")
-    })
+    serde_json::from_str::<RequestId>(raw.get())
+        .map_err(|_| ProtocolError::invalid_request("`id` must be a string or an integer (null is not allowed)"))
 }
 
 fn string_field(raw: Option<&RawValue>) -> Option<String> {
@@ -237,7 +234,9 @@ pub fn decode(input: &[u8]) -> Result<Message, DecodeError> {
         }
         return Err(DecodeError {
             id: None,
-            error: ProtocolError::invalid_request("JSON-RPC batches are not supported since 2025-06-18; send one message per request"),
+            error: ProtocolError::invalid_request(
+                "JSON-RPC batches are not supported since 2025-06-18; send one message per request",
+            ),
         });
     }
     let env: Envelope<'_> = match serde_json::from_slice(input) {
@@ -267,9 +266,7 @@ pub fn decode(input: &[u8]) -> Result<Message, DecodeError> {
         let params = match env.params {
             Some(p) if p.get() == "null" => None,
             Some(p) if !p.get().starts_with('{') => {
-                return Err(fail(
-                    ProtocolError::invalid_params("`params` must be an object").with_status(400),
-                ));
+                return Err(fail(ProtocolError::invalid_params("`params` must be an object").with_status(400)));
             }
             other => other,
         };
@@ -292,7 +289,9 @@ pub fn decode(input: &[u8]) -> Result<Message, DecodeError> {
         }));
     }
     let Some(id) = id else {
-        return Err(fail(ProtocolError::invalid_request("a message needs `method` (request or notification) or `id` with `result`/`error` (response)")));
+        return Err(fail(ProtocolError::invalid_request(
+            "a message needs `method` (request or notification) or `id` with `result`/`error` (response)",
+        )));
     };
     let outcome = match (env.result, env.error) {
         (Some(r), None) => Ok(r.to_owned()),
@@ -300,7 +299,7 @@ pub fn decode(input: &[u8]) -> Result<Message, DecodeError> {
             let e: ErrorIn = serde_json::from_str(e.get())
                 .map_err(|_| fail(ProtocolError::invalid_request("`error` must be {code, message}")))?;
             let mut p = ProtocolError::new(e.code, e.message);
-            p.data = e.data;
+            p.data = e.data.map(Box::new);
             Err(p)
         }
         _ => return Err(fail(ProtocolError::invalid_request("a response needs exactly one of `result` and `error`"))),
@@ -340,6 +339,13 @@ pub fn write_result_raw(buf: &mut Vec<u8>, id: &RequestId, result: &[u8]) {
     buf.push(b'}');
 }
 
+/// Writes `{"jsonrpc":"2.0","id":ID,"result":`; the caller writes the result and `}`.
+pub fn write_result_prefix(buf: &mut Vec<u8>, id: &RequestId) {
+    buf.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+    write_id(buf, id);
+    buf.extend_from_slice(br#","result":"#);
+}
+
 /// Writes a JSON-RPC error response; `id` is `null` when unknown.
 pub fn write_error(buf: &mut Vec<u8>, id: Option<&RequestId>, error: &ProtocolError) {
     #[derive(Serialize)]
@@ -355,7 +361,7 @@ pub fn write_error(buf: &mut Vec<u8>, id: Option<&RequestId>, error: &ProtocolEr
         None => buf.extend_from_slice(b"null"),
     }
     buf.extend_from_slice(br#","error":"#);
-    let out = ErrOut { code: error.code, message: &error.message, data: error.data.as_ref() };
+    let out = ErrOut { code: error.code, message: &error.message, data: error.data.as_deref() };
     // Serializing plain strings and a Value into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *buf, &out);
     buf.push(b'}');
@@ -373,7 +379,12 @@ pub fn write_notification<P: Serialize>(buf: &mut Vec<u8>, method: &str, params:
 }
 
 /// Writes a request `{"jsonrpc":"2.0","id":ID,"method":M,"params":P}`.
-pub fn write_request<P: Serialize>(buf: &mut Vec<u8>, id: &RequestId, method: &str, params: &P) -> serde_json::Result<()> {
+pub fn write_request<P: Serialize>(
+    buf: &mut Vec<u8>,
+    id: &RequestId,
+    method: &str,
+    params: &P,
+) -> serde_json::Result<()> {
     #[derive(Serialize)]
     struct R<'a, P> {
         jsonrpc: &'static str,
@@ -450,8 +461,14 @@ mod tests {
 
     #[test]
     fn responses_and_notifications_decode() {
-        assert!(matches!(decode(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).unwrap(), Message::Notification(_)));
-        let Message::Response(r) = decode(br#"{"jsonrpc":"2.0","id":3,"error":{"code":-1,"message":"no"}}"#).unwrap() else { panic!() };
+        assert!(matches!(
+            decode(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).unwrap(),
+            Message::Notification(_)
+        ));
+        let Message::Response(r) = decode(br#"{"jsonrpc":"2.0","id":3,"error":{"code":-1,"message":"no"}}"#).unwrap()
+        else {
+            panic!()
+        };
         assert_eq!(r.outcome.unwrap_err().code, -1);
     }
 

@@ -37,7 +37,8 @@ struct ListenParams {
 
 pub(crate) async fn listen(server: &Server, req: Request, env: RequestEnv) -> Result<Reply, ProtocolError> {
     let p: ListenParams = match req.params.as_deref() {
-        Some(raw) => serde_json::from_str(raw.get()).map_err(|e| ProtocolError::invalid_params(format!("Invalid subscriptions/listen params: {e}")))?,
+        Some(raw) => serde_json::from_str(raw.get())
+            .map_err(|e| ProtocolError::invalid_params(format!("Invalid subscriptions/listen params: {e}")))?,
         None => ListenParams::default(),
     };
     let caps = server.capabilities();
@@ -46,7 +47,8 @@ pub(crate) async fn listen(server: &Server, req: Request, env: RequestEnv) -> Re
     let prompts = w.prompts_list_changed && caps.get("prompts").is_some();
     let has_resources = caps.get("resources").is_some();
     let resources = w.resources_list_changed && has_resources;
-    let subs: BTreeSet<String> = if has_resources { w.resource_subscriptions.into_iter().collect() } else { BTreeSet::new() };
+    let subs: BTreeSet<String> =
+        if has_resources { w.resource_subscriptions.into_iter().collect() } else { BTreeSet::new() };
 
     let id = serde_json::to_value(&req.id).unwrap_or(Value::Null);
     let mut honoured = Map::new();

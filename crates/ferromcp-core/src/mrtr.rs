@@ -197,7 +197,12 @@ mod tests {
     use super::*;
 
     fn binding() -> Binding {
-        Binding { principal: "p".into(), method: "tools/call".into(), target: "x".into(), args_digest: digest_arguments(None) }
+        Binding {
+            principal: "p".into(),
+            method: "tools/call".into(),
+            target: "x".into(),
+            args_digest: digest_arguments(None),
+        }
     }
 
     #[test]

@@ -3,13 +3,11 @@
 //! never `rmcp::`; if the type source changes, only this module does.
 
 pub use rmcp::model::{
-    Annotations, AudioContent, CallToolResult, ClientCapabilities, CompleteResult, CompletionInfo,
-    ContentBlock, CreateMessageRequestParams, CreateMessageResult, ElicitResult, ElicitationAction,
-    EmbeddedResource, GetPromptResult, Icon, ImageContent, Implementation, JsonObject,
-    ListRootsResult, LoggingLevel, ModelPreferences, Prompt, PromptArgument, PromptMessage,
-    ReadResourceResult,
-    Resource, ResourceContents, ResourceTemplate, Role, Root, SamplingMessage, SamplingMessageContentBlock, ServerCapabilities,
-    TextContent, Tool, ToolAnnotations,
+    Annotations, AudioContent, CallToolResult, ClientCapabilities, CompleteResult, CompletionInfo, ContentBlock,
+    CreateMessageRequestParams, CreateMessageResult, ElicitResult, ElicitationAction, EmbeddedResource,
+    GetPromptResult, Icon, ImageContent, Implementation, JsonObject, ListRootsResult, LoggingLevel, ModelPreferences,
+    Prompt, PromptArgument, PromptMessage, ReadResourceResult, Resource, ResourceContents, ResourceTemplate, Role,
+    Root, SamplingMessage, SamplingMessageContentBlock, ServerCapabilities, TextContent, Tool, ToolAnnotations,
 };
 
 /// `_meta` key of the protocol version (2026-07-28).

@@ -31,7 +31,11 @@ pub fn object_schema_for<T: JsonSchema>() -> Arc<JsonObject> {
         _ => Map::new(),
     };
     obj.remove("title");
-    if !obj.contains_key("type") && !obj.contains_key("$ref") && !obj.contains_key("anyOf") && !obj.contains_key("oneOf") {
+    if !obj.contains_key("type")
+        && !obj.contains_key("$ref")
+        && !obj.contains_key("anyOf")
+        && !obj.contains_key("oneOf")
+    {
         obj.insert("type".into(), Value::String("object".into()));
     }
     Arc::new(obj)
@@ -96,7 +100,11 @@ fn check(root: &Value, schema: &Value, v: &Value, path: &mut String, depth: usiz
     }
     let schema = resolve(root, schema);
     let Some(s) = schema.as_object() else {
-        return if schema == &Value::Bool(false) { Err(format!("{}: no value is allowed here", at(path))) } else { Ok(()) };
+        return if schema == &Value::Bool(false) {
+            Err(format!("{}: no value is allowed here", at(path)))
+        } else {
+            Ok(())
+        };
     };
     match s.get("type") {
         Some(Value::String(t)) if !type_ok(t, v) => return Err(format!("{}: expected {t}", at(path))),
@@ -105,26 +113,26 @@ fn check(root: &Value, schema: &Value, v: &Value, path: &mut String, depth: usiz
         }
         _ => {}
     }
-    if let Some(Value::Array(options)) = s.get("enum") {
-        if !options.contains(v) {
-            return Err(format!("{}: must be one of {}", at(path), Value::Array(options.clone())));
-        }
+    if let Some(Value::Array(options)) = s.get("enum")
+        && !options.contains(v)
+    {
+        return Err(format!("{}: must be one of {}", at(path), Value::Array(options.clone())));
     }
-    if let Some(c) = s.get("const") {
-        if c != v {
-            return Err(format!("{}: must equal {c}", at(path)));
-        }
+    if let Some(c) = s.get("const")
+        && c != v
+    {
+        return Err(format!("{}: must equal {c}", at(path)));
     }
     if let Some(n) = v.as_f64() {
-        if let Some(min) = s.get("minimum").and_then(Value::as_f64) {
-            if n < min {
-                return Err(format!("{}: must be >= {min}", at(path)));
-            }
+        if let Some(min) = s.get("minimum").and_then(Value::as_f64)
+            && n < min
+        {
+            return Err(format!("{}: must be >= {min}", at(path)));
         }
-        if let Some(max) = s.get("maximum").and_then(Value::as_f64) {
-            if n > max {
-                return Err(format!("{}: must be <= {max}", at(path)));
-            }
+        if let Some(max) = s.get("maximum").and_then(Value::as_f64)
+            && n > max
+        {
+            return Err(format!("{}: must be <= {max}", at(path)));
         }
     }
     if let Some(text) = v.as_str() {
@@ -175,10 +183,10 @@ fn check(root: &Value, schema: &Value, v: &Value, path: &mut String, depth: usiz
             check(root, sub, v, path, depth + 1)?;
         }
     }
-    if let Some(Value::Array(any)) = s.get("anyOf") {
-        if !any.iter().any(|sub| check(root, sub, v, &mut path.clone(), depth + 1).is_ok()) {
-            return Err(format!("{}: matches none of anyOf", at(path)));
-        }
+    if let Some(Value::Array(any)) = s.get("anyOf")
+        && !any.iter().any(|sub| check(root, sub, v, &mut path.clone(), depth + 1).is_ok())
+    {
+        return Err(format!("{}: matches none of anyOf", at(path)));
     }
     if let Some(Value::Array(one)) = s.get("oneOf") {
         let n = one.iter().filter(|sub| check(root, sub, v, &mut path.clone(), depth + 1).is_ok()).count();

@@ -125,6 +125,23 @@ impl Server {
         self.inner.resource_updates.subscribe()
     }
 
+    /// Whether the server declares capability `name` (`tools`, `resources`, `prompts`,
+    /// `completions`, `logging`), derived from what it serves.
+    pub fn has_capability(&self, name: &str) -> bool {
+        let c = self.inner.registry.snapshot();
+        match name {
+            "tools" => !c.tools.is_empty(),
+            "resources" => !c.resources.is_empty() || !c.templates.is_empty(),
+            "prompts" => !c.prompts.is_empty(),
+            "completions" => {
+                c.prompts.iter().any(|p| !p.completers.is_empty())
+                    || c.templates.iter().any(|t| !t.completers.is_empty())
+            }
+            "logging" => true,
+            _ => false,
+        }
+    }
+
     /// The capabilities the server declares, derived from what it serves.
     pub fn capabilities(&self) -> Value {
         let c = self.inner.registry.snapshot();
@@ -138,7 +155,8 @@ impl Server {
         if !c.prompts.is_empty() {
             caps.insert("prompts".into(), json!({ "listChanged": true }));
         }
-        let completes = c.prompts.iter().any(|p| !p.completers.is_empty()) || c.templates.iter().any(|t| !t.completers.is_empty());
+        let completes =
+            c.prompts.iter().any(|p| !p.completers.is_empty()) || c.templates.iter().any(|t| !t.completers.is_empty());
         if completes {
             caps.insert("completions".into(), json!({}));
         }

@@ -483,7 +483,8 @@ mod tests {
 
     #[test]
     fn idle_sessions_are_reaped() {
-        let reg = SessionRegistry::new(SessionLimits { idle_timeout: Some(Duration::from_millis(5)), max_sessions: 10 });
+        let reg =
+            SessionRegistry::new(SessionLimits { idle_timeout: Some(Duration::from_millis(5)), max_sessions: 10 });
         let s = Session::new(None);
         reg.insert(s.clone());
         std::thread::sleep(Duration::from_millis(20));

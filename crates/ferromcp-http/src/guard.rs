@@ -60,7 +60,9 @@ mod tests {
         for ok in ["localhost", "localhost:3001", "127.0.0.1", "127.0.0.1:80", "[::1]", "[::1]:3001", "LOCALHOST:1"] {
             assert!(loopback_host(ok), "{ok}");
         }
-        for bad in ["evil.example.com", "evil.example.com:3001", "127.0.0.1.evil.com", "[::2]", "[::1]x", "localhost.evil"] {
+        for bad in
+            ["evil.example.com", "evil.example.com:3001", "127.0.0.1.evil.com", "[::2]", "[::1]x", "localhost.evil"]
+        {
             assert!(!loopback_host(bad), "{bad}");
         }
         assert!(loopback_origin("http://localhost:3001"));

@@ -51,10 +51,7 @@ pub fn router(server: Server, cfg: HttpConfig) -> Router {
     let path = cfg.path.clone();
     let state = Arc::new(AppState { server, cfg });
     Router::new()
-        .route(
-            &path,
-            post_route(post::handle).get(session_routes::get).delete(session_routes::delete),
-        )
+        .route(&path, post_route(post::handle).get(session_routes::get).delete(session_routes::delete))
         .with_state(state)
 }
 

@@ -27,15 +27,17 @@ pub(crate) fn error_response(e: &ProtocolError, id: Option<&jsonrpc::RequestId>)
 }
 
 fn session_not_found() -> ProtocolError {
-    ProtocolError::new(code::SESSION_NOT_FOUND, "Session not found; send initialize to start a new session").with_status(404)
+    ProtocolError::new(code::SESSION_NOT_FOUND, "Session not found; send initialize to start a new session")
+        .with_status(404)
 }
 
 async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<Bytes, ProtocolError> {
     let too_large = || ProtocolError::invalid_request(format!("Request body larger than {max} bytes")).with_status(413);
-    if let Some(len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok()) {
-        if len > max {
-            return Err(too_large());
-        }
+    if let Some(len) =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok())
+        && len > max
+    {
+        return Err(too_large());
     }
     match http_body_util::Limited::new(body, max).collect().await {
         Ok(c) => Ok(c.to_bytes()),
@@ -48,16 +50,17 @@ pub(crate) async fn handle(State(st): State<Arc<AppState>>, headers: HeaderMap, 
     if let Err(why) = crate::guard::check(&st.cfg.dns_rebinding, &headers) {
         return error_response(&ProtocolError::invalid_request(why).with_status(403), None);
     }
-    if let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
-        if !ct.trim_start().to_ascii_lowercase().starts_with("application/json") {
-            let e = ProtocolError::invalid_request("Content-Type must be application/json").with_status(415);
-            return error_response(&e, None);
-        }
+    if let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
+        && !ct.trim_start().to_ascii_lowercase().starts_with("application/json")
+    {
+        let e = ProtocolError::invalid_request("Content-Type must be application/json").with_status(415);
+        return error_response(&e, None);
     }
     let json_ok = accepts(&headers, "application/json");
     let sse_ok = accepts(&headers, "text/event-stream");
     if !json_ok && !sse_ok {
-        let e = ProtocolError::invalid_request("Accept must include application/json and text/event-stream").with_status(406);
+        let e = ProtocolError::invalid_request("Accept must include application/json and text/event-stream")
+            .with_status(406);
         return error_response(&e, None);
     }
     let bytes = match read_body(body, &headers, st.cfg.max_body_bytes).await {
@@ -88,7 +91,9 @@ pub(crate) async fn handle(State(st): State<Arc<AppState>>, headers: HeaderMap, 
         }
         Message::Response(r) => {
             let Some(id) = session_header else {
-                let e = ProtocolError::invalid_request("a JSON-RPC response needs the Mcp-Session-Id of the session that asked");
+                let e = ProtocolError::invalid_request(
+                    "a JSON-RPC response needs the Mcp-Session-Id of the session that asked",
+                );
                 return error_response(&e, None);
             };
             let Some(session) = st.server.sessions().get(id) else { return error_response(&session_not_found(), None) };
@@ -99,15 +104,18 @@ pub(crate) async fn handle(State(st): State<Arc<AppState>>, headers: HeaderMap, 
 }
 
 fn is_modern_marker(req: &Request, headers: &HeaderMap, in_session: bool) -> bool {
-    let header_modern = str_header(headers, &PROTOCOL_VERSION).is_some_and(|v| !era::legacy::is_legacy_version(v.trim()));
-    if in_session {
-        req.meta.protocol_version.is_some()
-    } else {
-        req.meta.present || header_modern
-    }
+    let header_modern =
+        str_header(headers, &PROTOCOL_VERSION).is_some_and(|v| !era::legacy::is_legacy_version(v.trim()));
+    if in_session { req.meta.protocol_version.is_some() } else { req.meta.present || header_modern }
 }
 
-async fn request(st: &Arc<AppState>, req: Request, headers: &HeaderMap, session_header: Option<&str>, sse_ok: bool) -> Response {
+async fn request(
+    st: &Arc<AppState>,
+    req: Request,
+    headers: &HeaderMap,
+    session_header: Option<&str>,
+    sse_ok: bool,
+) -> Response {
     let mut extra = HeaderMap::new();
     let (era, session) = if is_modern_marker(&req, headers, session_header.is_some()) {
         let checked = era::modern::validate(&req, Some(&Headers(headers))).and_then(|v| {
@@ -144,7 +152,9 @@ async fn request(st: &Arc<AppState>, req: Request, headers: &HeaderMap, session_
             (Era::Legacy(ferromcp_core::protocol::V_2025_11_25), None)
         }
     } else if st.cfg.stateful {
-        let e = ProtocolError::invalid_request("Bad Request: Mcp-Session-Id header is required (send initialize first, or use 2026-07-28 _meta)");
+        let e = ProtocolError::invalid_request(
+            "Bad Request: Mcp-Session-Id header is required (send initialize first, or use 2026-07-28 _meta)",
+        );
         return error_response(&e, Some(&req.id));
     } else {
         match era::legacy::version_from_header(str_header(headers, &PROTOCOL_VERSION)) {
@@ -153,7 +163,8 @@ async fn request(st: &Arc<AppState>, req: Request, headers: &HeaderMap, session_
         }
     };
     let is_initialize = req.method == "initialize" && session.is_some() && matches!(era, Era::Legacy(_));
-    let (outbound, frames) = if sse_ok { Outbound::channel() } else { (Outbound::none(), tokio::sync::mpsc::channel(1).1) };
+    let (outbound, frames) =
+        if sse_ok { Outbound::channel() } else { (Outbound::none(), tokio::sync::mpsc::channel(1).1) };
     let cancel = CancellationToken::new();
     let env = RequestEnv {
         era,

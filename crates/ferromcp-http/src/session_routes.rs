@@ -19,7 +19,11 @@ use crate::stream::{channel_body, empty_response, sse_event, sse_response};
 
 fn method_not_allowed() -> Response {
     let mut r = error_response(
-        &ProtocolError::new(code::METHOD_NOT_FOUND, "Method Not Allowed: this endpoint takes POST; GET and DELETE need a legacy Mcp-Session-Id").with_status(405),
+        &ProtocolError::new(
+            code::METHOD_NOT_FOUND,
+            "Method Not Allowed: this endpoint takes POST; GET and DELETE need a legacy Mcp-Session-Id",
+        )
+        .with_status(405),
         None,
     );
     r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
@@ -45,10 +49,16 @@ pub(crate) async fn get(State(st): State<Arc<AppState>>, headers: HeaderMap) -> 
     let Some(id) = str_header(&headers, &SESSION_ID) else { return method_not_allowed() };
     let Some(session) = st.server.sessions().get(id) else { return not_found() };
     if !accepts(&headers, "text/event-stream") {
-        return error_response(&ProtocolError::invalid_request("Accept must include text/event-stream").with_status(406), None);
+        return error_response(
+            &ProtocolError::invalid_request("Accept must include text/event-stream").with_status(406),
+            None,
+        );
     }
     if session.has_stream() {
-        return error_response(&ProtocolError::invalid_request("Conflict: this session already has an open GET stream").with_status(409), None);
+        return error_response(
+            &ProtocolError::invalid_request("Conflict: this session already has an open GET stream").with_status(409),
+            None,
+        );
     }
     let (out, mut frames) = Outbound::channel();
     session.set_stream(Some(out));
@@ -91,10 +101,10 @@ pub(crate) async fn get(State(st): State<Arc<AppState>>, headers: HeaderMap) -> 
                     Err(RecvError::Closed) => break,
                 },
             };
-            if let Some(f) = frame {
-                if tx.send(f).await.is_err() {
-                    break;
-                }
+            if let Some(f) = frame
+                && tx.send(f).await.is_err()
+            {
+                break;
             }
         }
         if let Some(s) = weak.upgrade() {

@@ -53,7 +53,8 @@ pub(crate) fn sse_response(body: Body, extra: HeaderMap) -> Response {
 }
 
 pub(crate) fn channel_body(rx: mpsc::Receiver<Bytes>) -> Body {
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx)) });
+    let stream =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx)) });
     Body::from_stream(stream)
 }
 

@@ -111,10 +111,8 @@ impl SamplingRequest {
     /// A request with one user text message and `maxTokens` 1000.
     pub fn user(text: impl Into<String>) -> Self {
         let mut params = Map::new();
-        params.insert(
-            "messages".into(),
-            json!([{ "role": "user", "content": { "type": "text", "text": text.into() } }]),
-        );
+        params
+            .insert("messages".into(), json!([{ "role": "user", "content": { "type": "text", "text": text.into() } }]));
         params.insert("maxTokens".into(), json!(1000));
         SamplingRequest { params }
     }
@@ -182,7 +180,10 @@ fn decode_elicit<T: DeserializeOwned>(v: Value) -> std::result::Result<Elicitati
     Ok(match r.action {
         ElicitationAction::Accept => {
             let content = r.content.unwrap_or(Value::Object(Map::new()));
-            Elicitation::Accept(serde_json::from_value(content).map_err(|e| format!("content does not match the requested schema: {e}"))?)
+            Elicitation::Accept(
+                serde_json::from_value(content)
+                    .map_err(|e| format!("content does not match the requested schema: {e}"))?,
+            )
         }
         ElicitationAction::Decline => Elicitation::Decline,
         _ => Elicitation::Cancel,
@@ -258,7 +259,8 @@ impl Context {
         let Some(slot) = &self.inner.mrtr else { return Ok(f().await) };
         let known = lock(slot).once.get(key).cloned();
         if let Some(v) = known {
-            return serde_json::from_value(v).map_err(|e| Error::invalid_params(format!("requestState value `{key}` is invalid: {e}")));
+            return serde_json::from_value(v)
+                .map_err(|e| Error::invalid_params(format!("requestState value `{key}` is invalid: {e}")));
         }
         let v = f().await;
         let stored = serde_json::to_value(&v)?;
@@ -349,7 +351,8 @@ async fn run_legacy<T>(ask: &Ask<T>) -> Result<T> {
     match outcome {
         Ok(Ok(raw)) => {
             let v: Value = serde_json::from_str(raw.get())?;
-            (ask.decode)(v).map_err(|e| Error::Other(format!("the client's answer to `{}` is invalid: {e}", ask.method)))
+            (ask.decode)(v)
+                .map_err(|e| Error::Other(format!("the client's answer to `{}` is invalid: {e}", ask.method)))
         }
         Ok(Err(error)) => Err(Error::AskFailed { method: ask.method.to_owned(), error }),
         Err(_) => Err(Error::AskUnavailable("the session closed before the client answered".into())),

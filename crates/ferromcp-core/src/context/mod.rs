@@ -27,7 +27,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 pub use ask::{Ask, Elicitation, SamplingRequest, sampled_text};
-pub(crate) use ask::{MrtrState, MrtrSlot};
+pub(crate) use ask::{MrtrSlot, MrtrState};
 pub use extensions::Extensions;
 
 use crate::era::{Era, Method};
@@ -189,7 +189,9 @@ impl Context {
         }
         let data = data.into();
         let mut buf = Vec::with_capacity(96);
-        if jsonrpc::write_notification(&mut buf, "notifications/message", &LogParams { level, logger, data: &data }).is_ok() {
+        if jsonrpc::write_notification(&mut buf, "notifications/message", &LogParams { level, logger, data: &data })
+            .is_ok()
+        {
             let _ = self.inner.outbound.send(buf).await;
         }
     }
@@ -235,7 +237,15 @@ impl Context {
 
     /// Lists this server's enabled resources.
     pub fn list_resources(&self) -> Vec<crate::protocol::Resource> {
-        self.inner.server.registry().snapshot().resources.iter().filter(|r| r.enabled).map(|r| r.resource.clone()).collect()
+        self.inner
+            .server
+            .registry()
+            .snapshot()
+            .resources
+            .iter()
+            .filter(|r| r.enabled)
+            .map(|r| r.resource.clone())
+            .collect()
     }
 
     /// Renders a prompt of this server in-process.

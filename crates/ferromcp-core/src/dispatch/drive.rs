@@ -20,20 +20,20 @@ pub(crate) enum Driven<T> {
 }
 
 pub(crate) struct Drive<F> {
-    fut: Pin<Box<F>>,
+    fut: F,
     ctx: Context,
 }
 
 impl<F> Drive<F> {
     pub(crate) fn new(fut: F, ctx: Context) -> Self {
-        Drive { fut: Box::pin(fut), ctx }
+        Drive { fut, ctx }
     }
 }
 
-impl<F: Future> Future for Drive<F> {
+impl<F: Future + Unpin> Future for Drive<F> {
     type Output = Driven<F::Output>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
-        match self.fut.as_mut().poll(cx) {
+        match Pin::new(&mut self.fut).poll(cx) {
             Poll::Ready(v) => Poll::Ready(Driven::Done(v)),
             Poll::Pending => {
                 let parked = self

@@ -52,7 +52,8 @@ type R = Result<Reply, ProtocolError>;
 
 fn params<'a, T: Deserialize<'a>>(req: &'a Request) -> Result<T, ProtocolError> {
     let text = req.params.as_deref().map(RawValue::get).unwrap_or("{}");
-    serde_json::from_str(text).map_err(|e| ProtocolError::invalid_params(format!("Invalid params for {}: {e}", req.method)))
+    serde_json::from_str(text)
+        .map_err(|e| ProtocolError::invalid_params(format!("Invalid params for {}: {e}", req.method)))
 }
 
 pub(crate) fn write<T: Serialize>(server: &Server, era: Era, id: &RequestId, kind: ResultKind, v: &T) -> R {
@@ -64,11 +65,7 @@ fn empty(server: &Server, id: &RequestId, era: Era) -> R {
 }
 
 fn require_capability(server: &Server, name: &str, method: &str) -> Result<(), ProtocolError> {
-    if server.capabilities().get(name).is_some() {
-        Ok(())
-    } else {
-        Err(ProtocolError::method_not_found(method))
-    }
+    if server.has_capability(name) { Ok(()) } else { Err(ProtocolError::method_not_found(method)) }
 }
 
 #[derive(Deserialize)]
@@ -97,7 +94,9 @@ fn initialize(server: &Server, req: Request, env: RequestEnv) -> R {
     if let Some(s) = &env.session {
         let init = ClientInit { version, capabilities: Arc::new(p.capabilities), info: p.client_info };
         if !s.set_init(init) {
-            return Err(ProtocolError::invalid_request("this session is already initialized; open a new session instead"));
+            return Err(ProtocolError::invalid_request(
+                "this session is already initialized; open a new session instead",
+            ));
         }
     }
     let out = InitializeOut {
@@ -116,7 +115,8 @@ struct SetLevelParams {
 
 fn set_level(server: &Server, req: &Request, env: &RequestEnv) -> R {
     let p: SetLevelParams = params(req)?;
-    let level = parse_level(&p.level).ok_or_else(|| ProtocolError::invalid_params(format!("Unknown log level {:?}", p.level)))?;
+    let level = parse_level(&p.level)
+        .ok_or_else(|| ProtocolError::invalid_params(format!("Unknown log level {:?}", p.level)))?;
     if let Some(s) = &env.session {
         s.set_log_level(level);
     }
@@ -219,7 +219,8 @@ fn list_templates(server: &Server, req: &Request, era: Era) -> R {
     let c = server.registry().snapshot();
     let visible: Vec<&ResourceTemplate> = c.templates.iter().filter(|t| t.enabled).map(|t| &t.template).collect();
     let (s, e, next) = page_bounds(server, req, visible.len())?;
-    let out = ListOut { items: TemplatesField { resource_templates: visible[s..e].to_vec() }, next_cursor: next.as_deref() };
+    let out =
+        ListOut { items: TemplatesField { resource_templates: visible[s..e].to_vec() }, next_cursor: next.as_deref() };
     write(server, era, &req.id, list_kind(server), &out)
 }
 
@@ -232,10 +233,12 @@ fn list_prompts(server: &Server, req: &Request, era: Era) -> R {
     write(server, era, &req.id, list_kind(server), &out)
 }
 
-/// Fields shared by the three MRTR-capable methods.
+/// Fields shared by the three MRTR-capable methods (plus the target: `name` or `uri`).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct MrtrParams<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     arguments: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "some_raw")]
@@ -255,7 +258,11 @@ fn mrtr_state(server: &Server, method: &str, target: &str, p: &MrtrParams<'_>) -
     if let Some(raw) = p.input_responses {
         match serde_json::from_str::<Value>(raw.get()) {
             Ok(Value::Object(m)) => st.responses = m,
-            _ => return Err(ProtocolError::invalid_params("`inputResponses` must be an object mapping input keys to results")),
+            _ => {
+                return Err(ProtocolError::invalid_params(
+                    "`inputResponses` must be an object mapping input keys to results",
+                ));
+            }
         }
     }
     if let Some(state) = &p.request_state {
@@ -268,7 +275,12 @@ fn mrtr_state(server: &Server, method: &str, target: &str, p: &MrtrParams<'_>) -
 
 fn binding(method: &str, target: &str, args: Option<&RawValue>) -> Binding {
     let v: Option<Value> = args.and_then(|a| serde_json::from_str(a.get()).ok());
-    Binding { principal: String::new(), method: method.to_owned(), target: target.to_owned(), args_digest: digest_arguments(v.as_ref()) }
+    Binding {
+        principal: String::new(),
+        method: method.to_owned(),
+        target: target.to_owned(),
+        args_digest: digest_arguments(v.as_ref()),
+    }
 }
 
 #[derive(Serialize)]
@@ -278,7 +290,14 @@ struct InputRequiredOut {
     request_state: String,
 }
 
-fn input_required(server: &Server, ctx: &Context, id: &RequestId, method: &str, target: &str, args: Option<&RawValue>) -> R {
+fn input_required(
+    server: &Server,
+    ctx: &Context,
+    id: &RequestId,
+    method: &str,
+    target: &str,
+    args: Option<&RawValue>,
+) -> R {
     let Some(slot) = &ctx.inner.mrtr else {
         return Err(ProtocolError::internal("input required outside MRTR"));
     };
@@ -289,14 +308,24 @@ fn input_required(server: &Server, ctx: &Context, id: &RequestId, method: &str, 
 }
 
 /// Writes an rmcp result type that carries `resultType` and `_meta` fields of its own.
-pub(crate) fn write_with_meta<T: Serialize>(server: &Server, era: Era, id: &RequestId, kind: ResultKind, v: &T, meta: Option<Map<String, Value>>) -> R {
+pub(crate) fn write_with_meta<T: Serialize>(
+    server: &Server,
+    era: Era,
+    id: &RequestId,
+    kind: ResultKind,
+    v: &T,
+    meta: Option<Map<String, Value>>,
+) -> R {
     match (era, meta) {
         (Era::Modern(_), Some(mut m)) => {
             let mut obj = match serde_json::to_value(v) {
                 Ok(Value::Object(o)) => o,
                 _ => return Err(ProtocolError::internal("result is not an object")),
             };
-            m.insert(crate::protocol::META_SERVER_INFO.into(), serde_json::from_str(server.info_json()).unwrap_or(Value::Null));
+            m.insert(
+                crate::protocol::META_SERVER_INFO.into(),
+                serde_json::from_str(server.info_json()).unwrap_or(Value::Null),
+            );
             obj.insert("resultType".into(), "complete".into());
             obj.insert("_meta".into(), Value::Object(m));
             let mut buf = Vec::new();
@@ -316,18 +345,15 @@ pub(crate) fn write_with_meta<T: Serialize>(server: &Server, era: Era, id: &Requ
     }
 }
 
-#[derive(Deserialize)]
-struct NameParam<'a> {
-    #[serde(borrow)]
-    name: Cow<'a, str>,
-}
-
 async fn call_tool(server: &Server, mut req: Request, env: RequestEnv) -> R {
     require_capability(server, "tools", &req.method)?;
     let raw = req.params.take();
     let text = raw.as_deref().map(RawValue::get).unwrap_or("{}");
-    let NameParam { name } = serde_json::from_str(text).map_err(|e| ProtocolError::invalid_params(format!("tools/call needs a string `name`: {e}")))?;
-    let p: MrtrParams<'_> = serde_json::from_str(text).map_err(|e| ProtocolError::invalid_params(format!("Invalid tools/call params: {e}")))?;
+    let p: MrtrParams<'_> = serde_json::from_str(text)
+        .map_err(|e| ProtocolError::invalid_params(format!("Invalid tools/call params: {e}")))?;
+    let Some(name) = p.name.clone() else {
+        return Err(ProtocolError::invalid_params("tools/call needs a string `name`"));
+    };
     if p.arguments.is_some_and(|a| !a.get().starts_with('{') && a.get() != "null") {
         return Err(ProtocolError::invalid_params("`arguments` must be an object"));
     }
@@ -382,8 +408,10 @@ async fn read_resource(server: &Server, mut req: Request, env: RequestEnv) -> R 
     require_capability(server, "resources", &req.method)?;
     let raw = req.params.take();
     let text = raw.as_deref().map(RawValue::get).unwrap_or("{}");
-    let UriParam { uri } = serde_json::from_str(text).map_err(|e| ProtocolError::invalid_params(format!("resources/read needs a string `uri`: {e}")))?;
-    let p: MrtrParams<'_> = serde_json::from_str(text).map_err(|e| ProtocolError::invalid_params(format!("Invalid resources/read params: {e}")))?;
+    let UriParam { uri } = serde_json::from_str(text)
+        .map_err(|e| ProtocolError::invalid_params(format!("resources/read needs a string `uri`: {e}")))?;
+    let p: MrtrParams<'_> = serde_json::from_str(text)
+        .map_err(|e| ProtocolError::invalid_params(format!("Invalid resources/read params: {e}")))?;
     let snapshot = server.registry().snapshot();
     let (handler, vars) = resolve_resource(&snapshot, &uri).ok_or_else(|| not_found(env.era, &uri))?;
     let mrtr = match env.era {
@@ -395,9 +423,13 @@ async fn read_resource(server: &Server, mut req: Request, env: RequestEnv) -> R 
     let fut = handler.read(ctx.clone(), uri.clone(), vars);
     match Drive::new(fut, ctx.clone()).await {
         Driven::InputRequired => input_required(server, &ctx, &req.id, "resources/read", &uri, None),
-        Driven::Done(Ok(contents)) => {
-            write(server, era, &req.id, ResultKind::Cacheable(server.config().read_cache), &ReadOut { contents: &contents })
-        }
+        Driven::Done(Ok(contents)) => write(
+            server,
+            era,
+            &req.id,
+            ResultKind::Cacheable(server.config().read_cache),
+            &ReadOut { contents: &contents },
+        ),
         Driven::Done(Err(e)) => Err(match e {
             Error::Tool(msg) => ProtocolError::internal(msg),
             other => other.into_protocol(),
@@ -416,15 +448,30 @@ fn resolve_resource(c: &Components, uri: &str) -> Option<(Handler, crate::regist
 }
 
 impl Server {
-    pub(crate) async fn read_resource_in_process(&self, ctx: Context, uri: &str) -> crate::Result<Vec<ResourceContents>> {
+    pub(crate) async fn read_resource_in_process(
+        &self,
+        ctx: Context,
+        uri: &str,
+    ) -> crate::Result<Vec<ResourceContents>> {
         let snapshot = self.registry().snapshot();
-        let (handler, vars) = resolve_resource(&snapshot, uri).ok_or_else(|| Error::Protocol(not_found(ctx.era(), uri)))?;
+        let (handler, vars) =
+            resolve_resource(&snapshot, uri).ok_or_else(|| Error::Protocol(not_found(ctx.era(), uri)))?;
         handler.read(ctx, uri.to_owned(), vars).await
     }
 
-    pub(crate) async fn get_prompt_in_process(&self, ctx: Context, name: &str, arguments: Value) -> crate::Result<GetPromptResult> {
+    pub(crate) async fn get_prompt_in_process(
+        &self,
+        ctx: Context,
+        name: &str,
+        arguments: Value,
+    ) -> crate::Result<GetPromptResult> {
         let snapshot = self.registry().snapshot();
-        let p = snapshot.prompts.get(name).filter(|p| p.enabled).cloned().ok_or_else(|| Error::invalid_params(format!("Unknown prompt: {name}")))?;
+        let p = snapshot
+            .prompts
+            .get(name)
+            .filter(|p| p.enabled)
+            .cloned()
+            .ok_or_else(|| Error::invalid_params(format!("Unknown prompt: {name}")))?;
         let raw = serde_json::value::to_raw_value(&arguments)?;
         match &p.handler {
             Some(h) => h.get(ctx, Some(&raw)).await,
@@ -437,8 +484,11 @@ async fn get_prompt(server: &Server, mut req: Request, env: RequestEnv) -> R {
     require_capability(server, "prompts", &req.method)?;
     let raw = req.params.take();
     let text = raw.as_deref().map(RawValue::get).unwrap_or("{}");
-    let NameParam { name } = serde_json::from_str(text).map_err(|e| ProtocolError::invalid_params(format!("prompts/get needs a string `name`: {e}")))?;
-    let p: MrtrParams<'_> = serde_json::from_str(text).map_err(|e| ProtocolError::invalid_params(format!("Invalid prompts/get params: {e}")))?;
+    let p: MrtrParams<'_> = serde_json::from_str(text)
+        .map_err(|e| ProtocolError::invalid_params(format!("Invalid prompts/get params: {e}")))?;
+    let Some(name) = p.name.clone() else {
+        return Err(ProtocolError::invalid_params("prompts/get needs a string `name`"));
+    };
     let snapshot = server.registry().snapshot();
     let Some(prompt) = snapshot.prompts.get(&name).filter(|p| p.enabled).cloned() else {
         return Err(ProtocolError::invalid_params(format!("Unknown prompt: {name}")));
@@ -521,11 +571,17 @@ async fn complete(server: &Server, mut req: Request, env: RequestEnv) -> R {
     let snapshot = server.registry().snapshot();
     let completer = match &p.reference {
         RefParam::Prompt { name } => {
-            let prompt = snapshot.prompts.get(name).ok_or_else(|| ProtocolError::invalid_params(format!("Unknown prompt: {name}")))?;
+            let prompt = snapshot
+                .prompts
+                .get(name)
+                .ok_or_else(|| ProtocolError::invalid_params(format!("Unknown prompt: {name}")))?;
             prompt.completers.iter().find(|(a, _)| *a == p.argument.name).map(|(_, c)| c.clone())
         }
         RefParam::Resource { uri } => {
-            let t = snapshot.templates.get(uri).ok_or_else(|| ProtocolError::invalid_params(format!("Unknown resource template: {uri}")))?;
+            let t = snapshot
+                .templates
+                .get(uri)
+                .ok_or_else(|| ProtocolError::invalid_params(format!("Unknown resource template: {uri}")))?;
             t.completers.iter().find(|(a, _)| *a == p.argument.name).map(|(_, c)| c.clone())
         }
     };
@@ -557,4 +613,3 @@ fn subscribe(server: &Server, req: &Request, env: &RequestEnv, on: bool) -> R {
     }
     empty(server, &req.id, env.era)
 }
-

@@ -13,8 +13,8 @@ mod methods;
 pub(crate) use methods::write_with_meta;
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU32;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU32;
 
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
@@ -88,10 +88,12 @@ impl Server {
                 };
                 return Reply::error(Some(&req.id), &e);
             };
-            if let (Era::Legacy(_), Some(s)) = (env.era, &env.session) {
-                if method != Method::Initialize && method != Method::Ping && s.init().is_none() {
-                    return Reply::error(Some(&req.id), &crate::era::legacy::not_initialized());
-                }
+            if let (Era::Legacy(_), Some(s)) = (env.era, &env.session)
+                && method != Method::Initialize
+                && method != Method::Ping
+                && s.init().is_none()
+            {
+                return Reply::error(Some(&req.id), &crate::era::legacy::not_initialized());
             }
             let tracked = env.session.clone().filter(|_| method != Method::Initialize);
             if let Some(s) = &tracked {
@@ -137,12 +139,17 @@ impl Server {
         }
     }
 
-    pub(crate) fn context(&self, req: &mut Request, method: Method, env: RequestEnv, mrtr: Option<MrtrState>) -> Context {
+    pub(crate) fn context(
+        &self,
+        req: &mut Request,
+        method: Method,
+        env: RequestEnv,
+        mrtr: Option<MrtrState>,
+    ) -> Context {
         let (capabilities, client_info) = match env.era {
-            Era::Modern(_) => (
-                Arc::new(req.meta.client_capabilities.take().unwrap_or_default()),
-                req.meta.client_info.take(),
-            ),
+            Era::Modern(_) => {
+                (req.meta.client_capabilities.take().unwrap_or_default(), req.meta.client_info.take().map(|b| *b))
+            }
             Era::Legacy(_) => match env.session.as_ref().and_then(|s| s.init()) {
                 Some(init) => (init.capabilities.clone(), init.info.clone()),
                 None => (Arc::new(ClientCapabilities::default()), None),

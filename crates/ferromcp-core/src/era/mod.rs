@@ -158,17 +158,26 @@ pub fn write_response<T: Serialize>(
     server_info_json: &str,
     result: &T,
 ) -> Result<Vec<u8>, ProtocolError> {
-    let mut inner = Vec::with_capacity(256);
-    serde_json::to_writer(&mut inner, result)
-        .map_err(|e| ProtocolError::internal(format!("result did not serialize: {e}")))?;
-    let mut buf = Vec::with_capacity(inner.len() + 160);
+    let mut buf = Vec::with_capacity(384);
+    jsonrpc::write_result_prefix(&mut buf, id);
+    let fail = |e: serde_json::Error| ProtocolError::internal(format!("result did not serialize: {e}"));
     match era {
-        Era::Legacy(_) => jsonrpc::write_result_raw(&mut buf, id, &inner),
+        Era::Legacy(_) => serde_json::to_writer(&mut buf, result).map_err(fail)?,
         Era::Modern(_) => {
-            let stamped = modern::stamp(&inner, kind, server_info_json);
-            jsonrpc::write_result_raw(&mut buf, id, &stamped);
+            modern::write_stamp(&mut buf, kind, server_info_json);
+            // The result is an object: drop its `{` (the stamp opened it) and, if it is
+            // empty, the comma the stamp left.
+            let at = buf.len();
+            serde_json::to_writer(&mut buf, result).map_err(fail)?;
+            if buf.len() == at + 2 {
+                buf.truncate(at - 1);
+                buf.push(b'}');
+            } else {
+                buf.remove(at);
+            }
         }
     }
+    buf.push(b'}');
     Ok(buf)
 }
 
@@ -179,9 +188,20 @@ mod tests {
     #[test]
     fn every_method_round_trips() {
         for m in [
-            "initialize", "ping", "logging/setLevel", "server/discover", "tools/list", "tools/call",
-            "resources/list", "resources/templates/list", "resources/read", "resources/subscribe",
-            "resources/unsubscribe", "prompts/list", "prompts/get", "completion/complete",
+            "initialize",
+            "ping",
+            "logging/setLevel",
+            "server/discover",
+            "tools/list",
+            "tools/call",
+            "resources/list",
+            "resources/templates/list",
+            "resources/read",
+            "resources/subscribe",
+            "resources/unsubscribe",
+            "prompts/list",
+            "prompts/get",
+            "completion/complete",
             "subscriptions/listen",
         ] {
             assert_eq!(Method::parse(m).unwrap().as_str(), m);
@@ -205,7 +225,8 @@ mod tests {
         assert_eq!(modern["result"]["cacheScope"], "public");
         assert_eq!(modern["result"]["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], "s");
         assert_eq!(modern["result"]["tools"], serde_json::json!([]));
-        let empty = write_response(Era::Modern("2026-07-28"), &id, ResultKind::Complete, info, &serde_json::json!({})).unwrap();
+        let empty =
+            write_response(Era::Modern("2026-07-28"), &id, ResultKind::Complete, info, &serde_json::json!({})).unwrap();
         let empty: serde_json::Value = serde_json::from_slice(&empty).unwrap();
         assert_eq!(empty["result"]["resultType"], "complete");
     }

@@ -11,14 +11,11 @@ use base64::Engine as _;
 use super::{Method, ResultKind};
 use crate::error::{ProtocolError, code};
 use crate::jsonrpc::Request;
-use crate::protocol::{MODERN_VERSIONS, META_SERVER_INFO};
+use crate::protocol::{META_SERVER_INFO, MODERN_VERSIONS};
 
 /// Whether the modern era has `method`.
 pub fn has_method(method: Method) -> bool {
-    !matches!(
-        method,
-        Method::Initialize | Method::Ping | Method::SetLevel | Method::Subscribe | Method::Unsubscribe
-    )
+    !matches!(method, Method::Initialize | Method::Ping | Method::SetLevel | Method::Subscribe | Method::Unsubscribe)
 }
 
 /// Read access to request headers, so era rules need no HTTP types.
@@ -60,12 +57,9 @@ pub fn validate(req: &Request, headers: Option<&dyn HeaderLookup>) -> Result<&'s
 
 /// `-32022` with `data.supported` and `data.requested`.
 pub fn unsupported_version(requested: &str) -> ProtocolError {
-    ProtocolError::new(
-        code::UNSUPPORTED_PROTOCOL_VERSION,
-        format!("Unsupported protocol version {requested:?}"),
-    )
-    .with_data(serde_json::json!({ "supported": MODERN_VERSIONS, "requested": requested }))
-    .with_status(400)
+    ProtocolError::new(code::UNSUPPORTED_PROTOCOL_VERSION, format!("Unsupported protocol version {requested:?}"))
+        .with_data(serde_json::json!({ "supported": MODERN_VERSIONS, "requested": requested }))
+        .with_status(400)
 }
 
 /// `-32601` for a method the modern era does not have, with HTTP 404.
@@ -89,7 +83,11 @@ pub fn decode_header_value(raw: &[u8]) -> Option<String> {
 
 fn validate_headers(req: &Request, version: &str, h: &dyn HeaderLookup) -> Result<(), ProtocolError> {
     match h.header("mcp-protocol-version").and_then(decode_header_value) {
-        None => return Err(header_mismatch("Missing MCP-Protocol-Version header (required on every 2026-07-28 POST)".into())),
+        None => {
+            return Err(header_mismatch(
+                "Missing MCP-Protocol-Version header (required on every 2026-07-28 POST)".into(),
+            ));
+        }
         Some(v) if v != version => {
             return Err(header_mismatch(format!(
                 "MCP-Protocol-Version header {v:?} does not match _meta protocolVersion {version:?}"
@@ -130,8 +128,8 @@ pub fn validate_param_header(
         (Some(_), None) => Err(header_mismatch(format!("Mcp-Param-{name} sent but the argument is absent"))),
         (None, Some(_)) => Err(header_mismatch(format!("Missing Mcp-Param-{name} header"))),
         (Some(raw), Some(v)) => {
-            let h = decode_header_value(raw)
-                .ok_or_else(|| header_mismatch(format!("Mcp-Param-{name} is not valid")))?;
+            let h =
+                decode_header_value(raw).ok_or_else(|| header_mismatch(format!("Mcp-Param-{name} is not valid")))?;
             let same = match v {
                 serde_json::Value::String(s) => *s == h,
                 serde_json::Value::Bool(b) => h == if *b { "true" } else { "false" },
@@ -183,9 +181,8 @@ pub fn resource_not_found(uri: &str) -> ProtocolError {
     ProtocolError::invalid_params(format!("Resource not found: {uri}")).with_data(serde_json::json!({ "uri": uri }))
 }
 
-/// Splices the modern fields into a serialized result object.
-pub(crate) fn stamp(inner: &[u8], kind: ResultKind, server_info_json: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(inner.len() + 128 + server_info_json.len());
+/// Writes the opening of a modern result object with its era fields, ending in `,`.
+pub(crate) fn write_stamp(out: &mut Vec<u8>, kind: ResultKind, server_info_json: &str) {
     out.extend_from_slice(b"{\"resultType\":");
     match kind {
         ResultKind::InputRequired => out.extend_from_slice(b"\"input_required\""),
@@ -200,14 +197,7 @@ pub(crate) fn stamp(inner: &[u8], kind: ResultKind, server_info_json: &str) -> V
     out.extend_from_slice(META_SERVER_INFO.as_bytes());
     out.extend_from_slice(b"\":");
     out.extend_from_slice(server_info_json.as_bytes());
-    out.push(b'}');
-    // `inner` is a serialized object: `{}` or `{...}`.
-    let body = &inner[1..];
-    if body != b"}" {
-        out.push(b',');
-    }
-    out.extend_from_slice(body);
-    out
+    out.extend_from_slice(b"},");
 }
 
 #[cfg(test)]

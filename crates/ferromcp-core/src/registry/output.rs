@@ -13,7 +13,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::protocol::{CallToolResult, ContentBlock, GetPromptResult, JsonObject, PromptMessage, ResourceContents, Role};
+use crate::protocol::{
+    CallToolResult, ContentBlock, GetPromptResult, JsonObject, PromptMessage, ResourceContents, Role,
+};
 use crate::schema::object_schema_for;
 
 /// Structured output: `T` is sent as `structuredContent` (and as JSON text), and `T`'s

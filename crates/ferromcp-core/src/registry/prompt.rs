@@ -28,9 +28,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use super::BoxFuture;
 use super::completion::Completer;
 use super::output::IntoGetPromptResult;
-use super::BoxFuture;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::protocol::{GetPromptResult, Icon, Prompt, PromptArgument};
@@ -139,7 +139,8 @@ impl PromptDef {
     {
         let args = arguments_from_schema(&Value::Object((*object_schema_for::<A>()).clone()));
         self.prompt.arguments = if args.is_empty() { None } else { Some(args) };
-        self.handler = Some(Arc::new(AsyncFn { name: self.prompt.name.clone().into(), f, _a: std::marker::PhantomData }));
+        self.handler =
+            Some(Arc::new(AsyncFn { name: self.prompt.name.clone().into(), f, _a: std::marker::PhantomData }));
         self
     }
     /// Sets a handler implemented by hand, with explicit arguments.

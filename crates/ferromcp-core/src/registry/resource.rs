@@ -16,10 +16,10 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
 
+use super::BoxFuture;
 use super::completion::Completer;
 use super::output::IntoResourceContents;
 use super::template::{TemplateVars, UriTemplate};
-use super::BoxFuture;
 use crate::context::Context;
 use crate::error::Result;
 use crate::protocol::{Annotations, Icon, Resource, ResourceContents, ResourceTemplate};

@@ -20,8 +20,8 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::output::IntoCallToolResult;
 use super::BoxFuture;
+use super::output::IntoCallToolResult;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::protocol::{CallToolResult, ContentBlock, Icon, JsonObject, Tool, ToolAnnotations};
@@ -58,7 +58,11 @@ pub struct ToolDef {
 
 impl std::fmt::Debug for ToolDef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ToolDef").field("tool", &self.tool).field("tags", &self.tags).field("enabled", &self.enabled).finish()
+        f.debug_struct("ToolDef")
+            .field("tool", &self.tool)
+            .field("tags", &self.tags)
+            .field("enabled", &self.enabled)
+            .finish()
     }
 }
 
@@ -246,7 +250,8 @@ impl ToolDef {
         R: IntoCallToolResult,
     {
         self.set_schemas::<A, R>();
-        self.handler = Some(Arc::new(AsyncFn { name: self.tool.name.to_string().into(), f, _a: std::marker::PhantomData }));
+        self.handler =
+            Some(Arc::new(AsyncFn { name: self.tool.name.to_string().into(), f, _a: std::marker::PhantomData }));
         self
     }
 
@@ -259,7 +264,11 @@ impl ToolDef {
         R: IntoCallToolResult + Send + 'static,
     {
         self.set_schemas::<A, R>();
-        self.handler = Some(Arc::new(BlockingFn { name: self.tool.name.to_string().into(), f: Arc::new(f), _a: std::marker::PhantomData }));
+        self.handler = Some(Arc::new(BlockingFn {
+            name: self.tool.name.to_string().into(),
+            f: Arc::new(f),
+            _a: std::marker::PhantomData,
+        }));
         self
     }
 
@@ -312,10 +321,7 @@ impl ToolDef {
 
 fn find_header_params(schema: &JsonObject) -> Vec<(String, String)> {
     let Some(Value::Object(props)) = schema.get("properties") else { return Vec::new() };
-    props
-        .iter()
-        .filter_map(|(k, v)| Some((k.clone(), v.get("x-mcp-header")?.as_str()?.to_owned())))
-        .collect::<Vec<_>>()
+    props.iter().filter_map(|(k, v)| Some((k.clone(), v.get("x-mcp-header")?.as_str()?.to_owned()))).collect::<Vec<_>>()
 }
 
 /// Builds an object schema from `(name, schema)` pairs; handy for raw tools.

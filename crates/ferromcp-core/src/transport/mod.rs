@@ -4,4 +4,4 @@
 
 pub mod stdio;
 
-pub use stdio::{serve_io, serve_stdio, LineConfig};
+pub use stdio::{LineConfig, serve_io, serve_stdio};

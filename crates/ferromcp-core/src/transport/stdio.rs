@@ -52,7 +52,13 @@ async fn read_line<R: AsyncBufRead + Unpin>(r: &mut R, max: usize) -> std::io::R
     loop {
         let buf = r.fill_buf().await?;
         if buf.is_empty() {
-            return Ok(if out.is_empty() && !too_long { Line::Eof } else if too_long { Line::TooLong } else { Line::Data(out) });
+            return Ok(if out.is_empty() && !too_long {
+                Line::Eof
+            } else if too_long {
+                Line::TooLong
+            } else {
+                Line::Data(out)
+            });
         }
         let (chunk, done) = match buf.iter().position(|b| *b == b'\n') {
             Some(i) => (&buf[..i], Some(i + 1)),
@@ -104,7 +110,10 @@ where
         let line = match read_line(&mut reader, cfg.max_line_bytes).await {
             Ok(Line::Eof) | Err(_) => break,
             Ok(Line::TooLong) => {
-                let e = crate::error::ProtocolError::invalid_request(format!("message longer than {} bytes", cfg.max_line_bytes));
+                let e = crate::error::ProtocolError::invalid_request(format!(
+                    "message longer than {} bytes",
+                    cfg.max_line_bytes
+                ));
                 send_reply(&out, Reply::error(None, &e)).await;
                 continue;
             }

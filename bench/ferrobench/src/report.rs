@@ -1,0 +1,231 @@
+//! The printed report: a human-readable table with PASS/FAIL lines against the targets,
+//! then one machine-readable JSON line `{"s1":…,"ceiling":…,"sessions":…,"config":…}`.
+
+use serde::Serialize;
+
+use crate::load::LoadResult;
+use crate::sessions::SessionResult;
+
+/// ferromcp must reach at least this fraction of the ceiling's req/s.
+pub const TARGET_RPS_RATIO: f64 = 0.7;
+/// p99 must stay within this multiple of p50.
+pub const TARGET_P99_OVER_P50: f64 = 3.0;
+/// Bytes of server RSS per idle legacy session, at most.
+pub const TARGET_BYTES_PER_SESSION: f64 = 2048.0;
+
+/// What was run and how.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    /// Workers = keep-alive connections (S1 and sessions).
+    pub concurrency: usize,
+    /// S1 warm-up, seconds.
+    pub warmup_s: f64,
+    /// S1 measured window, seconds.
+    pub duration_s: f64,
+    /// S1 repetitions per server (the median by req/s is reported).
+    pub repeats: usize,
+    /// Server runtime (`current` or `multi1`).
+    pub server_runtime: String,
+    /// CPU of the load generator (None = unpinned).
+    pub loadgen_cpu: Option<usize>,
+    /// CPU of the servers (None = unpinned).
+    pub server_cpu: Option<usize>,
+}
+
+/// One server's S1 figures, plus the req/s of every repetition.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadJson {
+    /// The median repetition.
+    #[serde(flatten)]
+    pub run: LoadResult,
+    /// req/s of every repetition, in run order.
+    pub rps_runs: Vec<f64>,
+    /// p99 / p50.
+    pub p99_over_p50: f64,
+}
+
+impl LoadJson {
+    /// From all repetitions (non-empty): keeps the median by req/s.
+    pub fn from_runs(mut runs: Vec<LoadResult>) -> LoadJson {
+        let rps_runs = runs.iter().map(|r| round(r.rps, 1)).collect();
+        runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+        let run = runs.swap_remove(runs.len() / 2);
+        let p99_over_p50 = ratio(f64::from(run.latency.p99_us), f64::from(run.latency.p50_us));
+        LoadJson { run, rps_runs, p99_over_p50 }
+    }
+}
+
+/// ferromcp's S1 figures against the ceiling and the targets.
+#[derive(Debug, Clone, Serialize)]
+pub struct S1Json {
+    /// ferromcp's figures.
+    #[serde(flatten)]
+    pub load: LoadJson,
+    /// req/s ferromcp / ceiling.
+    pub rps_ratio: Option<f64>,
+    /// CPU per request ferromcp / ceiling.
+    pub cpu_per_req_ratio: Option<f64>,
+    /// rps_ratio ≥ target.
+    pub pass_rps: Option<bool>,
+    /// p99 ≤ 3 × p50.
+    pub pass_p99: bool,
+}
+
+/// The session-memory figures against the target.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionsJson {
+    /// The figures.
+    #[serde(flatten)]
+    pub run: SessionResult,
+    /// bytes/session ≤ target and every sampled session alive.
+    pub pass: bool,
+}
+
+/// Everything one run printed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// S1 against ferromcp.
+    pub s1: Option<S1Json>,
+    /// S1 against the raw axum ceiling.
+    pub ceiling: Option<LoadJson>,
+    /// Memory per idle session.
+    pub sessions: Option<SessionsJson>,
+    /// Settings.
+    pub config: Config,
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 { a / b } else { f64::NAN }
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let m = 10f64.powi(digits);
+    (x * m).round() / m
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "PASS" } else { "FAIL" }
+}
+
+/// Builds the S1 part from ferromcp's and (optionally) the ceiling's runs.
+pub fn s1(ferro: LoadJson, ceiling: Option<&LoadJson>) -> S1Json {
+    let rps_ratio = ceiling.map(|c| round(ratio(ferro.run.rps, c.run.rps), 3));
+    let cpu_ratio = ceiling.map(|c| round(ratio(ferro.run.cpu_us_per_req, c.run.cpu_us_per_req), 3));
+    let pass_p99 = ferro.run.ok > 0 && ferro.p99_over_p50 <= TARGET_P99_OVER_P50;
+    S1Json {
+        pass_rps: rps_ratio.map(|r| r >= TARGET_RPS_RATIO && ferro.run.errors == 0),
+        rps_ratio,
+        cpu_per_req_ratio: cpu_ratio,
+        pass_p99,
+        load: ferro,
+    }
+}
+
+/// Builds the sessions part.
+pub fn sessions(run: SessionResult) -> SessionsJson {
+    let pass = run.opened > 0
+        && run.bytes_per_session <= TARGET_BYTES_PER_SESSION
+        && run.alive == run.sampled
+        && run.sampled > 0;
+    SessionsJson { run, pass }
+}
+
+fn load_row(name: &str, l: &LoadJson) {
+    let r = &l.run;
+    println!(
+        "{name:<10} {:>9.0} {:>7} {:>7} {:>7} {:>7} {:>6} {:>8.1} {:>6.0}% {:>6.0}% {:>6.0}% {:>7.1}",
+        r.rps,
+        r.latency.p50_us,
+        r.latency.p90_us,
+        r.latency.p99_us,
+        r.latency.max_us,
+        r.errors,
+        r.cpu_us_per_req,
+        r.cpu.server_pct,
+        r.cpu.loadgen_pct,
+        r.cpu.other_pct,
+        r.rss_kib as f64 / 1024.0,
+    );
+    for (e, n) in &r.error_samples {
+        println!("{:<10}   error ×{n}: {e}", "");
+    }
+}
+
+/// Prints the table, the verdicts and the JSON line.
+pub fn print(rep: &Report) {
+    let c = &rep.config;
+    let pin = match (c.loadgen_cpu, c.server_cpu) {
+        (Some(l), Some(s)) => format!("load generator on CPU {l}, server on CPU {s}"),
+        _ => "UNPINNED".to_owned(),
+    };
+    println!();
+    println!(
+        "== S1 stateless add: 2026-07-28 tools/call, {} keep-alive connections, {} s warm-up + {} s, \
+         {} repeat(s), server runtime {}, {pin}",
+        c.concurrency, c.warmup_s, c.duration_s, c.repeats, c.server_runtime
+    );
+    if rep.s1.is_some() || rep.ceiling.is_some() {
+        println!(
+            "{:<10} {:>9} {:>7} {:>7} {:>7} {:>7} {:>6} {:>8} {:>7} {:>7} {:>7} {:>7}",
+            "server", "req/s", "p50 µs", "p90 µs", "p99 µs", "max µs", "errors", "CPU µs/r", "srv CPU", "gen CPU",
+            "other", "RSS MiB"
+        );
+    }
+    if let Some(s) = &rep.s1 {
+        load_row("ferromcp", &s.load);
+    }
+    if let Some(cl) = &rep.ceiling {
+        load_row("ceiling", cl);
+    }
+    if let Some(s) = &rep.s1 {
+        if let (Some(r), Some(cr)) = (s.rps_ratio, s.cpu_per_req_ratio) {
+            println!("ratio ferromcp/ceiling: req/s {r:.3}×, server CPU per request {cr:.3}×");
+        }
+        if s.load.rps_runs.len() > 1 {
+            let ceil = rep.ceiling.as_ref().map(|c| c.rps_runs.clone()).unwrap_or_default();
+            println!("req/s per repeat: ferromcp {:?}, ceiling {ceil:?}", s.load.rps_runs);
+        }
+        if let (Some(pass), Some(r)) = (s.pass_rps, s.rps_ratio) {
+            println!(
+                "[{}] req/s ≥ {TARGET_RPS_RATIO}× ceiling: {r:.3}× ({} errors)",
+                verdict(pass),
+                s.load.run.errors
+            );
+        }
+        println!(
+            "[{}] p99 ≤ {TARGET_P99_OVER_P50}× p50: p99 {} µs / p50 {} µs = {:.2}",
+            verdict(s.pass_p99),
+            s.load.run.latency.p99_us,
+            s.load.run.latency.p50_us,
+            s.load.p99_over_p50
+        );
+    }
+    if let Some(s) = &rep.sessions {
+        let r = &s.run;
+        println!();
+        println!("== Memory per idle legacy session (2025-11-25 initialize + initialized, stateful server)");
+        println!(
+            "opened {} (+{} warm-up), errors {}, {:.0} sessions/s; sampled alive {}/{}",
+            r.opened, r.warm_opened, r.errors, r.sessions_per_s, r.alive, r.sampled
+        );
+        println!(
+            "VmRSS base {:.1} MiB -> final {:.1} MiB: {:.0} bytes/session",
+            r.rss_base_kib as f64 / 1024.0,
+            r.rss_final_kib as f64 / 1024.0,
+            r.bytes_per_session
+        );
+        for (e, n) in &r.error_samples {
+            println!("  error ×{n}: {e}");
+        }
+        println!(
+            "[{}] ≤ {TARGET_BYTES_PER_SESSION} bytes per idle session (and all sampled sessions alive): {:.0} B",
+            verdict(s.pass),
+            r.bytes_per_session
+        );
+    }
+    println!();
+    match serde_json::to_string(rep) {
+        Ok(j) => println!("{j}"),
+        Err(e) => eprintln!("ferrobench: could not encode the JSON line: {e}"),
+    }
+}

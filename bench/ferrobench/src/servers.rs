@@ -1,0 +1,147 @@
+//! The two servers under test, run as hidden subcommands in their own (pinned) process.
+//!
+//! * `serve-ferromcp`: the facade API exactly as `examples/bench_server.rs` uses it, a
+//!   `#[tool] add` served by `ferromcp::http::serve_listener` (stateless or stateful).
+//! * `serve-ceiling`: raw axum 0.8 + serde_json, no MCP library: it parses the JSON-RPC
+//!   body into a small struct, adds, and answers a canned MCP-shaped result. This is the
+//!   cost of HTTP + JSON alone, the ceiling ferromcp is compared with.
+//!
+//! Both bind 127.0.0.1 (port 0 = any free port), set TCP_NODELAY on accepted sockets,
+//! print [`READY_PREFIX`]`<port>` on stdout and run on a single-threaded runtime.
+
+use std::io::Write;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::serve::ListenerExt;
+use clap::ValueEnum;
+use ferromcp::http::HttpConfig;
+use ferromcp::prelude::*;
+use serde_json::value::RawValue;
+
+use crate::procs::READY_PREFIX;
+
+/// The tokio runtime a server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeKind {
+    /// `new_current_thread`: everything on the main thread.
+    Current,
+    /// `new_multi_thread` with one worker thread.
+    Multi1,
+}
+
+/// Legacy-era behaviour of the ferromcp server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// `HttpConfig::default().stateless()`: no legacy sessions.
+    Stateless,
+    /// `HttpConfig::default()`: legacy `initialize` opens a session.
+    Stateful,
+}
+
+fn runtime(kind: RuntimeKind) -> std::io::Result<tokio::runtime::Runtime> {
+    match kind {
+        RuntimeKind::Current => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        RuntimeKind::Multi1 => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build(),
+    }
+}
+
+async fn bind(port: u16) -> std::io::Result<tokio::net::TcpListener> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let port = listener.local_addr()?.port();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{READY_PREFIX}{port}")?;
+    out.flush()?;
+    Ok(listener)
+}
+
+/// Add two integers.
+#[tool]
+async fn add(a: i64, b: i64) -> i64 {
+    a + b
+}
+
+/// Runs the ferromcp server until killed.
+pub fn serve_ferromcp(port: u16, mode: Mode, rt: RuntimeKind) -> std::io::Result<()> {
+    runtime(rt)?.block_on(async move {
+        let server = Server::builder("ferrobench", "0.1.0").tool(add).build();
+        let cfg = match mode {
+            Mode::Stateless => HttpConfig::default().stateless(),
+            Mode::Stateful => HttpConfig::default(),
+        };
+        let listener = bind(port).await?;
+        ferromcp::http::serve_listener(server, listener, cfg).await
+    })
+}
+
+/// Runs the raw axum ceiling server until killed.
+pub fn serve_ceiling(port: u16, rt: RuntimeKind) -> std::io::Result<()> {
+    runtime(rt)?.block_on(async move {
+        let app = Router::new().route("/mcp", post(ceiling_call));
+        let listener = bind(port).await?.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, app).await
+    })
+}
+
+/// The part of a `tools/call add` request the ceiling reads.
+#[derive(serde::Deserialize)]
+struct Call<'a> {
+    #[serde(borrow)]
+    id: &'a RawValue,
+    method: &'a str,
+    params: Params,
+}
+
+#[derive(serde::Deserialize)]
+struct Params {
+    arguments: AddArgs,
+}
+
+#[derive(serde::Deserialize)]
+struct AddArgs {
+    a: i64,
+    b: i64,
+}
+
+fn json(status: StatusCode, body: String) -> Response {
+    let mut r = (status, body).into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+async fn ceiling_call(body: Bytes) -> Response {
+    let call: Call<'_> = match serde_json::from_slice(&body) {
+        Ok(c) => c,
+        Err(e) => {
+            let msg = serde_json::to_string(&e.to_string()).unwrap_or_default();
+            let err = format!(r#"{{"jsonrpc":"2.0","id":null,"error":{{"code":-32602,"message":{msg}}}}}"#);
+            return json(StatusCode::BAD_REQUEST, err);
+        }
+    };
+    if call.method != "tools/call" {
+        let err = format!(
+            r#"{{"jsonrpc":"2.0","id":{},"error":{{"code":-32601,"message":"Method not found"}}}}"#,
+            call.id.get()
+        );
+        return json(StatusCode::OK, err);
+    }
+    let sum = call.params.arguments.a.wrapping_add(call.params.arguments.b);
+    let body = format!(
+        concat!(
+            r#"{{"jsonrpc":"2.0","id":{id},"result":{{"resultType":"complete","#,
+            r#""content":[{{"type":"text","text":"{sum}"}}],"structuredContent":{{"result":{sum}}}}}}}"#
+        ),
+        id = call.id.get(),
+        sum = sum
+    );
+    json(StatusCode::OK, body)
+}
