@@ -377,7 +377,7 @@ async fn oversized_bodies_are_413_with_a_json_rpc_error() {
     assert_still_serves(addr).await;
     // A lying (small) Content-Length next to a chunked oversized body.
     let (status, body) = raw(addr, &head("content-length: 10\r\ntransfer-encoding: chunked\r\n"), &chunked(LIMIT * 2)).await;
-    assert!(status == 413 || status == 400, "status {status}");
+    eprintln!("LYING {status} {:?}", String::from_utf8_lossy(&body)); assert!(status == 413 || status == 400, "status {status}");
     if status == 413 {
         assert_json_error(&body, -32600);
     }
@@ -394,7 +394,8 @@ async fn legacy_request_before_initialize_and_a_second_initialize_are_rejected()
         "protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {"name": "c", "version": "1"}}});
     let r = in_session(addr, &sid, again.to_string()).await;
     assert!(r.headers.get("mcp-session-id").is_none());
-    let v = r.error(400, -32600);
+    // A JSON-RPC error inside an accepted legacy exchange is HTTP 200.
+    let v = r.error(200, -32600);
     assert_eq!(v["id"], 22);
     // The session is untouched.
     let r = in_session(addr, &sid, r#"{"jsonrpc":"2.0","id":23,"method":"tools/list"}"#).await;
@@ -526,7 +527,7 @@ async fn random_bodies_get_4xx_json_or_2xx_on_one_kept_alive_connection() {
             s => panic!("body #{i} {shown:?} → status {s}: {:?}", String::from_utf8_lossy(&r.body)),
         }
     }
-    assert!(statuses.keys().any(|s| *s >= 400), "{statuses:?}");
+    eprintln!("STATUSES {statuses:?}"); assert!(statuses.keys().any(|s| *s >= 400), "{statuses:?}");
     // The same connection and a new one both still work.
     let body = modern_body(json!("same"), "tools/list", json!({}));
     let r = send_on(&mut sender, addr, "POST", &[("mcp-protocol-version", MODERN), ("mcp-method", "tools/list")], body).await;
@@ -569,6 +570,6 @@ async fn line_transport_answers_bad_lines_and_keeps_serving() {
     assert_eq!(v["id"], 7);
     assert_eq!(v["result"]["structuredContent"]["result"], 5, "{v}");
     drop(exchange);
-    drop(cw);
+    cw.shutdown().await.unwrap();
     timeout(WAIT, serving).await.expect("serve_io ends on EOF").unwrap().unwrap();
 }

@@ -101,10 +101,16 @@ impl Server {
             }
             let id = req.id.clone();
             let cancel = env.cancel.clone();
-            let reply = tokio::select! {
+            let era = env.era;
+            let mut reply = tokio::select! {
                 r = methods::serve(&server, method, req, env) => r,
                 _ = cancel.cancelled() => Reply::none(),
             };
+            // Modern errors carry the HTTP status the spec maps them to; on the legacy era a
+            // JSON-RPC error inside an accepted exchange is HTTP 200.
+            if !era.is_modern() && reply.is_error {
+                reply.status = 200;
+            }
             if let Some(s) = &tracked {
                 s.untrack(&id);
             }
