@@ -148,6 +148,23 @@ pub enum Error {
     /// An I/O error in a transport.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// State was used on a request without a session scope.
+    #[error("{0}")]
+    NoScope(String),
+    /// A session handle is unknown, expired or belongs to someone else.
+    #[error("invalid session: open a new one with `open_session`")]
+    InvalidSession,
+    /// A state value could not be read or written as the requested type.
+    #[error("state key `{key}`: {reason}")]
+    State {
+        /// The key (without its scope prefix).
+        key: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The state store failed.
+    #[error(transparent)]
+    Store(#[from] crate::state::StoreError),
     /// Anything else, with a message that says what to do.
     #[error("{0}")]
     Other(String),
@@ -175,6 +192,8 @@ impl Error {
             Error::Cancelled => ProtocolError::new(code::REQUEST_CANCELLED, "Request cancelled"),
             Error::AskFailed { error, .. } => error,
             Error::Serde(e) => ProtocolError::invalid_params(e.to_string()),
+            Error::NoScope(m) => ProtocolError::invalid_params(m),
+            Error::InvalidSession => ProtocolError::invalid_params("Invalid session: open a new one with `open_session`"),
             other => ProtocolError::internal(other.to_string()),
         }
     }
@@ -198,6 +217,10 @@ mod tests {
             Error::AskFailed { method: "roots/list".into(), error: ProtocolError::internal("no") },
             Error::Cancelled,
             Error::Other("other".into()),
+            Error::NoScope("no scope".into()),
+            Error::InvalidSession,
+            Error::State { key: "k".into(), reason: "r".into() },
+            Error::Store(crate::state::StoreError::Unavailable("down".into())),
         ];
         for e in all {
             assert!(!e.to_string().is_empty());

@@ -14,6 +14,7 @@
 //! - [`mrtr`]: sealed `requestState` for multi-round-trip requests.
 //! - [`dispatch`]: one dispatcher for every transport.
 //! - [`session`]: connections, legacy sessions and their registry.
+//! - [`state`]: session-scoped state: scopes, the store trait, memory and encrypted stores.
 //! - [`outbound`]: the handle bound to a request's own response stream.
 //! - [`transport`]: stdio / in-memory line-delimited transport.
 //! - [`schema`]: JSON Schema generation and validation.
@@ -38,6 +39,7 @@ pub mod registry;
 pub mod schema;
 pub mod server;
 pub mod session;
+pub mod state;
 pub mod transport;
 
 pub use context::{Context, Extensions, TransportKind};

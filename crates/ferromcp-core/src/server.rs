@@ -20,6 +20,7 @@ use crate::mrtr::Sealer;
 use crate::protocol::Implementation;
 use crate::registry::{Components, PromptDef, Registry, ResourceDef, ResourceTemplateDef, ToolDef};
 use crate::session::{SessionLimits, SessionRegistry};
+use crate::state::{MemoryStore, StateStore};
 
 /// Server-wide settings.
 #[derive(Debug, Clone)]
@@ -36,6 +37,11 @@ pub struct ServerConfig {
     pub request_state_ttl: Duration,
     /// Legacy session limits (idle timeout, maximum).
     pub session_limits: SessionLimits,
+    /// Default TTL of session state and session handles (one day).
+    pub state_ttl: Duration,
+    /// Prefix of every state key in the store (default `ferromcp:`); give each
+    /// application sharing a Redis its own.
+    pub state_namespace: String,
 }
 
 impl Default for ServerConfig {
@@ -47,6 +53,8 @@ impl Default for ServerConfig {
             read_cache: CacheHint { ttl_ms: 0, public: false },
             request_state_ttl: Duration::from_secs(600),
             session_limits: SessionLimits::default(),
+            state_ttl: Duration::from_secs(24 * 60 * 60),
+            state_namespace: "ferromcp:".into(),
         }
     }
 }
@@ -60,6 +68,7 @@ pub(crate) struct Inner {
     pub(crate) sealer: Sealer,
     pub(crate) sessions: Arc<SessionRegistry>,
     pub(crate) resource_updates: tokio::sync::broadcast::Sender<Arc<str>>,
+    pub(crate) store: Arc<dyn StateStore>,
 }
 
 /// An MCP server: components plus configuration. Cheap to clone (one `Arc`); serve it
@@ -85,6 +94,7 @@ impl Server {
             config: ServerConfig::default(),
             sealing_key: None,
             tool_errors: Vec::new(),
+            store: None,
         }
     }
     /// The server's name and version.
@@ -106,6 +116,10 @@ impl Server {
     /// The legacy session table.
     pub fn sessions(&self) -> &Arc<SessionRegistry> {
         &self.inner.sessions
+    }
+    /// The session-state store.
+    pub fn state_store(&self) -> &Arc<dyn StateStore> {
+        &self.inner.store
     }
     /// The `requestState` sealer.
     pub fn sealer(&self) -> &Sealer {
@@ -173,6 +187,7 @@ pub struct ServerBuilder {
     config: ServerConfig,
     sealing_key: Option<Vec<u8>>,
     tool_errors: Vec<String>,
+    store: Option<Arc<dyn StateStore>>,
 }
 
 impl ServerBuilder {
@@ -234,6 +249,21 @@ impl ServerBuilder {
         self.config.session_limits = l;
         self
     }
+    /// The session-state store (default: a [`MemoryStore`]).
+    pub fn state_store(mut self, store: impl StateStore) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+    /// The session-state store, already shared.
+    pub fn state_store_arc(mut self, store: Arc<dyn StateStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+    /// Default TTL of state values and session handles.
+    pub fn state_ttl(mut self, ttl: Duration) -> Self {
+        self.config.state_ttl = ttl;
+        self
+    }
     /// The key that seals MRTR `requestState`. Every node of a deployment must share it;
     /// without one a random per-process key is used.
     pub fn sealing_key(mut self, key: impl Into<Vec<u8>>) -> Self {
@@ -253,13 +283,29 @@ impl ServerBuilder {
         };
         let info_json = serde_json::to_string(&self.info).unwrap_or_else(|_| "{}".into()).into_boxed_str();
         let (resource_updates, _) = tokio::sync::broadcast::channel(256);
+        let store: Arc<dyn StateStore> = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let sessions = Arc::new(SessionRegistry::new(self.config.session_limits));
+        // A session that ends takes its state with it.
+        let (hook_store, ns) = (store.clone(), self.config.state_namespace.clone());
+        sessions.on_end(move |s, _why| {
+            let prefix = format!("{ns}session:{}:", s.id());
+            let store = hook_store.clone();
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    if let Err(e) = store.delete_prefix(&prefix).await {
+                        tracing::warn!("could not clear the state of an ended session: {e}");
+                    }
+                });
+            }
+        });
         Server {
             inner: Arc::new(Inner {
                 info: self.info,
                 info_json,
                 instructions: self.instructions,
                 registry: Registry::new(self.components),
-                sessions: Arc::new(SessionRegistry::new(self.config.session_limits)),
+                sessions,
+                store,
                 config: self.config,
                 sealer,
                 resource_updates,

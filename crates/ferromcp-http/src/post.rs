@@ -172,6 +172,7 @@ async fn request(
         session: session.clone(),
         outbound,
         cancel: cancel.clone(),
+        principal: None,
     };
     let fut = st.server.handle_request(req, env);
     if is_initialize {

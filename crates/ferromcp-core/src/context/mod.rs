@@ -36,6 +36,7 @@ use crate::outbound::Outbound;
 use crate::protocol::{ClientCapabilities, Implementation, LoggingLevel};
 use crate::server::Server;
 use crate::session::{Session, level_rank};
+use crate::state::{Principal, SessionScope};
 
 /// Which transport a request arrived on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +67,8 @@ pub(crate) struct Inner {
     pub(crate) capabilities: Arc<ClientCapabilities>,
     pub(crate) client_info: Option<Implementation>,
     pub(crate) session: Option<Arc<Session>>,
+    pub(crate) principal: Option<Arc<Principal>>,
+    pub(crate) scope: SessionScope,
     pub(crate) progress_token: Option<ProgressToken>,
     pub(crate) log_level: Option<LoggingLevel>,
     pub(crate) cancel: CancellationToken,
@@ -147,9 +150,19 @@ impl Context {
     pub fn session(&self) -> Option<&Arc<Session>> {
         self.inner.session.as_ref()
     }
-    /// The legacy session id (`Mcp-Session-Id`, or the connection id on stdio).
+    /// The id of this request's session scope: the `Mcp-Session-Id` (legacy HTTP), the
+    /// connection id (stdio, in-memory), the session handle or the hashed principal
+    /// (2026-07-28); `None` without a scope.
     pub fn session_id(&self) -> Option<&str> {
-        self.inner.session.as_deref().map(Session::id)
+        self.inner.scope.id()
+    }
+    /// The session scope of this request, resolved once when the request arrived.
+    pub fn scope(&self) -> &SessionScope {
+        &self.inner.scope
+    }
+    /// The authenticated caller, if any.
+    pub fn principal(&self) -> Option<&Principal> {
+        self.inner.principal.as_deref()
     }
     /// The progress token the client attached, if any.
     pub fn progress_token(&self) -> Option<&ProgressToken> {

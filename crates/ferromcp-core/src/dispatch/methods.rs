@@ -366,8 +366,12 @@ async fn call_tool(server: &Server, mut req: Request, env: RequestEnv) -> R {
         Era::Legacy(_) => None,
     };
     let era = env.era;
-    let ctx = server.context(&mut req, Method::CallTool, env, mrtr);
     let args = p.arguments.filter(|a| a.get() != "null");
+    let scope = match (era, tool.session_arg) {
+        (Era::Modern(_), true) => handle_scope(server, &env, args).await?,
+        _ => None,
+    };
+    let ctx = server.context(&mut req, Method::CallTool, env, mrtr, scope);
     let fut = tool.call(ctx.clone(), args);
     let outcome = Drive::new(fut, ctx.clone()).await;
     match outcome {
@@ -385,6 +389,23 @@ async fn call_tool(server: &Server, mut req: Request, env: RequestEnv) -> R {
         }
         Driven::Done(Err(e)) => Err(e.into_protocol()),
     }
+}
+
+/// The scope named by a tool's `session` handle argument, validated against the caller.
+async fn handle_scope(
+    server: &Server,
+    env: &RequestEnv,
+    args: Option<&RawValue>,
+) -> Result<Option<crate::state::SessionScope>, ProtocolError> {
+    #[derive(Deserialize)]
+    struct SessionArg {
+        #[serde(default)]
+        session: Option<String>,
+    }
+    let handle = args.and_then(|a| serde_json::from_str::<SessionArg>(a.get()).ok()).and_then(|a| a.session);
+    let Some(handle) = handle else { return Ok(None) };
+    let principal = env.principal.as_ref().map(|p| p.hashed());
+    crate::state::api::resolve_handle(server, principal, &handle).await.map(Some).map_err(Error::into_protocol)
 }
 
 #[derive(Deserialize)]
@@ -419,7 +440,7 @@ async fn read_resource(server: &Server, mut req: Request, env: RequestEnv) -> R 
         Era::Legacy(_) => None,
     };
     let era = env.era;
-    let ctx = server.context(&mut req, Method::ReadResource, env, mrtr);
+    let ctx = server.context(&mut req, Method::ReadResource, env, mrtr, None);
     let fut = handler.read(ctx.clone(), uri.clone(), vars);
     match Drive::new(fut, ctx.clone()).await {
         Driven::InputRequired => input_required(server, &ctx, &req.id, "resources/read", &uri, None),
@@ -501,7 +522,7 @@ async fn get_prompt(server: &Server, mut req: Request, env: RequestEnv) -> R {
         Era::Legacy(_) => None,
     };
     let era = env.era;
-    let ctx = server.context(&mut req, Method::GetPrompt, env, mrtr);
+    let ctx = server.context(&mut req, Method::GetPrompt, env, mrtr, None);
     let args = p.arguments.filter(|a| a.get() != "null");
     let fut = handler.get(ctx.clone(), args);
     match Drive::new(fut, ctx.clone()).await {
@@ -590,7 +611,7 @@ async fn complete(server: &Server, mut req: Request, env: RequestEnv) -> R {
     let values = match completer {
         None => Vec::new(),
         Some(c) => {
-            let ctx = server.context(&mut req, Method::Complete, env, None);
+            let ctx = server.context(&mut req, Method::Complete, env, None, None);
             let creq = CompletionRequest {
                 argument: p.argument.name,
                 value: p.argument.value,

@@ -27,6 +27,7 @@ use crate::outbound::Outbound;
 use crate::protocol::ClientCapabilities;
 use crate::server::Server;
 use crate::session::Session;
+use crate::state::{Principal, SessionScope};
 
 /// What a transport knows about a request before dispatch.
 #[derive(Debug, Clone)]
@@ -41,6 +42,8 @@ pub struct RequestEnv {
     pub outbound: Outbound,
     /// Cancelled when the client cancels or (modern HTTP) disconnects.
     pub cancel: CancellationToken,
+    /// The authenticated caller, if the transport verified one.
+    pub principal: Option<Arc<Principal>>,
 }
 
 /// The answer to a request: a full JSON-RPC response and the HTTP status to use.
@@ -151,7 +154,9 @@ impl Server {
         method: Method,
         env: RequestEnv,
         mrtr: Option<MrtrState>,
+        scope: Option<SessionScope>,
     ) -> Context {
+        let scope = scope.unwrap_or_else(|| base_scope(&env));
         let (capabilities, client_info) = match env.era {
             Era::Modern(_) => {
                 (req.meta.client_capabilities.take().unwrap_or_default(), req.meta.client_info.take().map(|b| *b))
@@ -175,6 +180,8 @@ impl Server {
                 capabilities,
                 client_info,
                 session: env.session,
+                principal: env.principal,
+                scope,
                 progress_token: req.meta.progress_token.take(),
                 log_level,
                 cancel: env.cancel,
@@ -184,5 +191,22 @@ impl Server {
                 ask_counter: AtomicU32::new(0),
             }),
         }
+    }
+}
+
+/// The scope of a request before any explicit handle (see [`crate::state::SessionScope`]).
+fn base_scope(env: &RequestEnv) -> SessionScope {
+    let principal = || env.principal.as_ref().map(|p| SessionScope::Principal(p.hashed().into()));
+    match env.era {
+        Era::Legacy(_) => match (&env.session, env.transport) {
+            (Some(s), TransportKind::StreamableHttp) => SessionScope::Session(s.id_arc()),
+            (Some(s), _) => SessionScope::Connection(s.id_arc()),
+            (None, _) => principal().unwrap_or(SessionScope::None),
+        },
+        Era::Modern(_) => principal().unwrap_or_else(|| match (env.transport, &env.session) {
+            (TransportKind::Stdio, _) => SessionScope::Process(crate::state::scope::process_id()),
+            (TransportKind::InMemory, Some(s)) => SessionScope::Connection(s.id_arc()),
+            _ => SessionScope::None,
+        }),
     }
 }

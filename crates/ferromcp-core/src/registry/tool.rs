@@ -54,6 +54,7 @@ pub struct ToolDef {
     pub(crate) tags: BTreeSet<String>,
     pub(crate) enabled: bool,
     pub(crate) header_params: Vec<(String, String)>,
+    pub(crate) session_arg: bool,
 }
 
 impl std::fmt::Debug for ToolDef {
@@ -168,6 +169,7 @@ impl ToolDef {
             tags: BTreeSet::new(),
             enabled: true,
             header_params: Vec::new(),
+            session_arg: false,
         }
     }
 
@@ -231,6 +233,7 @@ impl ToolDef {
     pub fn input_schema(mut self, schema: JsonObject) -> Self {
         self.tool.input_schema = Arc::new(schema);
         self.header_params = find_header_params(&self.tool.input_schema);
+        self.session_arg = takes_session_handle(&self.tool.input_schema);
         self
     }
 
@@ -297,6 +300,7 @@ impl ToolDef {
     fn set_schemas<A: JsonSchema, R: IntoCallToolResult>(&mut self) {
         self.tool.input_schema = object_schema_for::<A>();
         self.header_params = find_header_params(&self.tool.input_schema);
+        self.session_arg = takes_session_handle(&self.tool.input_schema);
         if let Some(out) = R::output_schema() {
             self.tool.output_schema = Some(out);
         }
@@ -317,6 +321,14 @@ impl ToolDef {
     pub fn header_params(&self) -> &[(String, String)] {
         &self.header_params
     }
+}
+
+/// Whether the schema has a `session` property typed as a [`SessionHandle`](crate::state::SessionHandle).
+fn takes_session_handle(schema: &JsonObject) -> bool {
+    let Some(Value::Object(props)) = schema.get("properties") else { return false };
+    props.get("session").is_some_and(|p| p.to_string().contains(crate::state::HANDLE_MARKER))
+        || schema.get("$defs").is_some_and(|d| d.to_string().contains(crate::state::HANDLE_MARKER))
+            && props.contains_key("session")
 }
 
 fn find_header_params(schema: &JsonObject) -> Vec<(String, String)> {

@@ -142,6 +142,7 @@ where
                     session: Some(session.clone()),
                     outbound: out.clone(),
                     cancel: conn_cancel.child_token(),
+                    principal: None,
                 };
                 let fut = server.handle_request(req, env);
                 let out = out.clone();
@@ -153,6 +154,11 @@ where
     conn_cancel.cancel();
     while tasks.join_next().await.is_some() {}
     session.close();
+    // The connection was this client's session: its state goes with it.
+    let prefix = format!("{}connection:{}:", server.config().state_namespace, session.id());
+    if let Err(e) = server.state_store().delete_prefix(&prefix).await {
+        tracing::warn!("could not clear the state of a closed connection: {e}");
+    }
     notifier.abort();
     drop(out);
     let _ = writer_task.await;

@@ -1,0 +1,188 @@
+//! The typed state API handlers use: `ctx.state().get/set/delete/update`, plus
+//! `ctx.open_session()` / `ctx.end_session()` for explicit handles.
+//!
+//! ```no_run
+//! # async fn f(ctx: ferromcp_core::Context) -> ferromcp_core::Result<()> {
+//! let n: i64 = ctx.state().update("visits", |old: Option<i64>| old.unwrap_or(0) + 1).await?;
+//! ctx.state().set("last_visit", &n).await?;
+//! let last: Option<i64> = ctx.state().get("last_visit").await?;
+//! # Ok(()) }
+//! ```
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::{HandleRecord, SessionHandle, SessionScope, StateStore};
+use crate::context::Context;
+use crate::error::{Error, Result};
+
+/// Typed access to the current scope's state. Get one with [`Context::state`].
+#[derive(Debug, Clone, Copy)]
+pub struct State<'a> {
+    ctx: &'a Context,
+    ttl: Option<Duration>,
+}
+
+const MAX_RETRIES: usize = 1000;
+
+impl<'a> State<'a> {
+    pub(crate) fn new(ctx: &'a Context) -> Self {
+        State { ctx, ttl: None }
+    }
+
+    /// Uses `ttl` for the writes of this handle instead of the server's default.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    fn store(&self) -> &dyn StateStore {
+        &**self.ctx.server().state_store()
+    }
+
+    fn effective_ttl(&self) -> Option<Duration> {
+        Some(self.ttl.unwrap_or(self.ctx.server().config().state_ttl))
+    }
+
+    fn full_key(&self, key: &str) -> Result<String> {
+        let scope = self.ctx.scope();
+        let Some(prefix) = scope.key_prefix() else {
+            return Err(Error::NoScope(no_scope_help(self.ctx)));
+        };
+        Ok(format!("{}{prefix}{key}", self.ctx.server().config().state_namespace))
+    }
+
+    /// Reads `key`; `None` if absent or expired.
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        let k = self.full_key(key)?;
+        match self.store().get(&k).await? {
+            None => Ok(None),
+            Some(e) => serde_json::from_value(e.value)
+                .map(Some)
+                .map_err(|e| Error::State { key: key.to_owned(), reason: format!("stored value has another type: {e}") }),
+        }
+    }
+
+    /// Writes `key`.
+    pub async fn set<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<()> {
+        let k = self.full_key(key)?;
+        let v = encode(key, value)?;
+        Ok(self.store().put(&k, v, self.effective_ttl()).await?)
+    }
+
+    /// Deletes `key`; true if it existed.
+    pub async fn delete(&self, key: &str) -> Result<bool> {
+        let k = self.full_key(key)?;
+        Ok(self.store().delete(&k).await?)
+    }
+
+    /// Atomically replaces `key` with `f(old)` and returns the new value. Concurrent
+    /// updates of the same key never lose a write (compare-and-swap with retries), on
+    /// every store.
+    pub async fn update<T, F>(&self, key: &str, mut f: F) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnMut(Option<T>) -> T,
+    {
+        let k = self.full_key(key)?;
+        let store = self.store();
+        for _ in 0..MAX_RETRIES {
+            let current = store.get(&k).await?;
+            let old: Option<T> = match &current {
+                None => None,
+                Some(e) => Some(serde_json::from_value(e.value.clone()).map_err(|e| Error::State {
+                    key: key.to_owned(),
+                    reason: format!("stored value has another type: {e}"),
+                })?),
+            };
+            let new = f(old);
+            let encoded = encode(key, &new)?;
+            if store.compare_and_swap(&k, current.as_ref().map(|e| &e.version), Some(encoded), self.effective_ttl()).await? {
+                return Ok(new);
+            }
+            tokio::task::yield_now().await;
+        }
+        Err(Error::Store(super::StoreError::Contention(key.to_owned())))
+    }
+
+    /// Deletes every key of the current scope; returns how many.
+    pub async fn clear(&self) -> Result<u64> {
+        let prefix = self.full_key("")?;
+        Ok(self.store().delete_prefix(&prefix).await?)
+    }
+}
+
+fn encode<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<Value> {
+    serde_json::to_value(value)
+        .map_err(|e| Error::State { key: key.to_owned(), reason: format!("value cannot be serialized: {e}") })
+}
+
+fn no_scope_help(ctx: &Context) -> String {
+    format!(
+        "this {} request has no session scope, so it has no state: authenticate (Authorization: Bearer …) \
+         so state is kept per principal, or call a tool that returns a handle from `ctx.open_session()` and pass \
+         it as the `session` argument",
+        ctx.era().version()
+    )
+}
+
+fn handle_key(ctx: &Context, id: &str) -> String {
+    format!("{}handle:{id}", ctx.server().config().state_namespace)
+}
+
+fn principal_hash(ctx: &Context) -> String {
+    ctx.principal().map(|p| p.hashed().to_owned()).unwrap_or_default()
+}
+
+impl Context {
+    /// Typed access to this request's session state (see [`State`]).
+    pub fn state(&self) -> State<'_> {
+        State::new(self)
+    }
+
+    /// Mints a new session handle bound to the caller's principal (or to no one, for an
+    /// unauthenticated caller). Pass it back as the `session` argument.
+    pub async fn open_session(&self) -> Result<SessionHandle> {
+        let id = crate::session::new_session_id();
+        let rec = serde_json::to_value(HandleRecord { p: principal_hash(self) })?;
+        let ttl = self.server().config().state_ttl;
+        self.server().state_store().put(&handle_key(self, &id), rec, Some(ttl)).await?;
+        Ok(SessionHandle(id.to_string()))
+    }
+
+    /// Ends a session handle and deletes its state. Unknown or foreign handles get the
+    /// same generic "invalid session" error.
+    pub async fn end_session(&self, handle: &SessionHandle) -> Result<()> {
+        let scope = resolve_handle(self.server(), self.principal().map(|p| p.hashed()), handle.as_str()).await?;
+        let store = self.server().state_store();
+        let ns = &self.server().config().state_namespace;
+        if let Some(prefix) = scope.key_prefix() {
+            store.delete_prefix(&format!("{ns}{prefix}")).await?;
+        }
+        store.delete(&handle_key(self, handle.as_str())).await?;
+        Ok(())
+    }
+}
+
+/// Validates a handle for `principal` and refreshes its TTL; the scope on success.
+pub(crate) async fn resolve_handle(
+    server: &crate::Server,
+    principal: Option<&str>,
+    handle: &str,
+) -> Result<SessionScope> {
+    let ns = &server.config().state_namespace;
+    let key = format!("{ns}handle:{handle}");
+    let store = server.state_store();
+    let Some(entry) = store.get(&key).await? else { return Err(Error::InvalidSession) };
+    let rec: HandleRecord = serde_json::from_value(entry.value).map_err(|_| Error::InvalidSession)?;
+    if rec.p != principal.unwrap_or_default() {
+        return Err(Error::InvalidSession);
+    }
+    // Sliding expiry: a handle lives as long as it is used.
+    let ttl = server.config().state_ttl;
+    let _ = store.compare_and_swap(&key, Some(&entry.version), Some(serde_json::to_value(&rec)?), Some(ttl)).await;
+    Ok(SessionScope::Handle(handle.into()))
+}

@@ -1,0 +1,171 @@
+//! Session-scoped state: the [`StateStore`] trait every backend implements, the
+//! in-memory default ([`MemoryStore`]), the encryption wrapper ([`EncryptedStore`]),
+//! the reusable [`contract`] test suite, and the typed [`State`] handle handlers use
+//! through [`Context::state`](crate::Context::state).
+//!
+//! Values cross the trait boundary as `serde_json::Value` (the memory store keeps them
+//! as they are, with no string round trip; network stores serialize them). Every entry
+//! carries a [`Version`] so updates can be atomic: [`StateStore::compare_and_swap`] is
+//! the one primitive, and [`update`] builds a retrying read-modify-write on it.
+//!
+//! A complete custom store is four small methods plus prefix deletion:
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::sync::Mutex;
+//! use std::time::Duration;
+//! use ferromcp_core::state::{Entry, StateStore, StoreError, StoreFuture, Version};
+//! use serde_json::Value;
+//!
+//! /// A toy store without TTLs, for illustration.
+//! #[derive(Default)]
+//! struct MapStore(Mutex<HashMap<String, (Value, u64)>>);
+//!
+//! impl StateStore for MapStore {
+//!     fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Result<Option<Entry>, StoreError>> {
+//!         let found = self.0.lock().unwrap().get(key).cloned();
+//!         Box::pin(async move { Ok(found.map(|(value, v)| Entry { value, version: Version::Counter(v) })) })
+//!     }
+//!     fn put<'a>(&'a self, key: &'a str, value: Value, _ttl: Option<Duration>) -> StoreFuture<'a, Result<(), StoreError>> {
+//!         let mut m = self.0.lock().unwrap();
+//!         let v = m.get(key).map_or(1, |(_, v)| v + 1);
+//!         m.insert(key.to_owned(), (value, v));
+//!         Box::pin(async { Ok(()) })
+//!     }
+//!     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Result<bool, StoreError>> {
+//!         let existed = self.0.lock().unwrap().remove(key).is_some();
+//!         Box::pin(async move { Ok(existed) })
+//!     }
+//!     fn compare_and_swap<'a>(&'a self, key: &'a str, expected: Option<&'a Version>, new: Option<Value>, _ttl: Option<Duration>) -> StoreFuture<'a, Result<bool, StoreError>> {
+//!         let mut m = self.0.lock().unwrap();
+//!         let current = m.get(key).map(|(_, v)| Version::Counter(*v));
+//!         let ok = current.as_ref() == expected;
+//!         if ok {
+//!             match new {
+//!                 Some(value) => { let v = m.get(key).map_or(1, |(_, v)| v + 1); m.insert(key.to_owned(), (value, v)); }
+//!                 None => { m.remove(key); }
+//!             }
+//!         }
+//!         Box::pin(async move { Ok(ok) })
+//!     }
+//!     fn delete_prefix<'a>(&'a self, prefix: &'a str) -> StoreFuture<'a, Result<u64, StoreError>> {
+//!         let mut m = self.0.lock().unwrap();
+//!         let before = m.len();
+//!         m.retain(|k, _| !k.starts_with(prefix));
+//!         let n = (before - m.len()) as u64;
+//!         Box::pin(async move { Ok(n) })
+//!     }
+//! }
+//! ```
+
+pub mod contract;
+mod encrypted;
+mod handle;
+mod memory;
+pub(crate) mod scope;
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub use encrypted::EncryptedStore;
+pub use handle::{SessionHandle, HANDLE_MARKER};
+pub use memory::{MemoryStore, MemoryStoreConfig};
+pub use scope::{Principal, SessionScope};
+pub(crate) use handle::HandleRecord;
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// The future a store method returns.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Opaque version of a stored entry, compared by [`StateStore::compare_and_swap`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Version {
+    /// A per-entry counter (in-process stores).
+    Counter(u64),
+    /// The entry's stored representation (network stores compare it byte for byte).
+    Raw(String),
+}
+
+/// A stored value and its version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// The value.
+    pub value: Value,
+    /// Its version, for compare-and-swap.
+    pub version: Version,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend could not be reached or answered with an error; retrying later may work.
+    #[error("state store unavailable: {0}")]
+    Unavailable(String),
+    /// The store is full (entry or byte bound).
+    #[error("state store is full: {0}; raise its bounds or shorten TTLs")]
+    Full(String),
+    /// A stored value could not be decoded (corrupt, or written with another key).
+    #[error("stored value under `{key}` is unreadable: {reason}")]
+    Corrupt {
+        /// The key.
+        key: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// An atomic update kept losing races.
+    #[error("atomic update of `{0}` did not converge after many retries")]
+    Contention(String),
+}
+
+/// A key-value store for session state. Implementations must make
+/// [`compare_and_swap`](StateStore::compare_and_swap) atomic; everything else follows.
+/// Run [`contract::run`] against a new backend.
+pub trait StateStore: Send + Sync + 'static {
+    /// Reads `key` (expired entries are absent).
+    fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Result<Option<Entry>, StoreError>>;
+    /// Writes `key` with an optional TTL.
+    fn put<'a>(&'a self, key: &'a str, value: Value, ttl: Option<Duration>) -> StoreFuture<'a, Result<(), StoreError>>;
+    /// Deletes `key`; true if it existed.
+    fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Result<bool, StoreError>>;
+    /// Atomically: if the current version of `key` equals `expected` (`None` = absent),
+    /// write `new` (`None` = delete) and return true; otherwise change nothing and return
+    /// false.
+    fn compare_and_swap<'a>(
+        &'a self,
+        key: &'a str,
+        expected: Option<&'a Version>,
+        new: Option<Value>,
+        ttl: Option<Duration>,
+    ) -> StoreFuture<'a, Result<bool, StoreError>>;
+    /// Deletes every key starting with `prefix`; returns how many.
+    fn delete_prefix<'a>(&'a self, prefix: &'a str) -> StoreFuture<'a, Result<u64, StoreError>>;
+}
+
+/// Atomic read-modify-write on any store: reads, applies `f`, and compare-and-swaps,
+/// retrying on conflict. `f` returns the new value (`None` deletes). Returns the value
+/// written.
+pub async fn update<S, F>(store: &S, key: &str, ttl: Option<Duration>, mut f: F) -> Result<Option<Value>, StoreError>
+where
+    S: StateStore + ?Sized,
+    F: FnMut(Option<&Value>) -> Option<Value>,
+{
+    const MAX_RETRIES: u32 = 1000;
+    for attempt in 0..MAX_RETRIES {
+        let current = store.get(key).await?;
+        let new = f(current.as_ref().map(|e| &e.value));
+        if store.compare_and_swap(key, current.as_ref().map(|e| &e.version), new.clone(), ttl).await? {
+            return Ok(new);
+        }
+        if attempt > 8 {
+            tokio::task::yield_now().await;
+        }
+    }
+    Err(StoreError::Contention(key.to_owned()))
+}
+
+pub(crate) mod api;
+pub use api::State;
