@@ -11,6 +11,7 @@
 //! - [`registry`]: tools, resources, templates, prompts, completions; handler traits and
 //!   return-value conversions.
 //! - [`context`]: the per-request [`Context`] (logging, progress, asks, extensions).
+//! - [`middleware`]: the middleware chain and its typed hooks.
 //! - [`mrtr`]: sealed `requestState` for multi-round-trip requests.
 //! - [`dispatch`]: one dispatcher for every transport.
 //! - [`session`]: connections, legacy sessions and their registry.
@@ -32,6 +33,7 @@ pub mod era;
 pub mod error;
 pub mod jsonrpc;
 mod listen;
+pub mod middleware;
 pub mod mrtr;
 pub mod outbound;
 pub mod protocol;

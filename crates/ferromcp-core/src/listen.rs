@@ -8,7 +8,8 @@ use std::collections::BTreeSet;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::dispatch::{Reply, RequestEnv};
+use crate::context::Context;
+use crate::dispatch::Reply;
 use crate::era::ResultKind;
 use crate::error::ProtocolError;
 use crate::jsonrpc::{self, Request};
@@ -35,7 +36,9 @@ struct ListenParams {
     notifications: Wanted,
 }
 
-pub(crate) async fn listen(server: &Server, req: Request, env: RequestEnv) -> Result<Reply, ProtocolError> {
+pub(crate) async fn listen(server: &Server, ctx: &Context, req: Request) -> Result<Reply, ProtocolError> {
+    let outbound = &ctx.inner.outbound;
+    let cancel = &ctx.inner.cancel;
     let p: ListenParams = match req.params.as_deref() {
         Some(raw) => serde_json::from_str(raw.get())
             .map_err(|e| ProtocolError::invalid_params(format!("Invalid subscriptions/listen params: {e}")))?,
@@ -70,12 +73,12 @@ pub(crate) async fn listen(server: &Server, req: Request, env: RequestEnv) -> Re
     let mut buf = Vec::new();
     let ack = json!({ "_meta": meta, "notifications": honoured });
     let _ = jsonrpc::write_notification(&mut buf, "notifications/subscriptions/acknowledged", &ack);
-    if env.outbound.send(buf).await.is_err() {
+    if outbound.send(buf).await.is_err() {
         return Ok(Reply::none());
     }
     loop {
         let frame = tokio::select! {
-            _ = env.cancel.cancelled() => break,
+            _ = cancel.cancelled() => break,
             c = changes.recv() => match c {
                 Ok(ListChanged::Tools) if tools => Some((ListChanged::Tools.method(), json!({ "_meta": meta }))),
                 Ok(ListChanged::Prompts) if prompts => Some((ListChanged::Prompts.method(), json!({ "_meta": meta }))),
@@ -93,12 +96,12 @@ pub(crate) async fn listen(server: &Server, req: Request, env: RequestEnv) -> Re
         if let Some((method, params)) = frame {
             let mut buf = Vec::new();
             let _ = jsonrpc::write_notification(&mut buf, method, &params);
-            if env.outbound.send(buf).await.is_err() {
+            if outbound.send(buf).await.is_err() {
                 break;
             }
         }
     }
     let mut m = Map::new();
     m.insert(META_SUBSCRIPTION_ID.into(), id);
-    crate::dispatch::write_with_meta(server, env.era, &req.id, ResultKind::Complete, &Map::new(), Some(m))
+    crate::dispatch::write_with_meta(server, ctx.era(), &req.id, ResultKind::Complete, &Map::new(), Some(m))
 }

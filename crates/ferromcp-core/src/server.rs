@@ -20,6 +20,7 @@ use crate::mrtr::Sealer;
 use crate::protocol::Implementation;
 use crate::registry::{Components, PromptDef, Registry, ResourceDef, ResourceTemplateDef, ToolDef};
 use crate::session::{SessionLimits, SessionRegistry};
+use crate::middleware::Middleware;
 use crate::state::{MemoryStore, StateStore};
 
 /// Server-wide settings.
@@ -69,6 +70,8 @@ pub(crate) struct Inner {
     pub(crate) sessions: Arc<SessionRegistry>,
     pub(crate) resource_updates: tokio::sync::broadcast::Sender<Arc<str>>,
     pub(crate) store: Arc<dyn StateStore>,
+    pub(crate) middleware: Arc<[Arc<dyn Middleware>]>,
+    pub(crate) visibility_used: std::sync::atomic::AtomicBool,
 }
 
 /// An MCP server: components plus configuration. Cheap to clone (one `Arc`); serve it
@@ -95,6 +98,7 @@ impl Server {
             sealing_key: None,
             tool_errors: Vec::new(),
             store: None,
+            middleware: Vec::new(),
         }
     }
     /// The server's name and version.
@@ -188,6 +192,7 @@ pub struct ServerBuilder {
     sealing_key: Option<Vec<u8>>,
     tool_errors: Vec<String>,
     store: Option<Arc<dyn StateStore>>,
+    middleware: Vec<Arc<dyn Middleware>>,
 }
 
 impl ServerBuilder {
@@ -249,6 +254,11 @@ impl ServerBuilder {
         self.config.session_limits = l;
         self
     }
+    /// Appends a middleware; the first added is the outermost.
+    pub fn middleware(mut self, m: impl Middleware) -> Self {
+        self.middleware.push(Arc::new(m));
+        self
+    }
     /// The session-state store (default: a [`MemoryStore`]).
     pub fn state_store(mut self, store: impl StateStore) -> Self {
         self.store = Some(Arc::new(store));
@@ -306,6 +316,8 @@ impl ServerBuilder {
                 registry: Registry::new(self.components),
                 sessions,
                 store,
+                middleware: self.middleware.into(),
+                visibility_used: std::sync::atomic::AtomicBool::new(false),
                 config: self.config,
                 sealer,
                 resource_updates,

@@ -7,6 +7,7 @@
 //! and move the rest of a call onto an SSE stream the moment the handler sends its first
 //! notification.
 
+mod calls;
 mod drive;
 mod methods;
 
@@ -105,9 +106,16 @@ impl Server {
             let id = req.id.clone();
             let cancel = env.cancel.clone();
             let era = env.era;
-            let mut reply = tokio::select! {
-                r = methods::serve(&server, method, req, env) => r,
-                _ = cancel.cancelled() => Reply::none(),
+            let mut req = req;
+            let mut reply = match calls::prepare(&server, method, &req, &env).await {
+                Err(e) => Reply::error(Some(&id), &e),
+                Ok(prepared) => {
+                    let ctx = server.context(&mut req, method, env, prepared.mrtr, prepared.scope);
+                    tokio::select! {
+                        r = methods::serve(&server, &ctx, method, req) => r,
+                        _ = cancel.cancelled() => Reply::none(),
+                    }
+                }
             };
             // Modern errors carry the HTTP status the spec maps them to; on the legacy era a
             // JSON-RPC error inside an accepted exchange is HTTP 200.

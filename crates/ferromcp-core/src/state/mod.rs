@@ -63,6 +63,8 @@ mod encrypted;
 mod handle;
 mod memory;
 pub(crate) mod scope;
+mod visibility;
+mod visibility_api;
 
 use std::time::Duration;
 
@@ -72,6 +74,7 @@ pub use encrypted::EncryptedStore;
 pub use handle::{SessionHandle, HANDLE_MARKER};
 pub use memory::{MemoryStore, MemoryStoreConfig};
 pub use scope::{Principal, SessionScope};
+pub use visibility::{ComponentFilter, ComponentKind, Visibility};
 pub(crate) use handle::HandleRecord;
 
 use std::future::Future;

@@ -1,0 +1,324 @@
+//! The three MRTR-capable methods — `tools/call`, `resources/read`, `prompts/get` — and
+//! the preparation they need before a [`Context`] exists (MRTR state, handle scope).
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::drive::{Drive, Driven};
+use super::methods::{R, params_text, require_capability, write, write_with_meta};
+use super::{Reply, RequestEnv};
+use crate::context::{Context, MrtrState};
+use crate::era::{self, Era, Method, ResultKind};
+use crate::error::{Error, ProtocolError};
+use crate::jsonrpc::{Request, RequestId};
+use crate::middleware::{PromptCall, ToolCall, run_chain, select};
+use crate::mrtr::{Binding, digest_arguments};
+use crate::protocol::{CallToolResult, ContentBlock, GetPromptResult, ResourceContents};
+use crate::registry::{Components, ResourceHandler, TemplateVars};
+use crate::server::Server;
+use crate::state::{ComponentKind, SessionScope};
+
+/// Fields shared by the MRTR-capable methods, plus the target (`name` or `uri`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct MrtrParams<'a> {
+    #[serde(borrow, default)]
+    pub(super) name: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub(super) uri: Option<String>,
+    #[serde(borrow, default)]
+    pub(super) arguments: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "some_raw")]
+    input_responses: Option<&'a RawValue>,
+    #[serde(default)]
+    request_state: Option<String>,
+}
+
+fn some_raw<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
+}
+
+impl MrtrParams<'_> {
+    fn target(&self) -> &str {
+        self.name.as_deref().or(self.uri.as_deref()).unwrap_or_default()
+    }
+    fn args(&self) -> Option<&RawValue> {
+        self.arguments.filter(|a| a.get() != "null")
+    }
+}
+
+/// What a request needs before its context is built.
+#[derive(Default)]
+pub(super) struct Prepared {
+    pub(super) mrtr: Option<MrtrState>,
+    pub(super) scope: Option<SessionScope>,
+}
+
+pub(super) async fn prepare(server: &Server, method: Method, req: &Request, env: &RequestEnv) -> Result<Prepared, ProtocolError> {
+    if !env.era.is_modern() || !matches!(method, Method::CallTool | Method::ReadResource | Method::GetPrompt) {
+        return Ok(Prepared::default());
+    }
+    let p: MrtrParams<'_> = serde_json::from_str(params_text(req))
+        .map_err(|e| ProtocolError::invalid_params(format!("Invalid {} params: {e}", req.method)))?;
+    let mrtr = Some(mrtr_state(server, method.as_str(), p.target(), &p)?);
+    let mut scope = None;
+    if method == Method::CallTool {
+        let snapshot = server.registry().snapshot();
+        if snapshot.tools.get(p.target()).is_some_and(|t| t.session_arg) {
+            scope = handle_scope(server, env, p.args()).await?;
+        }
+    }
+    Ok(Prepared { mrtr, scope })
+}
+
+/// Verifies `requestState` and reads `inputResponses`.
+fn mrtr_state(server: &Server, method: &str, target: &str, p: &MrtrParams<'_>) -> Result<MrtrState, ProtocolError> {
+    let mut st = MrtrState::default();
+    if let Some(raw) = p.input_responses {
+        match serde_json::from_str::<Value>(raw.get()) {
+            Ok(Value::Object(m)) => st.responses = m,
+            _ => return Err(ProtocolError::invalid_params("`inputResponses` must be an object mapping input keys to results")),
+        }
+    }
+    if let Some(state) = &p.request_state {
+        st.prior = server.sealer().open(state, &binding(method, target, p.args()))?;
+        st.once = st.prior.once.clone();
+    }
+    Ok(st)
+}
+
+fn binding(method: &str, target: &str, args: Option<&RawValue>) -> Binding {
+    let v: Option<Value> = args.and_then(|a| serde_json::from_str(a.get()).ok());
+    Binding { principal: String::new(), method: method.to_owned(), target: target.to_owned(), args_digest: digest_arguments(v.as_ref()) }
+}
+
+/// The scope named by a tool's `session` handle argument, validated against the caller.
+async fn handle_scope(server: &Server, env: &RequestEnv, args: Option<&RawValue>) -> Result<Option<SessionScope>, ProtocolError> {
+    #[derive(Deserialize)]
+    struct SessionArg {
+        #[serde(default)]
+        session: Option<String>,
+    }
+    let handle = args.and_then(|a| serde_json::from_str::<SessionArg>(a.get()).ok()).and_then(|a| a.session);
+    let Some(handle) = handle else { return Ok(None) };
+    let principal = env.principal.as_ref().map(|p| p.hashed());
+    crate::state::api::resolve_handle(server, principal, &handle).await.map(Some).map_err(Error::into_protocol)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InputRequiredOut {
+    input_requests: BTreeMap<String, Value>,
+    request_state: String,
+}
+
+fn input_required(server: &Server, ctx: &Context, id: &RequestId, method: &str, target: &str, args: Option<&RawValue>) -> R {
+    let Some(slot) = &ctx.inner.mrtr else { return Err(ProtocolError::internal("input required outside MRTR")) };
+    let st = slot.lock().unwrap_or_else(|p| p.into_inner());
+    let state = server.sealer().seal(&binding(method, target, args), &st.next_continuation());
+    let out = InputRequiredOut { input_requests: st.pending.clone(), request_state: state };
+    write(server, ctx.era(), id, ResultKind::InputRequired, &out)
+}
+
+fn handler_error(e: Error) -> ProtocolError {
+    match e {
+        Error::Tool(msg) => ProtocolError::internal(msg),
+        other => other.into_protocol(),
+    }
+}
+
+pub(super) async fn call_tool(server: &Server, ctx: &Context, req: Request) -> R {
+    require_capability(server, "tools", &req.method)?;
+    let p: MrtrParams<'_> = serde_json::from_str(params_text(&req))
+        .map_err(|e| ProtocolError::invalid_params(format!("Invalid tools/call params: {e}")))?;
+    let Some(name) = p.name.as_deref() else { return Err(ProtocolError::invalid_params("tools/call needs a string `name`")) };
+    if p.arguments.is_some_and(|a| !a.get().starts_with('{') && a.get() != "null") {
+        return Err(ProtocolError::invalid_params("`arguments` must be an object"));
+    }
+    let vis = ctx.visibility().await.map_err(Error::into_protocol)?;
+    let snapshot = server.registry().snapshot();
+    let visible = |n: &str| {
+        snapshot.tools.get(n).filter(|t| {
+            let tags: Vec<&str> = t.tags.iter().map(String::as_str).collect();
+            vis.as_ref().map_or(t.enabled, |v| v.visible(ComponentKind::Tool, n, &tags, t.enabled))
+        })
+    };
+    if visible(name).is_none() {
+        return Err(ProtocolError::invalid_params(format!("Unknown tool: {name}")));
+    }
+    let chain = &server.inner.middleware;
+    let fut = if chain.is_empty() {
+        let tool = visible(name).cloned();
+        let args = p.args();
+        match tool {
+            Some(t) => t.call(ctx.clone(), args),
+            None => Box::pin(std::future::ready(Err(Error::invalid_params(format!("Unknown tool: {name}"))))),
+        }
+    } else {
+        let call = ToolCall { name: name.to_owned(), arguments: p.args().map(RawValue::to_owned) };
+        let snapshot = snapshot.clone();
+        let vis = vis.clone();
+        let endpoint = move |ctx: &Context, call: ToolCall| -> crate::middleware::MwFuture<'static, crate::Result<CallToolResult>> {
+            let tool = snapshot.tools.get(&call.name).filter(|t| {
+                let tags: Vec<&str> = t.tags.iter().map(String::as_str).collect();
+                vis.as_ref().map_or(t.enabled, |v| v.visible(ComponentKind::Tool, &call.name, &tags, t.enabled))
+            });
+            match tool {
+                Some(t) => t.call(ctx.clone(), call.arguments.as_deref()),
+                None => Box::pin(std::future::ready(Err(Error::invalid_params(format!("Unknown tool: {}", call.name))))),
+            }
+        };
+        let chain = chain.clone();
+        let ctx2 = ctx.clone();
+        Box::pin(async move { run_chain(&chain, &ctx2, call, select::on_call_tool, &endpoint).await })
+    };
+    match Drive::new(fut, ctx.clone()).await {
+        Driven::InputRequired => input_required(server, ctx, &req.id, "tools/call", name, p.args()),
+        Driven::Done(Ok(mut result)) => {
+            result.result_type = None;
+            let meta = result.meta.take().map(|m| m.0);
+            write_with_meta(server, ctx.era(), &req.id, ResultKind::Complete, &result, meta)
+        }
+        Driven::Done(Err(Error::Tool(msg))) => {
+            let mut r = CallToolResult::error(vec![ContentBlock::text(msg)]);
+            r.result_type = None;
+            write(server, ctx.era(), &req.id, ResultKind::Complete, &r)
+        }
+        Driven::Done(Err(e)) => Err(e.into_protocol()),
+    }
+}
+
+#[derive(Serialize)]
+struct ReadOut<'a> {
+    contents: &'a [ResourceContents],
+}
+
+pub(super) fn not_found(era: Era, uri: &str) -> ProtocolError {
+    match era {
+        Era::Modern(_) => era::modern::resource_not_found(uri),
+        Era::Legacy(_) => era::legacy::resource_not_found(uri),
+    }
+}
+
+type Found = (Arc<dyn ResourceHandler>, TemplateVars);
+
+fn resolve_resource(c: &Components, uri: &str, vis: Option<&crate::state::Visibility>) -> Option<Found> {
+    if let Some(r) = c.resources.get(uri) {
+        let tags: Vec<&str> = r.tags.iter().map(String::as_str).collect();
+        if vis.map_or(r.enabled, |v| v.visible(ComponentKind::Resource, uri, &tags, r.enabled)) {
+            return Some((r.handler.clone()?, TemplateVars::default()));
+        }
+    }
+    let (t, vars) = c.templates.iter().find_map(|t| {
+        let tags: Vec<&str> = t.tags.iter().map(String::as_str).collect();
+        let name = &t.template.uri_template;
+        let shown = vis.map_or(t.enabled, |v| v.visible(ComponentKind::Template, name, &tags, t.enabled));
+        if shown { t.matcher.matches(uri).map(|v| (t, v)) } else { None }
+    })?;
+    Some((t.handler.clone()?, vars))
+}
+
+pub(super) async fn read_resource(server: &Server, ctx: &Context, req: Request) -> R {
+    require_capability(server, "resources", &req.method)?;
+    let p: MrtrParams<'_> = serde_json::from_str(params_text(&req))
+        .map_err(|e| ProtocolError::invalid_params(format!("Invalid resources/read params: {e}")))?;
+    let Some(uri) = p.uri.clone() else { return Err(ProtocolError::invalid_params("resources/read needs a string `uri`")) };
+    let vis = ctx.visibility().await.map_err(Error::into_protocol)?;
+    let snapshot = server.registry().snapshot();
+    if resolve_resource(&snapshot, &uri, vis.as_ref()).is_none() {
+        return Err(not_found(ctx.era(), &uri));
+    }
+    let endpoint = move |ctx: &Context, uri: String| -> crate::middleware::MwFuture<'static, crate::Result<Vec<ResourceContents>>> {
+        match resolve_resource(&snapshot, &uri, vis.as_ref()) {
+            Some((h, vars)) => h.read(ctx.clone(), uri, vars),
+            None => {
+                let e = not_found(ctx.era(), &uri);
+                Box::pin(std::future::ready(Err(Error::Protocol(e))))
+            }
+        }
+    };
+    let chain = server.inner.middleware.clone();
+    let ctx2 = ctx.clone();
+    let uri2 = uri.clone();
+    let fut = Box::pin(async move { run_chain(&chain, &ctx2, uri2, select::on_read_resource, &endpoint).await });
+    match Drive::new(fut, ctx.clone()).await {
+        Driven::InputRequired => input_required(server, ctx, &req.id, "resources/read", &uri, None),
+        Driven::Done(Ok(contents)) => {
+            let kind = ResultKind::Cacheable(server.config().read_cache);
+            write(server, ctx.era(), &req.id, kind, &ReadOut { contents: &contents })
+        }
+        Driven::Done(Err(e)) => Err(handler_error(e)),
+    }
+}
+
+impl Server {
+    pub(crate) async fn read_resource_in_process(&self, ctx: Context, uri: &str) -> crate::Result<Vec<ResourceContents>> {
+        let vis = ctx.visibility().await?;
+        let snapshot = self.registry().snapshot();
+        let (handler, vars) =
+            resolve_resource(&snapshot, uri, vis.as_ref()).ok_or_else(|| Error::Protocol(not_found(ctx.era(), uri)))?;
+        handler.read(ctx, uri.to_owned(), vars).await
+    }
+
+    pub(crate) async fn get_prompt_in_process(&self, ctx: Context, name: &str, arguments: Value) -> crate::Result<GetPromptResult> {
+        let snapshot = self.registry().snapshot();
+        let p = snapshot
+            .prompts
+            .get(name)
+            .filter(|p| p.enabled)
+            .cloned()
+            .ok_or_else(|| Error::invalid_params(format!("Unknown prompt: {name}")))?;
+        let raw = serde_json::value::to_raw_value(&arguments)?;
+        match &p.handler {
+            Some(h) => h.get(ctx, Some(&raw)).await,
+            None => Err(Error::Other(format!("prompt `{name}` has no handler"))),
+        }
+    }
+}
+
+pub(super) async fn get_prompt(server: &Server, ctx: &Context, req: Request) -> R {
+    require_capability(server, "prompts", &req.method)?;
+    let p: MrtrParams<'_> = serde_json::from_str(params_text(&req))
+        .map_err(|e| ProtocolError::invalid_params(format!("Invalid prompts/get params: {e}")))?;
+    let Some(name) = p.name.as_deref() else { return Err(ProtocolError::invalid_params("prompts/get needs a string `name`")) };
+    let vis = ctx.visibility().await.map_err(Error::into_protocol)?;
+    let snapshot = server.registry().snapshot();
+    let find = move |n: &str| {
+        snapshot.prompts.get(n).cloned().filter(|p| {
+            let tags: Vec<&str> = p.tags.iter().map(String::as_str).collect();
+            vis.as_ref().map_or(p.enabled, |v| v.visible(ComponentKind::Prompt, n, &tags, p.enabled))
+        })
+    };
+    let Some(prompt) = find(name) else { return Err(ProtocolError::invalid_params(format!("Unknown prompt: {name}"))) };
+    let endpoint = move |ctx: &Context, call: PromptCall| -> crate::middleware::MwFuture<'static, crate::Result<GetPromptResult>> {
+        match find(&call.name).and_then(|p| p.handler.clone()) {
+            Some(h) => h.get(ctx.clone(), call.arguments.as_deref()),
+            None => Box::pin(std::future::ready(Err(Error::invalid_params(format!("Unknown prompt: {}", call.name))))),
+        }
+    };
+    let call = PromptCall { name: name.to_owned(), arguments: p.args().map(RawValue::to_owned) };
+    let chain = server.inner.middleware.clone();
+    let ctx2 = ctx.clone();
+    let fut = Box::pin(async move { run_chain(&chain, &ctx2, call, select::on_get_prompt, &endpoint).await });
+    match Drive::new(fut, ctx.clone()).await {
+        Driven::InputRequired => input_required(server, ctx, &req.id, "prompts/get", name, p.args()),
+        Driven::Done(Ok(mut result)) => {
+            result.result_type = None;
+            if result.description.is_none() {
+                result.description = prompt.prompt.description.clone();
+            }
+            let meta = result.meta.take().map(|m| m.0);
+            write_with_meta(server, ctx.era(), &req.id, ResultKind::Complete, &result, meta)
+        }
+        Driven::Done(Err(e)) => Err(handler_error(e)),
+    }
+}
+
+pub(super) fn reply_of(r: R, id: &RequestId) -> Reply {
+    r.unwrap_or_else(|e| Reply::error(Some(id), &e))
+}

@@ -1,0 +1,91 @@
+//! `ctx.enable_components` / `disable_components` / `reset_visibility`: per-scope
+//! visibility overlays, with `list_changed` sent to that scope only.
+
+use super::{ComponentFilter, ComponentKind, Visibility};
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::jsonrpc;
+use crate::registry::ListChanged;
+
+/// State key of the overlay inside a scope.
+const KEY: &str = "__ferromcp_visibility";
+
+impl Context {
+    /// Shows matching components to this session only (they need not be enabled
+    /// globally). Sends `list_changed` to this session.
+    pub async fn enable_components(&self, filter: ComponentFilter) -> Result<()> {
+        self.change_visibility(Some((true, filter))).await
+    }
+
+    /// Hides matching components from this session only (they cannot be listed nor
+    /// called). Sends `list_changed` to this session.
+    pub async fn disable_components(&self, filter: ComponentFilter) -> Result<()> {
+        self.change_visibility(Some((false, filter))).await
+    }
+
+    /// Drops this session's overlay; everyone's defaults apply again.
+    pub async fn reset_visibility(&self) -> Result<()> {
+        self.change_visibility(None).await
+    }
+
+    async fn change_visibility(&self, rule: Option<(bool, ComponentFilter)>) -> Result<()> {
+        self.server().inner.visibility_used.store(true, std::sync::atomic::Ordering::Relaxed);
+        let kinds = match &rule {
+            Some((_, f)) => f.affected_kinds(),
+            None => ComponentFilter::all().affected_kinds(),
+        };
+        match rule {
+            Some((enable, filter)) => {
+                self.state()
+                    .update(KEY, |old: Option<Visibility>| {
+                        let mut v = old.unwrap_or_default();
+                        v.push(enable, filter.clone());
+                        v
+                    })
+                    .await?;
+            }
+            None => {
+                self.state().delete(KEY).await?;
+            }
+        }
+        self.announce(&kinds).await;
+        Ok(())
+    }
+
+    /// This scope's overlay, if overlays are in use and it has one.
+    pub(crate) async fn visibility(&self) -> Result<Option<Visibility>> {
+        if !self.server().inner.visibility_used.load(std::sync::atomic::Ordering::Relaxed) || self.scope().id().is_none()
+        {
+            return Ok(None);
+        }
+        match self.state().get::<Visibility>(KEY).await {
+            Ok(v) => Ok(v.filter(|v| !v.is_empty())),
+            Err(Error::NoScope(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn announce(&self, kinds: &[ComponentKind]) {
+        let mut changes = Vec::new();
+        for k in kinds {
+            let c = match k {
+                ComponentKind::Tool => ListChanged::Tools,
+                ComponentKind::Resource | ComponentKind::Template => ListChanged::Resources,
+                ComponentKind::Prompt => ListChanged::Prompts,
+            };
+            if !changes.contains(&c) {
+                changes.push(c);
+            }
+        }
+        let standalone = self.session().and_then(|s| s.stream());
+        for c in changes {
+            let mut buf = Vec::new();
+            let _ = jsonrpc::write_notification(&mut buf, c.method(), &serde_json::json!({}));
+            if self.inner.outbound.send(buf.clone()).await.is_err()
+                && let Some(s) = &standalone
+            {
+                let _ = s.send(buf).await;
+            }
+        }
+    }
+}
