@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import base64
 import json
+import warnings
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 import mcp_types as types
 import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
-from mcp.shared.exceptions import MCPError
+from mcp.client.subscriptions import ResourceUpdated, ToolsListChanged
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
 from support import (
     CALL_TIMEOUT,
@@ -175,6 +178,18 @@ async def test_logging(server_target, era):
     assert {m.level for m in rec.logs} == {"info"}
 
 
+async def test_legacy_set_level_filters(server_target):
+    """On 2025-11-25 `logging/setLevel warning` suppresses the tool's `info` messages."""
+    rec = Recorder()
+    async with connect(server_target, "legacy", logging_callback=rec.log) as client:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MCPDeprecationWarning)  # deprecated on 2026-07-28 only
+            await client.set_logging_level("warning")
+        result = await client.call_tool("test_tool_with_logging", {})
+        assert texts(result.content) == ["Logging test completed"]
+    assert rec.logs == []
+
+
 async def test_modern_logging_requires_opt_in(server_target):
     """On 2026-07-28 a request without the logLevel opt-in gets no log notifications."""
     rec = Recorder()
@@ -263,6 +278,89 @@ async def test_input_required_first_round_shape(server_target, era):
             assert len(rec.elicitations) == 1
 
 
+class FullClient:
+    """Answers every kind of input request, by the requested schema."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    async def elicit(self, context, params):
+        self.asked.append(f"elicit:{params.message}")
+        props = params.requested_schema.get("properties", {})
+        if "color" in props:
+            return types.ElicitResult(action="accept", content={"color": "blue"})
+        if "ok" in props:
+            return types.ElicitResult(action="accept", content={"ok": True})
+        if "context" in props:
+            return types.ElicitResult(action="accept", content={"context": "interop"})
+        return types.ElicitResult(action="accept", content={"name": "Ada"})
+
+    async def sample(self, context, params):
+        self.asked.append("sample")
+        return types.CreateMessageResult(
+            role="assistant", content=types.TextContent(type="text", text="Paris"), model="interop-fake-llm"
+        )
+
+    async def roots(self, context):
+        self.asked.append("roots")
+        return types.ListRootsResult(roots=[types.Root(uri="file:///tmp/a", name="a"), types.Root(uri="file:///tmp/b")])
+
+    def handlers(self) -> dict[str, Any]:
+        return {"elicitation_callback": self.elicit, "sampling_callback": self.sample, "list_roots_callback": self.roots}
+
+
+@pytest.mark.parametrize(
+    ("tool", "expected"),
+    [
+        ("test_input_required_result_sampling", "The LLM said: Paris"),
+        ("test_input_required_result_list_roots", "Client roots: file:///tmp/a, file:///tmp/b"),
+        ("test_input_required_result_multi_round", "Ada likes blue"),
+        ("test_input_required_result_multiple_inputs", "name=Ada, greeting=Paris, roots=2"),
+        ("test_input_required_result_request_state", "state-ok: confirmed=true"),
+        ("test_input_required_result_capabilities", "name=Ada, sampled=Paris, roots=2"),
+    ],
+)
+async def test_input_required_tools(server_target, era, tool, expected):
+    """The MRTR tools: multi-round and multi-input on 2026-07-28, real requests on 2025-11-25."""
+    full = FullClient()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MCPDeprecationWarning)  # roots/sampling are deprecated on 2026-07-28
+        async with connect(server_target, era, **full.handlers()) as client:
+            result = await client.call_tool(tool, {})
+    assert result.is_error is False
+    assert texts(result.content) == [expected]
+    assert full.asked, "the server asked the client nothing"
+
+
+async def test_input_required_prompt(server_target, era):
+    full = FullClient()
+    async with connect(server_target, era, **full.handlers()) as client:
+        got = await client.get_prompt("test_input_required_result_prompt")
+    assert [m.content.text for m in got.messages] == ["Use this context: interop"]
+    assert full.asked == ["elicit:What context should the prompt use?"]
+
+
+async def test_elicitation_answer_is_validated(server_target, era):
+    """An accepted answer that does not match the requested schema is rejected by the server."""
+
+    async def wrong(context, params):
+        return types.ElicitResult(action="accept", content={"name": "not-a-context"})
+
+    async with connect(server_target, era, elicitation_callback=wrong) as client:
+        with pytest.raises(MCPError, match="context"):
+            await client.get_prompt("test_input_required_result_prompt")
+
+
+async def test_missing_client_capability(server_target, era):
+    """Sampling from a client that did not declare it is a typed error (-32021)."""
+    async with connect(server_target, era) as client:
+        with pytest.raises(MCPError) as info:
+            await client.call_tool("test_missing_capability", {})
+        assert info.value.code == -32021
+        without = await client.call_tool("test_input_required_result_capabilities", {})
+        assert texts(without.content) == ["no client capabilities to use"]
+
+
 async def test_sampling(server_target, era):
     rec = Recorder()
     async with connect(server_target, era, **rec.handlers()) as client:
@@ -334,6 +432,63 @@ async def test_completion(server_target, era):
             {"name": "arg1", "value": "te"},
         )
         assert result.completion.values[:3] == ["test", "testing", "tested"]
+
+
+# --------------------------------------------------------------------------- change notifications
+
+
+async def _wait_for(predicate, what: str, timeout: float = 10.0) -> None:
+    with anyio.move_on_after(timeout):
+        while not predicate():
+            await anyio.sleep(0.05)
+    assert predicate(), f"no {what} within {timeout:.0f} s"
+
+
+async def test_resource_updates_and_tool_list_changed(server_target, era):
+    """`test://watched-resource` changes every 3 s; `test_trigger_tool_change` changes the tool list.
+
+    2025-11-25: `resources/subscribe` + notifications. 2026-07-28: one `subscriptions/listen` stream.
+    """
+    if era == "legacy":
+        received: list[Any] = []
+
+        async def on_message(message) -> None:
+            received.append(message)
+
+        def methods() -> list[str]:
+            return [getattr(m, "method", None) for m in received]
+
+        async with connect(server_target, era, message_handler=on_message) as client:
+            assert client.server_capabilities.resources.subscribe is True
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", MCPDeprecationWarning)
+                await client.subscribe_resource("test://watched-resource")
+            await _wait_for(lambda: "notifications/resources/updated" in methods(), "resources/updated")
+            updated = next(m for m in received if getattr(m, "method", None) == "notifications/resources/updated")
+            assert updated.params.uri == "test://watched-resource"
+
+            result = await client.call_tool("test_trigger_tool_change", {})
+            assert texts(result.content) == ["tool list changed"]
+            await _wait_for(lambda: "notifications/tools/list_changed" in methods(), "tools/list_changed")
+            listed = await client.list_tools()
+            assert "test_dynamic_tool" in {t.name for t in listed.tools}
+    else:
+        async with connect(server_target, era) as client:
+            async with client.listen(tools_list_changed=True, resource_subscriptions=["test://watched-resource"]) as sub:
+                assert sub.honored.tools_list_changed is True
+                assert sub.honored.resource_subscriptions == ["test://watched-resource"]
+                with anyio.fail_after(10):
+                    async for event in sub:
+                        assert event == ResourceUpdated(uri="test://watched-resource")
+                        break
+                result = await client.call_tool("test_trigger_tool_change", {})
+                assert texts(result.content) == ["tool list changed"]
+                with anyio.fail_after(10):
+                    async for event in sub:
+                        if isinstance(event, ToolsListChanged):
+                            break
+            listed = await client.list_tools(cache_mode="refresh")
+            assert "test_dynamic_tool" in {t.name for t in listed.tools}
 
 
 # --------------------------------------------------------------------------- errors

@@ -4,6 +4,7 @@
 //!
 //! # Layout
 //!
+//! - [`auth`]: bearer-token verification into a principal.
 //! - [`protocol`]: MCP model types (from rmcp, behind this seam) and constants.
 //! - [`jsonrpc`]: the JSON-RPC envelope — a borrowed single-pass decoder and writers.
 //! - [`era`]: what differs between 2025-11-25 (legacy) and 2026-07-28 (modern), one
@@ -27,6 +28,7 @@
 // the 2025-11-25 revision ferromcp serves, so their model types stay in use.
 #![allow(deprecated)]
 
+pub mod auth;
 pub mod context;
 pub mod dispatch;
 pub mod era;

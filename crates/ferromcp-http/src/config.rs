@@ -39,6 +39,8 @@ pub struct HttpConfig {
     pub dns_rebinding: DnsRebinding,
     /// Interval of `:` keep-alive comments on long SSE streams.
     pub keep_alive: Duration,
+    /// Bearer authentication (none by default).
+    pub auth: Option<crate::auth::HttpAuth>,
 }
 
 impl Default for HttpConfig {
@@ -49,6 +51,7 @@ impl Default for HttpConfig {
             max_body_bytes: 4 * 1024 * 1024,
             dns_rebinding: DnsRebinding::Loopback,
             keep_alive: Duration::from_secs(15),
+            auth: None,
         }
     }
 }
@@ -67,6 +70,11 @@ impl HttpConfig {
     /// Sets the body limit.
     pub fn max_body_bytes(mut self, n: usize) -> Self {
         self.max_body_bytes = n;
+        self
+    }
+    /// Sets bearer authentication.
+    pub fn auth(mut self, auth: crate::auth::HttpAuth) -> Self {
+        self.auth = Some(auth);
         self
     }
     /// Sets the DNS-rebinding policy.

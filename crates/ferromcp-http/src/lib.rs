@@ -15,6 +15,7 @@
 //! # Layout
 //! - [`config`]: [`HttpConfig`] (path, sessions, body limit, DNS-rebinding guard).
 //! - `guard`: Host/Origin checks (DNS-rebinding protection).
+//! - [`auth`]: bearer authentication and session-to-principal binding.
 //! - `post`: POST — era resolution, sessions, dispatch, JSON or SSE answers.
 //! - `stream`: the lazy JSON→SSE upgrade and SSE framing.
 //! - `session_routes`: GET (standalone stream) and DELETE (end session).
@@ -23,6 +24,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod config;
 mod guard;
 mod headers;
@@ -38,6 +40,7 @@ use axum::routing::post as post_route;
 use axum::serve::ListenerExt;
 use ferromcp_core::Server;
 
+pub use auth::HttpAuth;
 pub use config::{DnsRebinding, HttpConfig};
 
 /// Shared state of the HTTP app.

@@ -56,6 +56,10 @@ pub(crate) async fn handle(State(st): State<Arc<AppState>>, headers: HeaderMap, 
         let e = ProtocolError::invalid_request("Content-Type must be application/json").with_status(415);
         return error_response(&e, None);
     }
+    let principal = match crate::auth::authenticate(st.cfg.auth.as_ref(), &headers).await {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
     let json_ok = accepts(&headers, "application/json");
     let sse_ok = accepts(&headers, "text/event-stream");
     if !json_ok && !sse_ok {
@@ -79,9 +83,10 @@ pub(crate) async fn handle(State(st): State<Arc<AppState>>, headers: HeaderMap, 
     };
     let session_header = str_header(&headers, &SESSION_ID);
     match msg {
-        Message::Request(req) => request(&st, req, &headers, session_header, sse_ok).await,
+        Message::Request(req) => request(&st, req, &headers, session_header, sse_ok, principal).await,
         Message::Notification(n) => {
-            let session = match session_header.map(|id| st.server.sessions().get(id)) {
+            let lookup = |id: &str| st.server.sessions().get(id).filter(|s| crate::auth::may_use(s, principal.as_deref()));
+            let session = match session_header.map(lookup) {
                 Some(None) => return error_response(&session_not_found(), None),
                 Some(s) => s,
                 None => None,
@@ -96,7 +101,10 @@ pub(crate) async fn handle(State(st): State<Arc<AppState>>, headers: HeaderMap, 
                 );
                 return error_response(&e, None);
             };
-            let Some(session) = st.server.sessions().get(id) else { return error_response(&session_not_found(), None) };
+            let Some(session) = st.server.sessions().get(id).filter(|s| crate::auth::may_use(s, principal.as_deref()))
+            else {
+                return error_response(&session_not_found(), None);
+            };
             st.server.handle_response(r, Some(&session));
             empty_response(StatusCode::ACCEPTED)
         }
@@ -115,6 +123,7 @@ async fn request(
     headers: &HeaderMap,
     session_header: Option<&str>,
     sse_ok: bool,
+    principal: Option<Arc<ferromcp_core::state::Principal>>,
 ) -> Response {
     let mut extra = HeaderMap::new();
     let (era, session) = if is_modern_marker(&req, headers, session_header.is_some()) {
@@ -132,7 +141,9 @@ async fn request(
             Err(e) => return error_response(&e, Some(&req.id)),
         }
     } else if let Some(id) = session_header {
-        let Some(s) = st.server.sessions().get(id) else { return error_response(&session_not_found(), Some(&req.id)) };
+        let Some(s) = st.server.sessions().get(id).filter(|s| crate::auth::may_use(s, principal.as_deref())) else {
+            return error_response(&session_not_found(), Some(&req.id));
+        };
         let version = match str_header(headers, &PROTOCOL_VERSION) {
             Some(h) => match era::legacy::version_from_header(Some(h)) {
                 Ok(v) => v,
@@ -143,7 +154,7 @@ async fn request(
         (Era::Legacy(version), Some(s))
     } else if req.method == "initialize" {
         if st.cfg.stateful {
-            let s = Session::new(None);
+            let s = Session::new(principal.as_ref().map(|p| Arc::from(p.hashed())));
             if let Ok(v) = HeaderValue::from_str(s.id()) {
                 extra.insert(SESSION_ID, v);
             }
@@ -172,7 +183,7 @@ async fn request(
         session: session.clone(),
         outbound,
         cancel: cancel.clone(),
-        principal: None,
+        principal,
     };
     let fut = st.server.handle_request(req, env);
     if is_initialize {

@@ -38,16 +38,27 @@ pub(crate) async fn delete(State(st): State<Arc<AppState>>, headers: HeaderMap) 
     if let Err(why) = crate::guard::check(&st.cfg.dns_rebinding, &headers) {
         return error_response(&ProtocolError::invalid_request(why).with_status(403), None);
     }
+    let principal = match crate::auth::authenticate(st.cfg.auth.as_ref(), &headers).await {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
     let Some(id) = str_header(&headers, &SESSION_ID) else { return method_not_allowed() };
-    if st.server.sessions().remove(id) { empty_response(StatusCode::OK) } else { not_found() }
+    let owned = st.server.sessions().get(id).is_some_and(|s| crate::auth::may_use(&s, principal.as_deref()));
+    if owned && st.server.sessions().remove(id) { empty_response(StatusCode::OK) } else { not_found() }
 }
 
 pub(crate) async fn get(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     if let Err(why) = crate::guard::check(&st.cfg.dns_rebinding, &headers) {
         return error_response(&ProtocolError::invalid_request(why).with_status(403), None);
     }
+    let principal = match crate::auth::authenticate(st.cfg.auth.as_ref(), &headers).await {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
     let Some(id) = str_header(&headers, &SESSION_ID) else { return method_not_allowed() };
-    let Some(session) = st.server.sessions().get(id) else { return not_found() };
+    let Some(session) = st.server.sessions().get(id).filter(|s| crate::auth::may_use(s, principal.as_deref())) else {
+        return not_found();
+    };
     if !accepts(&headers, "text/event-stream") {
         return error_response(
             &ProtocolError::invalid_request("Accept must include text/event-stream").with_status(406),

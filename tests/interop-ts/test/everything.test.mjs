@@ -14,6 +14,8 @@ import {
   ErrorCode,
   LoggingMessageNotificationSchema,
   McpError,
+  ResourceUpdatedNotificationSchema,
+  ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 
 import {
@@ -36,6 +38,12 @@ import {
 const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 const T = { timeout: TEST_TIMEOUT_MS };
 const CALL = { timeout: CALL_TIMEOUT_MS };
+
+async function waitFor(predicate, what, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(predicate(), `no ${what} within ${timeoutMs / 1000} s`);
+}
 
 for (const kind of ['stdio', 'http']) {
   describe(`TypeScript SDK client over ${kind}`, () => {
@@ -289,6 +297,31 @@ for (const kind of ['stdio', 'http']) {
         );
         assert.deepEqual(result.completion.values.slice(0, 3), ['test', 'testing', 'tested']);
       });
+    });
+
+    test('resources/subscribe delivers updates; tool list changes are announced', T, async () => {
+      const updated = [];
+      let toolListChanged = 0;
+      await withClient(
+        {
+          setup: (c) => {
+            c.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => updated.push(n.params.uri));
+            c.setNotificationHandler(ToolListChangedNotificationSchema, () => toolListChanged++);
+          },
+        },
+        async ({ client }) => {
+          assert.equal(client.getServerCapabilities()?.resources?.subscribe, true);
+          await client.subscribeResource({ uri: 'test://watched-resource' }, CALL);
+          await waitFor(() => updated.length > 0, 'notifications/resources/updated'); // changes every 3 s
+          assert.equal(updated[0], 'test://watched-resource');
+
+          const result = await client.callTool({ name: 'test_trigger_tool_change', arguments: {} }, undefined, CALL);
+          assert.deepEqual(texts(result.content), ['tool list changed']);
+          await waitFor(() => toolListChanged > 0, 'notifications/tools/list_changed');
+          const { tools } = await client.listTools(undefined, CALL);
+          assert.ok(tools.some((t) => t.name === 'test_dynamic_tool'));
+        },
+      );
     });
 
     test('unknown tool is an error', T, async () => {
