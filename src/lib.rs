@@ -26,6 +26,8 @@
 //! - [`protocol`]: MCP model types;
 //! - [`http`]: the Streamable HTTP transport (axum router, `serve`);
 //! - [`client`]: the MCP client (in-memory, child process);
+//! - [`state`]: session-scoped state (scopes, stores, handles); [`redis`]: the Redis store;
+//! - [`middleware`]: the middleware chain; [`auth`]: bearer-token verification;
 //! - [`transport`]: stdio and line-delimited transports;
 //! - the attribute macros [`tool`], [`resource`], [`prompt`].
 
@@ -37,12 +39,17 @@ pub use ferromcp_core::{
     Json, Method, NoArgs, PromptDef, ProtocolError, ResourceDef, ResourceTemplateDef, Result, Server, ServerBuilder,
     ServerConfig, ToolDef, TransportKind,
 };
-pub use ferromcp_core::{context, era, error, jsonrpc, mrtr, protocol, registry, schema, session, transport};
+pub use ferromcp_core::{auth, context, era, error, jsonrpc, middleware, mrtr, protocol, registry, schema, session, state, transport};
 pub use ferromcp_macros::{prompt, resource, tool};
 
 /// The Streamable HTTP transport.
 pub mod http {
     pub use ferromcp_http::*;
+}
+
+/// The Redis state store (for deployments of many nodes).
+pub mod redis {
+    pub use ferromcp_redis::*;
 }
 
 /// The MCP client.
@@ -56,6 +63,7 @@ pub use ferromcp_core as __core;
 /// Everything a server author usually needs.
 pub mod prelude {
     pub use crate::context::{Elicitation, SamplingRequest};
+    pub use crate::state::SessionHandle;
     pub use crate::protocol::{ContentBlock, PromptMessage, ResourceContents, Role};
     pub use crate::{
         Blob, Context, Error, Json, NoArgs, PromptDef, ResourceDef, ResourceTemplateDef, Result, Server, ToolDef,

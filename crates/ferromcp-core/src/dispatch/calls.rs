@@ -57,6 +57,8 @@ impl MrtrParams<'_> {
 pub(super) struct Prepared {
     pub(super) mrtr: Option<MrtrState>,
     pub(super) scope: Option<SessionScope>,
+    /// A `session` handle that failed validation: the call answers with a tool error.
+    pub(super) scope_error: Option<Error>,
 }
 
 pub(super) async fn prepare(server: &Server, method: Method, req: &Request, env: &RequestEnv) -> Result<Prepared, ProtocolError> {
@@ -66,14 +68,17 @@ pub(super) async fn prepare(server: &Server, method: Method, req: &Request, env:
     let p: MrtrParams<'_> = serde_json::from_str(params_text(req))
         .map_err(|e| ProtocolError::invalid_params(format!("Invalid {} params: {e}", req.method)))?;
     let mrtr = Some(mrtr_state(server, method.as_str(), p.target(), &p)?);
-    let mut scope = None;
+    let (mut scope, mut scope_error) = (None, None);
     if method == Method::CallTool {
         let snapshot = server.registry().snapshot();
         if snapshot.tools.get(p.target()).is_some_and(|t| t.session_arg) {
-            scope = handle_scope(server, env, p.args()).await?;
+            match handle_scope(server, env, p.args()).await {
+                Ok(s) => scope = s,
+                Err(e) => scope_error = Some(e),
+            }
         }
     }
-    Ok(Prepared { mrtr, scope })
+    Ok(Prepared { mrtr, scope, scope_error })
 }
 
 /// Verifies `requestState` and reads `inputResponses`.
@@ -98,7 +103,7 @@ fn binding(method: &str, target: &str, args: Option<&RawValue>) -> Binding {
 }
 
 /// The scope named by a tool's `session` handle argument, validated against the caller.
-async fn handle_scope(server: &Server, env: &RequestEnv, args: Option<&RawValue>) -> Result<Option<SessionScope>, ProtocolError> {
+async fn handle_scope(server: &Server, env: &RequestEnv, args: Option<&RawValue>) -> Result<Option<SessionScope>, Error> {
     #[derive(Deserialize)]
     struct SessionArg {
         #[serde(default)]
@@ -107,7 +112,7 @@ async fn handle_scope(server: &Server, env: &RequestEnv, args: Option<&RawValue>
     let handle = args.and_then(|a| serde_json::from_str::<SessionArg>(a.get()).ok()).and_then(|a| a.session);
     let Some(handle) = handle else { return Ok(None) };
     let principal = env.principal.as_ref().map(|p| p.hashed());
-    crate::state::api::resolve_handle(server, principal, &handle).await.map(Some).map_err(Error::into_protocol)
+    crate::state::api::resolve_handle(server, principal, &handle).await.map(Some)
 }
 
 #[derive(Serialize)]
@@ -132,8 +137,23 @@ fn handler_error(e: Error) -> ProtocolError {
     }
 }
 
-pub(super) async fn call_tool(server: &Server, ctx: &Context, req: Request) -> R {
+fn tool_error(server: &Server, ctx: &Context, id: &RequestId, msg: String) -> R {
+    let mut r = CallToolResult::error(vec![ContentBlock::text(msg)]);
+    r.result_type = None;
+    write(server, ctx.era(), id, ResultKind::Complete, &r)
+}
+
+/// Errors about the call's session that the model should see (and can fix, e.g. by
+/// opening a session) rather than protocol failures.
+fn is_session_error(e: &Error) -> bool {
+    matches!(e, Error::NoScope(_) | Error::InvalidSession)
+}
+
+pub(super) async fn call_tool(server: &Server, ctx: &Context, req: Request, scope_error: Option<Error>) -> R {
     require_capability(server, "tools", &req.method)?;
+    if let Some(e) = scope_error {
+        return tool_error(server, ctx, &req.id, e.to_string());
+    }
     let p: MrtrParams<'_> = serde_json::from_str(params_text(&req))
         .map_err(|e| ProtocolError::invalid_params(format!("Invalid tools/call params: {e}")))?;
     let Some(name) = p.name.as_deref() else { return Err(ProtocolError::invalid_params("tools/call needs a string `name`")) };
@@ -184,11 +204,8 @@ pub(super) async fn call_tool(server: &Server, ctx: &Context, req: Request) -> R
             let meta = result.meta.take().map(|m| m.0);
             write_with_meta(server, ctx.era(), &req.id, ResultKind::Complete, &result, meta)
         }
-        Driven::Done(Err(Error::Tool(msg))) => {
-            let mut r = CallToolResult::error(vec![ContentBlock::text(msg)]);
-            r.result_type = None;
-            write(server, ctx.era(), &req.id, ResultKind::Complete, &r)
-        }
+        Driven::Done(Err(Error::Tool(msg))) => tool_error(server, ctx, &req.id, msg),
+        Driven::Done(Err(e)) if is_session_error(&e) => tool_error(server, ctx, &req.id, e.to_string()),
         Driven::Done(Err(e)) => Err(e.into_protocol()),
     }
 }

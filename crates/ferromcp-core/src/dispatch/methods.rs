@@ -25,19 +25,21 @@ use crate::state::{ComponentKind, Visibility};
 pub(super) type R = Result<Reply, ProtocolError>;
 
 /// Runs the `on_request` chain around the method.
-pub(super) async fn serve(server: &Server, ctx: &Context, method: Method, req: Request) -> Reply {
+pub(super) async fn serve(server: &Server, ctx: &Context, method: Method, req: Request, scope_error: Option<Error>) -> Reply {
     let chain = &server.inner.middleware;
     if chain.is_empty() {
-        return dispatch(server, ctx, method, req).await;
+        return dispatch(server, ctx, method, req, scope_error).await;
     }
+    let scope_error = Mutex::new(scope_error);
     let id = req.id.clone();
     let slot = Mutex::new(Some(req));
     let endpoint = |ctx: &Context, (): ()| -> MwFuture<'static, Reply> {
         let taken = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
         let (id, server, ctx) = (id.clone(), server.clone(), ctx.clone());
+        let scope_error = scope_error.lock().unwrap_or_else(|p| p.into_inner()).take();
         Box::pin(async move {
             match taken {
-                Some(req) => dispatch(&server, &ctx, method, req).await,
+                Some(req) => dispatch(&server, &ctx, method, req, scope_error).await,
                 None => Reply::error(Some(&id), &ProtocolError::internal("a middleware called `next` twice")),
             }
         })
@@ -45,7 +47,7 @@ pub(super) async fn serve(server: &Server, ctx: &Context, method: Method, req: R
     run_chain(chain, ctx, (), select::on_request, &endpoint).await
 }
 
-async fn dispatch(server: &Server, ctx: &Context, method: Method, req: Request) -> Reply {
+async fn dispatch(server: &Server, ctx: &Context, method: Method, req: Request, scope_error: Option<Error>) -> Reply {
     let id = req.id.clone();
     let r = match method {
         Method::Initialize => initialize(server, ctx, req).await,
@@ -56,7 +58,7 @@ async fn dispatch(server: &Server, ctx: &Context, method: Method, req: Request) 
         Method::ListResources => list_resources(server, ctx, &req).await,
         Method::ListResourceTemplates => list_templates(server, ctx, &req).await,
         Method::ListPrompts => list_prompts(server, ctx, &req).await,
-        Method::CallTool => calls::call_tool(server, ctx, req).await,
+        Method::CallTool => calls::call_tool(server, ctx, req, scope_error).await,
         Method::ReadResource => calls::read_resource(server, ctx, req).await,
         Method::GetPrompt => calls::get_prompt(server, ctx, req).await,
         Method::Complete => complete(server, ctx, req).await,

@@ -20,17 +20,18 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 
 /// Typed access to the current scope's state. Get one with [`Context::state`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct State<'a> {
     ctx: &'a Context,
     ttl: Option<Duration>,
+    scope: Option<SessionScope>,
 }
 
 const MAX_RETRIES: usize = 1000;
 
 impl<'a> State<'a> {
     pub(crate) fn new(ctx: &'a Context) -> Self {
-        State { ctx, ttl: None }
+        State { ctx, ttl: None, scope: None }
     }
 
     /// Uses `ttl` for the writes of this handle instead of the server's default.
@@ -48,7 +49,7 @@ impl<'a> State<'a> {
     }
 
     fn full_key(&self, key: &str) -> Result<String> {
-        let scope = self.ctx.scope();
+        let scope = self.scope.as_ref().unwrap_or_else(|| self.ctx.scope());
         let Some(prefix) = scope.key_prefix() else {
             return Err(Error::NoScope(no_scope_help(self.ctx)));
         };
@@ -141,6 +142,14 @@ impl Context {
     /// Typed access to this request's session state (see [`State`]).
     pub fn state(&self) -> State<'_> {
         State::new(self)
+    }
+
+    /// The state of another session handle of the same principal (e.g. to seed a handle
+    /// just minted with [`Context::open_session`]). Foreign or unknown handles get the
+    /// generic "invalid session" error.
+    pub async fn state_for(&self, handle: &SessionHandle) -> Result<State<'_>> {
+        let scope = resolve_handle(self.server(), self.principal().map(|p| p.hashed()), handle.as_str()).await?;
+        Ok(State { ctx: self, ttl: None, scope: Some(scope) })
     }
 
     /// Mints a new session handle bound to the caller's principal (or to no one, for an

@@ -24,12 +24,12 @@ const TAG: &str = "fenc1:";
 /// let store = EncryptedStore::new(MemoryStore::new(), b"key material from configuration");
 /// # let _ = store;
 /// ```
-pub struct EncryptedStore<S> {
+pub struct EncryptedStore<S: ?Sized> {
     inner: Arc<S>,
     cipher: ChaCha20Poly1305,
 }
 
-impl<S> std::fmt::Debug for EncryptedStore<S> {
+impl<S: ?Sized> std::fmt::Debug for EncryptedStore<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("EncryptedStore")
     }
@@ -41,7 +41,9 @@ impl<S: StateStore> EncryptedStore<S> {
     pub fn new(inner: S, key_material: &[u8]) -> Self {
         Self::from_arc(Arc::new(inner), key_material)
     }
+}
 
+impl<S: StateStore + ?Sized> EncryptedStore<S> {
     /// Like [`EncryptedStore::new`] for a shared inner store.
     pub fn from_arc(inner: Arc<S>, key_material: &[u8]) -> Self {
         let digest = Sha256::digest(key_material);
@@ -85,7 +87,7 @@ impl<S: StateStore> EncryptedStore<S> {
     }
 }
 
-impl<S: StateStore> StateStore for EncryptedStore<S> {
+impl<S: StateStore + ?Sized> StateStore for EncryptedStore<S> {
     fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Result<Option<Entry>, StoreError>> {
         Box::pin(async move {
             match self.inner.get(key).await? {
