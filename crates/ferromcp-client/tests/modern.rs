@@ -259,3 +259,21 @@ async fn an_invalid_log_level_is_refused_before_connecting() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_decline_is_an_answer_not_an_error() {
+    let opts =
+        ClientOptions::modern().on_elicitation(|_| async { Ok(json!({"action": "decline"})) });
+    let client = connect(opts).await;
+    let r = client
+        .read_resource("docs://secret")
+        .await
+        .expect("declined is a result");
+    assert_eq!(r["contents"][0]["text"], "secret for <declined>");
+    let out = client
+        .call_tool("greet", json!({}))
+        .await
+        .expect("declined");
+    assert_eq!(out.text(), "hello <declined>");
+    client.close().await;
+}
