@@ -6,9 +6,6 @@
 //! ../shared/bench/run.sh --name ferromcp --cmd 'target/release/examples/bench_server --port {port} --mode {mode}'
 //! ```
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
 use clap::{Parser, ValueEnum};
 use ferromcp::http::HttpConfig;
 use ferromcp::prelude::*;
@@ -38,9 +35,11 @@ async fn add(a: i64, b: i64) -> i64 {
     a + b
 }
 
-/// Per-session counters until session-scoped state lands in the store layer.
-#[derive(Default)]
-struct Counters(Mutex<HashMap<String, i64>>);
+/// Increment and return this session's counter (session-scoped state).
+#[tool]
+async fn increment(ctx: Context) -> Result<i64> {
+    ctx.state().update("counter", |n: Option<i64>| n.unwrap_or(0) + 1).await
+}
 
 fn main() -> std::io::Result<()> {
     let args = Args::parse();
@@ -52,22 +51,7 @@ fn main() -> std::io::Result<()> {
 }
 
 async fn run(args: Args) -> std::io::Result<()> {
-    let counters = Arc::new(Counters::default());
-    let server = Server::builder("ferromcp-bench", "0.1.0")
-        .tool(add)
-        .tool(ToolDef::new("increment").description("Increment and return this session's counter").handler(
-            move |ctx: Context, _: NoArgs| {
-                let counters = counters.clone();
-                async move {
-                    let key = ctx.session_id().unwrap_or("").to_owned();
-                    let mut map = counters.0.lock().unwrap_or_else(|p| p.into_inner());
-                    let n = map.entry(key).or_insert(0);
-                    *n += 1;
-                    *n
-                }
-            },
-        ))
-        .build();
+    let server = Server::builder("ferromcp-bench", "0.1.0").tool(add).tool(increment).build();
     let cfg = match args.mode {
         Mode::Stateless => HttpConfig::default().stateless(),
         Mode::Stateful => HttpConfig::default(),

@@ -36,10 +36,12 @@
 
 pub use ferromcp_core::{
     Blob, Completer, Context, Era, Error, Extensions, IntoCallToolResult, IntoGetPromptResult, IntoResourceContents,
-    Json, Method, NoArgs, PromptDef, ProtocolError, ResourceDef, ResourceTemplateDef, Result, Server, ServerBuilder,
-    ServerConfig, ToolDef, TransportKind,
+    Json, Method, NoArgs, PromptDef, ProtocolError, Reply, ResourceDef, ResourceTemplateDef, Result, Server,
+    ServerBuilder, ServerConfig, ToolDef, TransportKind,
 };
-pub use ferromcp_core::{auth, context, era, error, jsonrpc, middleware, mrtr, protocol, registry, schema, session, state, transport};
+pub use ferromcp_core::{
+    auth, context, era, error, jsonrpc, middleware, mrtr, protocol, registry, schema, session, state, transport,
+};
 pub use ferromcp_macros::{prompt, resource, tool};
 
 /// The Streamable HTTP transport.
@@ -63,8 +65,8 @@ pub use ferromcp_core as __core;
 /// Everything a server author usually needs.
 pub mod prelude {
     pub use crate::context::{Elicitation, SamplingRequest};
-    pub use crate::state::SessionHandle;
     pub use crate::protocol::{ContentBlock, PromptMessage, ResourceContents, Role};
+    pub use crate::state::SessionHandle;
     pub use crate::{
         Blob, Context, Error, Json, NoArgs, PromptDef, ResourceDef, ResourceTemplateDef, Result, Server, ToolDef,
         prompt, resource, tool,
