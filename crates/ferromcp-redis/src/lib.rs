@@ -1,0 +1,76 @@
+//! ferromcp-redis: a [`StateStore`](ferromcp_core::state::StateStore) on Redis, so
+//! session state survives restarts and is shared by every node behind a load balancer.
+//!
+//! ```no_run
+//! # use ferromcp_core as ferromcp; // no dev-dependency cycle: `ferromcp` re-exports this crate
+//! use ferromcp_redis::RedisStore; // or `ferromcp::redis::RedisStore`
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = ferromcp::Server::builder("notes", "1.0.0")
+//!     .state_store(RedisStore::connect("redis://127.0.0.1/").await?)
+//!     .build();
+//! # let _ = server;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Several applications can share one database with a key prefix, and state can be
+//! encrypted at rest by wrapping the store:
+//!
+//! ```no_run
+//! # use ferromcp_core as ferromcp;
+//! use std::time::Duration;
+//! use ferromcp_core::state::EncryptedStore; // or `ferromcp::state::EncryptedStore`
+//! use ferromcp_redis::{RedisStore, RedisStoreConfig};
+//!
+//! # async fn run(key_material: &[u8]) -> Result<(), ferromcp_core::state::StoreError> {
+//! let redis = RedisStore::with_config(RedisStoreConfig {
+//!     key_prefix: Some("notes:".into()),
+//!     response_timeout: Duration::from_millis(500),
+//!     ..RedisStoreConfig::new("redis://:password@redis.internal:6379/2")
+//! })
+//! .await?;
+//! let server = ferromcp::Server::builder("notes", "1.0.0").state_store(EncryptedStore::new(redis, key_material)).build();
+//! # let _ = server;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # How data is kept
+//! - A value is stored as its JSON text under `key_prefix + key` (a plain Redis string),
+//!   and its [`Version`](ferromcp_core::state::Version) is [`Version::Raw`] of that
+//!   text. Two writes of the same value therefore have the same version: a
+//!   compare-and-swap cannot tell them apart, which is harmless for read-modify-write
+//!   since the value it read is the value it replaces.
+//! - TTLs are native (`SET … PX`); a write without a TTL stores without expiry.
+//! - Compare-and-swap is one Lua script (`EVALSHA`, reloaded after a Redis restart).
+//! - `delete_prefix` walks the keyspace with `SCAN MATCH` (glob characters in the prefix
+//!   are escaped, so they match literally) and removes keys with `UNLINK` in batches.
+//!   It is not atomic: keys written under the prefix while it runs may survive.
+//!
+//! # Failures
+//! Every call is bounded by [`RedisStoreConfig::response_timeout`]. An unreachable or
+//! failing Redis gives [`StoreError::Unavailable`](ferromcp_core::state::StoreError),
+//! the connection is re-established in the background, and calls succeed again once
+//! Redis answers. A key that holds something other than this store's JSON text (another
+//! Redis type, bytes that are not UTF-8 JSON) reads as `StoreError::Corrupt`.
+//!
+//! [`Version::Raw`]: ferromcp_core::state::Version::Raw
+//!
+//! # Layout
+//! - [`config`]: the settings, [`RedisStoreConfig`].
+//! - `store`: [`RedisStore`] construction, timeouts and error mapping.
+//! - `ops`: the `StateStore` operations and the compare-and-swap script.
+//! - `keys`: `SCAN` patterns and TTL conversion.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod config;
+mod keys;
+mod ops;
+mod store;
+
+pub use config::RedisStoreConfig;
+pub use store::RedisStore;
