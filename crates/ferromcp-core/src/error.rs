@@ -193,7 +193,9 @@ impl Error {
             Error::AskFailed { error, .. } => error,
             Error::Serde(e) => ProtocolError::invalid_params(e.to_string()),
             Error::NoScope(m) => ProtocolError::invalid_params(m),
-            Error::InvalidSession => ProtocolError::invalid_params("Invalid session: open a new one with `open_session`"),
+            Error::InvalidSession => {
+                ProtocolError::invalid_params("Invalid session: open a new one with `open_session`")
+            }
             other => ProtocolError::internal(other.to_string()),
         }
     }

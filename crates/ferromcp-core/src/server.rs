@@ -16,11 +16,11 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use crate::era::CacheHint;
+use crate::middleware::Middleware;
 use crate::mrtr::Sealer;
 use crate::protocol::Implementation;
 use crate::registry::{Components, PromptDef, Registry, ResourceDef, ResourceTemplateDef, ToolDef};
 use crate::session::{SessionLimits, SessionRegistry};
-use crate::middleware::Middleware;
 use crate::state::{MemoryStore, StateStore};
 
 /// Server-wide settings.

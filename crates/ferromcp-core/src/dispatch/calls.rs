@@ -61,7 +61,12 @@ pub(super) struct Prepared {
     pub(super) scope_error: Option<Error>,
 }
 
-pub(super) async fn prepare(server: &Server, method: Method, req: &Request, env: &RequestEnv) -> Result<Prepared, ProtocolError> {
+pub(super) async fn prepare(
+    server: &Server,
+    method: Method,
+    req: &Request,
+    env: &RequestEnv,
+) -> Result<Prepared, ProtocolError> {
     if !env.era.is_modern() || !matches!(method, Method::CallTool | Method::ReadResource | Method::GetPrompt) {
         return Ok(Prepared::default());
     }
@@ -87,7 +92,11 @@ fn mrtr_state(server: &Server, method: &str, target: &str, p: &MrtrParams<'_>) -
     if let Some(raw) = p.input_responses {
         match serde_json::from_str::<Value>(raw.get()) {
             Ok(Value::Object(m)) => st.responses = m,
-            _ => return Err(ProtocolError::invalid_params("`inputResponses` must be an object mapping input keys to results")),
+            _ => {
+                return Err(ProtocolError::invalid_params(
+                    "`inputResponses` must be an object mapping input keys to results",
+                ));
+            }
         }
     }
     if let Some(state) = &p.request_state {
@@ -99,11 +108,20 @@ fn mrtr_state(server: &Server, method: &str, target: &str, p: &MrtrParams<'_>) -
 
 fn binding(method: &str, target: &str, args: Option<&RawValue>) -> Binding {
     let v: Option<Value> = args.and_then(|a| serde_json::from_str(a.get()).ok());
-    Binding { principal: String::new(), method: method.to_owned(), target: target.to_owned(), args_digest: digest_arguments(v.as_ref()) }
+    Binding {
+        principal: String::new(),
+        method: method.to_owned(),
+        target: target.to_owned(),
+        args_digest: digest_arguments(v.as_ref()),
+    }
 }
 
 /// The scope named by a tool's `session` handle argument, validated against the caller.
-async fn handle_scope(server: &Server, env: &RequestEnv, args: Option<&RawValue>) -> Result<Option<SessionScope>, Error> {
+async fn handle_scope(
+    server: &Server,
+    env: &RequestEnv,
+    args: Option<&RawValue>,
+) -> Result<Option<SessionScope>, Error> {
     #[derive(Deserialize)]
     struct SessionArg {
         #[serde(default)]
@@ -122,7 +140,14 @@ struct InputRequiredOut {
     request_state: String,
 }
 
-fn input_required(server: &Server, ctx: &Context, id: &RequestId, method: &str, target: &str, args: Option<&RawValue>) -> R {
+fn input_required(
+    server: &Server,
+    ctx: &Context,
+    id: &RequestId,
+    method: &str,
+    target: &str,
+    args: Option<&RawValue>,
+) -> R {
     let Some(slot) = &ctx.inner.mrtr else { return Err(ProtocolError::internal("input required outside MRTR")) };
     let st = slot.lock().unwrap_or_else(|p| p.into_inner());
     let state = server.sealer().seal(&binding(method, target, args), &st.next_continuation());
@@ -156,7 +181,9 @@ pub(super) async fn call_tool(server: &Server, ctx: &Context, req: Request, scop
     }
     let p: MrtrParams<'_> = serde_json::from_str(params_text(&req))
         .map_err(|e| ProtocolError::invalid_params(format!("Invalid tools/call params: {e}")))?;
-    let Some(name) = p.name.as_deref() else { return Err(ProtocolError::invalid_params("tools/call needs a string `name`")) };
+    let Some(name) = p.name.as_deref() else {
+        return Err(ProtocolError::invalid_params("tools/call needs a string `name`"));
+    };
     if p.arguments.is_some_and(|a| !a.get().starts_with('{') && a.get() != "null") {
         return Err(ProtocolError::invalid_params("`arguments` must be an object"));
     }
@@ -183,14 +210,18 @@ pub(super) async fn call_tool(server: &Server, ctx: &Context, req: Request, scop
         let call = ToolCall { name: name.to_owned(), arguments: p.args().map(RawValue::to_owned) };
         let snapshot = snapshot.clone();
         let vis = vis.clone();
-        let endpoint = move |ctx: &Context, call: ToolCall| -> crate::middleware::MwFuture<'static, crate::Result<CallToolResult>> {
+        let endpoint = move |ctx: &Context,
+                             call: ToolCall|
+              -> crate::middleware::MwFuture<'static, crate::Result<CallToolResult>> {
             let tool = snapshot.tools.get(&call.name).filter(|t| {
                 let tags: Vec<&str> = t.tags.iter().map(String::as_str).collect();
                 vis.as_ref().map_or(t.enabled, |v| v.visible(ComponentKind::Tool, &call.name, &tags, t.enabled))
             });
             match tool {
                 Some(t) => t.call(ctx.clone(), call.arguments.as_deref()),
-                None => Box::pin(std::future::ready(Err(Error::invalid_params(format!("Unknown tool: {}", call.name))))),
+                None => {
+                    Box::pin(std::future::ready(Err(Error::invalid_params(format!("Unknown tool: {}", call.name)))))
+                }
             }
         };
         let chain = chain.clone();
@@ -244,13 +275,17 @@ pub(super) async fn read_resource(server: &Server, ctx: &Context, req: Request) 
     require_capability(server, "resources", &req.method)?;
     let p: MrtrParams<'_> = serde_json::from_str(params_text(&req))
         .map_err(|e| ProtocolError::invalid_params(format!("Invalid resources/read params: {e}")))?;
-    let Some(uri) = p.uri.clone() else { return Err(ProtocolError::invalid_params("resources/read needs a string `uri`")) };
+    let Some(uri) = p.uri.clone() else {
+        return Err(ProtocolError::invalid_params("resources/read needs a string `uri`"));
+    };
     let vis = ctx.visibility().await.map_err(Error::into_protocol)?;
     let snapshot = server.registry().snapshot();
     if resolve_resource(&snapshot, &uri, vis.as_ref()).is_none() {
         return Err(not_found(ctx.era(), &uri));
     }
-    let endpoint = move |ctx: &Context, uri: String| -> crate::middleware::MwFuture<'static, crate::Result<Vec<ResourceContents>>> {
+    let endpoint = move |ctx: &Context,
+                         uri: String|
+          -> crate::middleware::MwFuture<'static, crate::Result<Vec<ResourceContents>>> {
         match resolve_resource(&snapshot, &uri, vis.as_ref()) {
             Some((h, vars)) => h.read(ctx.clone(), uri, vars),
             None => {
@@ -274,7 +309,11 @@ pub(super) async fn read_resource(server: &Server, ctx: &Context, req: Request) 
 }
 
 impl Server {
-    pub(crate) async fn read_resource_in_process(&self, ctx: Context, uri: &str) -> crate::Result<Vec<ResourceContents>> {
+    pub(crate) async fn read_resource_in_process(
+        &self,
+        ctx: Context,
+        uri: &str,
+    ) -> crate::Result<Vec<ResourceContents>> {
         let vis = ctx.visibility().await?;
         let snapshot = self.registry().snapshot();
         let (handler, vars) =
@@ -282,7 +321,12 @@ impl Server {
         handler.read(ctx, uri.to_owned(), vars).await
     }
 
-    pub(crate) async fn get_prompt_in_process(&self, ctx: Context, name: &str, arguments: Value) -> crate::Result<GetPromptResult> {
+    pub(crate) async fn get_prompt_in_process(
+        &self,
+        ctx: Context,
+        name: &str,
+        arguments: Value,
+    ) -> crate::Result<GetPromptResult> {
         let snapshot = self.registry().snapshot();
         let p = snapshot
             .prompts
@@ -302,7 +346,9 @@ pub(super) async fn get_prompt(server: &Server, ctx: &Context, req: Request) -> 
     require_capability(server, "prompts", &req.method)?;
     let p: MrtrParams<'_> = serde_json::from_str(params_text(&req))
         .map_err(|e| ProtocolError::invalid_params(format!("Invalid prompts/get params: {e}")))?;
-    let Some(name) = p.name.as_deref() else { return Err(ProtocolError::invalid_params("prompts/get needs a string `name`")) };
+    let Some(name) = p.name.as_deref() else {
+        return Err(ProtocolError::invalid_params("prompts/get needs a string `name`"));
+    };
     let vis = ctx.visibility().await.map_err(Error::into_protocol)?;
     let snapshot = server.registry().snapshot();
     let find = move |n: &str| {
@@ -312,7 +358,9 @@ pub(super) async fn get_prompt(server: &Server, ctx: &Context, req: Request) -> 
         })
     };
     let Some(prompt) = find(name) else { return Err(ProtocolError::invalid_params(format!("Unknown prompt: {name}"))) };
-    let endpoint = move |ctx: &Context, call: PromptCall| -> crate::middleware::MwFuture<'static, crate::Result<GetPromptResult>> {
+    let endpoint = move |ctx: &Context,
+                         call: PromptCall|
+          -> crate::middleware::MwFuture<'static, crate::Result<GetPromptResult>> {
         match find(&call.name).and_then(|p| p.handler.clone()) {
             Some(h) => h.get(ctx.clone(), call.arguments.as_deref()),
             None => Box::pin(std::future::ready(Err(Error::invalid_params(format!("Unknown prompt: {}", call.name))))),

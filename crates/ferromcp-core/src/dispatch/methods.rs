@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::calls;
 use super::Reply;
+use super::calls;
 use crate::context::Context;
 use crate::era::{self, Era, Method, ResultKind};
 use crate::error::{Error, ProtocolError};
@@ -25,7 +25,13 @@ use crate::state::{ComponentKind, Visibility};
 pub(super) type R = Result<Reply, ProtocolError>;
 
 /// Runs the `on_request` chain around the method.
-pub(super) async fn serve(server: &Server, ctx: &Context, method: Method, req: Request, scope_error: Option<Error>) -> Reply {
+pub(super) async fn serve(
+    server: &Server,
+    ctx: &Context,
+    method: Method,
+    req: Request,
+    scope_error: Option<Error>,
+) -> Reply {
     let chain = &server.inner.middleware;
     if chain.is_empty() {
         return dispatch(server, ctx, method, req, scope_error).await;
@@ -95,7 +101,8 @@ async fn unit_hook(server: &Server, ctx: &Context, hook: HookFn<(), crate::Resul
     if chain.is_empty() {
         return Ok(());
     }
-    let endpoint = |_ctx: &Context, (): ()| -> MwFuture<'static, crate::Result<()>> { Box::pin(std::future::ready(Ok(()))) };
+    let endpoint =
+        |_ctx: &Context, (): ()| -> MwFuture<'static, crate::Result<()>> { Box::pin(std::future::ready(Ok(()))) };
     run_chain(chain, ctx, (), hook, &endpoint).await.map_err(Error::into_protocol)
 }
 
@@ -114,7 +121,10 @@ pub(crate) fn write_with_meta<T: Serialize>(
         _ => return Err(ProtocolError::internal("result is not an object")),
     };
     if era.is_modern() {
-        m.insert(crate::protocol::META_SERVER_INFO.into(), serde_json::from_str(server.info_json()).unwrap_or(Value::Null));
+        m.insert(
+            crate::protocol::META_SERVER_INFO.into(),
+            serde_json::from_str(server.info_json()).unwrap_or(Value::Null),
+        );
         obj.insert("resultType".into(), "complete".into());
         obj.insert("_meta".into(), Value::Object(m));
         let body = serde_json::to_vec(&obj).map_err(|e| ProtocolError::internal(e.to_string()))?;
@@ -152,7 +162,9 @@ async fn initialize(server: &Server, ctx: &Context, req: Request) -> R {
     if let Some(s) = ctx.session() {
         let init = ClientInit { version, capabilities: Arc::new(p.capabilities), info: p.client_info };
         if !s.set_init(init) {
-            return Err(ProtocolError::invalid_request("this session is already initialized; open a new session instead"));
+            return Err(ProtocolError::invalid_request(
+                "this session is already initialized; open a new session instead",
+            ));
         }
     }
     unit_hook(server, ctx, select::on_initialize).await?;
@@ -172,8 +184,8 @@ struct SetLevelParams {
 
 fn set_level(server: &Server, ctx: &Context, req: &Request) -> R {
     let p: SetLevelParams = params(req)?;
-    let level =
-        parse_level(&p.level).ok_or_else(|| ProtocolError::invalid_params(format!("Unknown log level {:?}", p.level)))?;
+    let level = parse_level(&p.level)
+        .ok_or_else(|| ProtocolError::invalid_params(format!("Unknown log level {:?}", p.level)))?;
     if let Some(s) = ctx.session() {
         s.set_log_level(level);
     }
@@ -250,7 +262,13 @@ async fn list_page<T: Serialize + Clone + Send + Sync + 'static>(
     write(server, ctx.era(), &req.id, ResultKind::Cacheable(server.config().list_cache), &out)
 }
 
-fn shown(vis: Option<&Visibility>, kind: ComponentKind, name: &str, tags: &std::collections::BTreeSet<String>, on: bool) -> bool {
+fn shown(
+    vis: Option<&Visibility>,
+    kind: ComponentKind,
+    name: &str,
+    tags: &std::collections::BTreeSet<String>,
+    on: bool,
+) -> bool {
     match vis {
         None => on,
         Some(v) => v.visible(kind, name, &tags.iter().map(String::as_str).collect::<Vec<_>>(), on),
@@ -363,8 +381,10 @@ async fn complete(server: &Server, ctx: &Context, req: Request) -> R {
     let snapshot = server.registry().snapshot();
     let completer = match &p.reference {
         RefParam::Prompt { name } => {
-            let prompt =
-                snapshot.prompts.get(name).ok_or_else(|| ProtocolError::invalid_params(format!("Unknown prompt: {name}")))?;
+            let prompt = snapshot
+                .prompts
+                .get(name)
+                .ok_or_else(|| ProtocolError::invalid_params(format!("Unknown prompt: {name}")))?;
             prompt.completers.iter().find(|(a, _)| *a == p.argument.name).map(|(_, c)| c.clone())
         }
         RefParam::Resource { uri } => {

@@ -95,7 +95,9 @@ impl<'a, I: 'a, O: 'a> Next<'a, I, O> {
     /// Runs the rest of the chain and the handler.
     pub fn run(self, ctx: &'a Context, input: I) -> MwFuture<'a, O> {
         match self.rest.split_first() {
-            Some((first, rest)) => (self.hook)(&**first, ctx, input, Next { rest, hook: self.hook, endpoint: self.endpoint }),
+            Some((first, rest)) => {
+                (self.hook)(&**first, ctx, input, Next { rest, hook: self.hook, endpoint: self.endpoint })
+            }
             None => (self.endpoint)(ctx, input),
         }
     }

@@ -77,14 +77,15 @@ impl IntoCallToolResult for Vec<ContentBlock> {
     }
 }
 
+/// Untyped JSON: the text is the JSON itself; an object is also structured content
+/// (anything else is not, since without an output schema a wrapper would be ambiguous).
 impl IntoCallToolResult for Value {
     fn into_call_tool_result(self) -> Result<CallToolResult> {
         let text = self.to_string();
         let mut r = CallToolResult::success(vec![ContentBlock::text(text)]);
-        r.structured_content = Some(match self {
-            Value::Object(_) => self,
-            other => wrap(other),
-        });
+        if self.is_object() {
+            r.structured_content = Some(self);
+        }
         Ok(r)
     }
 }

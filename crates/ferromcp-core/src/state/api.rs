@@ -61,9 +61,10 @@ impl<'a> State<'a> {
         let k = self.full_key(key)?;
         match self.store().get(&k).await? {
             None => Ok(None),
-            Some(e) => serde_json::from_value(e.value)
-                .map(Some)
-                .map_err(|e| Error::State { key: key.to_owned(), reason: format!("stored value has another type: {e}") }),
+            Some(e) => serde_json::from_value(e.value).map(Some).map_err(|e| Error::State {
+                key: key.to_owned(),
+                reason: format!("stored value has another type: {e}"),
+            }),
         }
     }
 
@@ -101,7 +102,10 @@ impl<'a> State<'a> {
             };
             let new = f(old);
             let encoded = encode(key, &new)?;
-            if store.compare_and_swap(&k, current.as_ref().map(|e| &e.version), Some(encoded), self.effective_ttl()).await? {
+            if store
+                .compare_and_swap(&k, current.as_ref().map(|e| &e.version), Some(encoded), self.effective_ttl())
+                .await?
+            {
                 return Ok(new);
             }
             tokio::task::yield_now().await;
@@ -124,8 +128,8 @@ fn encode<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<Value> {
 fn no_scope_help(ctx: &Context) -> String {
     format!(
         "this {} request has no session scope, so it has no state: authenticate (Authorization: Bearer …) \
-         so state is kept per principal, or call a tool that returns a handle from `ctx.open_session()` and pass \
-         it as the `session` argument",
+         so state is kept per principal, or call the server's session-opening tool (e.g. `open_session`) and pass \
+         the handle it returns as the `session` argument",
         ctx.era().version()
     )
 }

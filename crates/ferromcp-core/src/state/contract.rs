@@ -85,12 +85,18 @@ async fn ttl_expires<S: StateStore>(s: &S, ns: &str) {
 async fn compare_and_swap<S: StateStore>(s: &S, ns: &str) {
     let k = format!("{ns}c");
     assert!(s.compare_and_swap(&k, None, Some(json!(1)), None).await.expect("cas"), "create-if-absent succeeds");
-    assert!(!s.compare_and_swap(&k, None, Some(json!(2)), None).await.expect("cas"), "create-if-absent fails when present");
+    assert!(
+        !s.compare_and_swap(&k, None, Some(json!(2)), None).await.expect("cas"),
+        "create-if-absent fails when present"
+    );
     let e = s.get(&k).await.expect("get").expect("present");
     assert_eq!(e.value, json!(1), "a failed swap changes nothing");
     let stale = Version::Raw("not-a-version".into());
     assert!(!s.compare_and_swap(&k, Some(&stale), Some(json!(3)), None).await.expect("cas"), "a stale version fails");
-    assert!(s.compare_and_swap(&k, Some(&e.version), Some(json!(4)), None).await.expect("cas"), "the current version wins");
+    assert!(
+        s.compare_and_swap(&k, Some(&e.version), Some(json!(4)), None).await.expect("cas"),
+        "the current version wins"
+    );
     assert!(
         !s.compare_and_swap(&k, Some(&e.version), Some(json!(5)), None).await.expect("cas"),
         "a version cannot be used twice"

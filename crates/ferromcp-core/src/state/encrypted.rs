@@ -57,7 +57,8 @@ impl<S: StateStore + ?Sized> EncryptedStore<S> {
     }
 
     fn seal(&self, key: &str, v: &Value) -> Result<Value, StoreError> {
-        let plain = serde_json::to_vec(v).map_err(|e| StoreError::Corrupt { key: key.into(), reason: e.to_string() })?;
+        let plain =
+            serde_json::to_vec(v).map_err(|e| StoreError::Corrupt { key: key.into(), reason: e.to_string() })?;
         let mut nonce = [0u8; 12];
         getrandom::fill(&mut nonce).map_err(|e| StoreError::Unavailable(format!("no randomness: {e}")))?;
         let ct = self

@@ -71,11 +71,11 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub use encrypted::EncryptedStore;
-pub use handle::{SessionHandle, HANDLE_MARKER};
+pub(crate) use handle::HandleRecord;
+pub use handle::{HANDLE_MARKER, SessionHandle};
 pub use memory::{MemoryStore, MemoryStoreConfig};
 pub use scope::{Principal, SessionScope};
 pub use visibility::{ComponentFilter, ComponentKind, Visibility};
-pub(crate) use handle::HandleRecord;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -54,7 +54,8 @@ impl Context {
 
     /// This scope's overlay, if overlays are in use and it has one.
     pub(crate) async fn visibility(&self) -> Result<Option<Visibility>> {
-        if !self.server().inner.visibility_used.load(std::sync::atomic::Ordering::Relaxed) || self.scope().id().is_none()
+        if !self.server().inner.visibility_used.load(std::sync::atomic::Ordering::Relaxed)
+            || self.scope().id().is_none()
         {
             return Ok(None);
         }
