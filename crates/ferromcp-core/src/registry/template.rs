@@ -87,29 +87,58 @@ impl UriTemplate {
     }
 
     /// Matches `uri`, returning the variables, or `None` if it does not fit.
+    ///
+    /// Matching is guided by the literal that follows each variable and bounded by a step
+    /// budget, so hostile URIs cost linear time; values are percent-decoded once, after a
+    /// match.
     pub fn matches(&self, uri: &str) -> Option<TemplateVars> {
+        let mut found: Vec<(usize, &str)> = Vec::with_capacity(self.parts.len());
+        let mut budget = MATCH_BUDGET;
+        if !self.match_from(0, uri, &mut found, &mut budget) {
+            return None;
+        }
         let mut vars = TemplateVars::new();
-        if self.match_from(0, uri, &mut vars) { Some(vars) } else { None }
-    }
-
-    fn match_from(&self, i: usize, s: &str, vars: &mut TemplateVars) -> bool {
-        let Some(part) = self.parts.get(i) else { return s.is_empty() };
-        match part {
-            Part::Lit(l) => s.strip_prefix(l.as_str()).is_some_and(|r| self.match_from(i + 1, r, vars)),
-            Part::Query(names) => {
-                // Query parts end the template in practice; take the rest.
-                let Some(q) = s.strip_prefix('?').or_else(|| s.strip_prefix('&')) else {
-                    return s.is_empty() && self.match_from(i + 1, s, vars);
-                };
-                for pair in q.split('&') {
-                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                    if names.iter().any(|n| n == k) {
-                        vars.insert(k.to_owned(), decode(v));
+        for (i, raw) in found {
+            match &self.parts[i] {
+                Part::Simple(n) | Part::Reserved(n) | Part::Path(n) => {
+                    vars.insert(n.clone(), decode(raw));
+                }
+                Part::Query(names) => {
+                    for pair in raw.split('&') {
+                        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                        if names.iter().any(|n| n == k) {
+                            vars.insert(k.to_owned(), decode(v));
+                        }
                     }
                 }
-                true
+                Part::Lit(_) => {}
             }
-            Part::Simple(n) | Part::Reserved(n) | Part::Path(n) => {
+        }
+        Some(vars)
+    }
+
+    fn match_from<'u>(&self, i: usize, s: &'u str, found: &mut Vec<(usize, &'u str)>, budget: &mut u32) -> bool {
+        if *budget == 0 {
+            return false;
+        }
+        *budget -= 1;
+        let Some(part) = self.parts.get(i) else { return s.is_empty() };
+        match part {
+            Part::Lit(l) => s.strip_prefix(l.as_str()).is_some_and(|r| self.match_from(i + 1, r, found, budget)),
+            Part::Query(_) => {
+                if s.is_empty() {
+                    return self.match_from(i + 1, s, found, budget);
+                }
+                // A query expression takes the rest of the URI.
+                match s.strip_prefix('?').or_else(|| s.strip_prefix('&')) {
+                    Some(q) => {
+                        found.push((i, q));
+                        true
+                    }
+                    None => false,
+                }
+            }
+            Part::Simple(_) | Part::Reserved(_) | Part::Path(_) => {
                 let (body, stop_slash) = match part {
                     Part::Path(_) => match s.strip_prefix('/') {
                         Some(b) => (b, true),
@@ -118,32 +147,61 @@ impl UriTemplate {
                     Part::Simple(_) => (s, true),
                     _ => (s, false),
                 };
-                // Try the longest candidate first for reserved, shortest-to-longest otherwise.
                 let limit = body
                     .char_indices()
-                    .find(|(_, c)| (stop_slash && (*c == '/' || *c == '?' || *c == '#')) || *c == '?')
-                    .map(|(p, _)| p)
-                    .unwrap_or(body.len());
-                let mut ends: Vec<usize> = body[..limit].char_indices().map(|(p, _)| p).skip(1).collect();
-                ends.push(limit);
-                if !stop_slash {
-                    ends.reverse();
-                }
-                for end in ends {
-                    if end == 0 {
-                        continue;
-                    }
-                    let mut attempt = vars.clone();
-                    attempt.insert(n.clone(), decode(&body[..end]));
-                    if self.match_from(i + 1, &body[end..], &mut attempt) {
-                        *vars = attempt;
+                    .find(|(_, c)| *c == '?' || (stop_slash && (*c == '/' || *c == '#')))
+                    .map_or(body.len(), |(p, _)| p);
+                for end in candidate_ends(body, limit, self.parts.get(i + 1), stop_slash) {
+                    found.push((i, &body[..end]));
+                    if self.match_from(i + 1, &body[end..], found, budget) {
                         return true;
+                    }
+                    found.pop();
+                    if *budget == 0 {
+                        return false;
                     }
                 }
                 false
             }
         }
     }
+}
+
+/// Steps a single match may take (backtracking over adjacent variables is bounded).
+const MATCH_BUDGET: u32 = 4096;
+
+/// Where a variable spanning `body[..end]` may end, given what follows it: before an
+/// occurrence of the next literal, at the query or the end of the URI, or (adjacent
+/// variables) anywhere. Shortest first, except for reserved expansions.
+fn candidate_ends(body: &str, limit: usize, next: Option<&Part>, shortest_first: bool) -> Vec<usize> {
+    let mut ends: Vec<usize> = match next {
+        None => {
+            if limit == body.len() && limit > 0 {
+                vec![limit]
+            } else {
+                Vec::new()
+            }
+        }
+        Some(Part::Query(_)) => {
+            if limit > 0 {
+                vec![limit]
+            } else {
+                Vec::new()
+            }
+        }
+        Some(Part::Lit(l)) => body.match_indices(l.as_str()).map(|(p, _)| p).filter(|p| *p > 0 && *p <= limit).collect(),
+        Some(_) => body[..limit]
+            .char_indices()
+            .map(|(p, _)| p)
+            .skip(1)
+            .chain(std::iter::once(limit))
+            .take(MATCH_BUDGET as usize)
+            .collect(),
+    };
+    if !shortest_first {
+        ends.reverse();
+    }
+    ends
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -191,6 +249,18 @@ mod tests {
         let v = t.matches("x://one-two").unwrap();
         assert_eq!((v["a"].as_str(), v["b"].as_str()), ("one", "two"));
         assert_eq!(UriTemplate::parse("x://{a}").unwrap().matches("x://hello%20world").unwrap()["a"], "hello world");
+    }
+
+    #[test]
+    fn hostile_uris_are_matched_in_bounded_time() {
+        let t = UriTemplate::parse("users://{id}/profile").unwrap();
+        let long = format!("users://{}/nope", "a".repeat(200_000));
+        let started = std::time::Instant::now();
+        assert!(t.matches(&long).is_none());
+        let adjacent = UriTemplate::parse("x://{a}{b}{c}{d}{e}/end").unwrap();
+        assert!(adjacent.matches(&format!("x://{}/nope", "z".repeat(5_000))).is_none());
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "took {:?}", started.elapsed());
+        assert_eq!(adjacent.matches("x://abcde/end").unwrap()["e"], "e");
     }
 
     #[test]
