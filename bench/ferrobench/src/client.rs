@@ -3,15 +3,18 @@
 //! and headers of both eras, and the checks of the answers.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
+use hyper::client::conn::http1::{Connection, SendRequest};
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
+use tokio::net::TcpStream;
+use tokio::time::Sleep;
 
 /// The modern protocol revision (per-request `_meta`, no session).
 pub const MODERN: &str = "2026-07-28";
@@ -134,12 +137,19 @@ pub fn check_add(a: &Answer, expected: i64) -> Result<(), String> {
     }
 }
 
+type Conn = Pin<Box<Connection<TokioIo<TcpStream>, Full<Bytes>>>>;
+
 /// One keep-alive connection to a server, re-dialled when it breaks.
+///
+/// The hyper connection future is polled in the caller's task next to the request
+/// (`select!`), not in a spawned task: no cross-task wake-ups per request, which keeps
+/// the load generator cheap enough not to be the bottleneck of the ceiling server.
 pub struct Link {
     addr: SocketAddr,
     host: HeaderValue,
     timeout: Duration,
-    sender: Option<SendRequest<Full<Bytes>>>,
+    timer: Pin<Box<Sleep>>,
+    conn: Option<(SendRequest<Full<Bytes>>, Conn)>,
 }
 
 impl Link {
@@ -147,45 +157,54 @@ impl Link {
     pub fn new(port: u16, timeout: Duration) -> Self {
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let host = HeaderValue::from_str(&addr.to_string()).expect("an address is a valid header");
-        Link { addr, host, timeout, sender: None }
+        let timer = Box::pin(tokio::time::sleep(timeout));
+        Link { addr, host, timeout, timer, conn: None }
     }
 
-    async fn dial(&self) -> Result<SendRequest<Full<Bytes>>, String> {
-        let tcp = tokio::net::TcpStream::connect(self.addr)
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
+    async fn dial(addr: SocketAddr) -> Result<(SendRequest<Full<Bytes>>, Conn), String> {
+        let tcp = TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
         let _ = tcp.set_nodelay(true);
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-            .await
-            .map_err(|e| format!("handshake: {e}"))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(sender)
+        let (sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.map_err(|e| format!("handshake: {e}"))?;
+        Ok((sender, Box::pin(conn)))
     }
 
     /// POSTs `body` to `/mcp` with the JSON content type, the dual `Accept` and `extra`
-    /// headers; the whole exchange is bounded by the link's timeout.
+    /// headers; the whole exchange (dial included) is bounded by the link's timeout.
     pub async fn post(&mut self, body: String, extra: &[(HeaderName, HeaderValue)]) -> Result<Answer, String> {
-        match tokio::time::timeout(self.timeout, self.exchange(body, extra)).await {
-            Ok(Ok(a)) => Ok(a),
-            Ok(Err(e)) => {
-                self.sender = None;
-                Err(e)
+        self.timer.as_mut().reset(tokio::time::Instant::now() + self.timeout);
+        let (mut sender, mut conn) = match self.conn.take() {
+            Some(c) if !c.0.is_closed() => c,
+            _ => {
+                tokio::select! {
+                    biased;
+                    c = Self::dial(self.addr) => c?,
+                    () = self.timer.as_mut() => return Err(format!("connect timeout after {:?}", self.timeout)),
+                }
             }
-            Err(_) => {
-                self.sender = None;
-                Err(format!("timeout after {:?}", self.timeout))
-            }
+        };
+        let req = self.request(body, extra)?;
+        let exchange = async {
+            sender.ready().await.map_err(|e| format!("connection: {e}"))?;
+            let resp = sender.send_request(req).await.map_err(|e| format!("http: {e}"))?;
+            read_answer(resp).await
+        };
+        let r = tokio::select! {
+            biased;
+            r = exchange => r,
+            c = conn.as_mut() => Err(match c {
+                Ok(()) => "connection closed by the server".to_owned(),
+                Err(e) => format!("connection: {e}"),
+            }),
+            () = self.timer.as_mut() => Err(format!("timeout after {:?}", self.timeout)),
+        };
+        if r.is_ok() {
+            self.conn = Some((sender, conn));
         }
+        r
     }
 
-    async fn exchange(&mut self, body: String, extra: &[(HeaderName, HeaderValue)]) -> Result<Answer, String> {
-        let mut sender = match self.sender.take() {
-            Some(s) if !s.is_closed() => s,
-            _ => self.dial().await?,
-        };
-        sender.ready().await.map_err(|e| format!("connection: {e}"))?;
+    fn request(&self, body: String, extra: &[(HeaderName, HeaderValue)]) -> Result<Request<Full<Bytes>>, String> {
         let mut req = Request::builder()
             .method(Method::POST)
             .uri("/mcp")
@@ -194,31 +213,19 @@ impl Link {
         let h = req.headers_mut();
         h.insert(hyper::header::HOST, self.host.clone());
         h.insert(hyper::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        h.insert(
-            hyper::header::ACCEPT,
-            HeaderValue::from_static("application/json, text/event-stream"),
-        );
+        h.insert(hyper::header::ACCEPT, HeaderValue::from_static("application/json, text/event-stream"));
         for (k, v) in extra {
             h.insert(k.clone(), v.clone());
         }
-        let resp = sender.send_request(req).await.map_err(|e| format!("http: {e}"))?;
-        let status = resp.status().as_u16();
-        let session = resp
-            .headers()
-            .get("mcp-session-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let sse = resp
-            .headers()
-            .get(hyper::header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| format!("body: {e}"))?
-            .to_bytes();
-        self.sender = Some(sender);
-        Ok(Answer { status, session, sse, body })
+        Ok(req)
     }
+}
+
+async fn read_answer(resp: hyper::Response<hyper::body::Incoming>) -> Result<Answer, String> {
+    let status = resp.status().as_u16();
+    let session = resp.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let sse =
+        resp.headers().get(hyper::header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    let body = resp.into_body().collect().await.map_err(|e| format!("body: {e}"))?.to_bytes();
+    Ok(Answer { status, session, sse, body })
 }

@@ -129,9 +129,7 @@ pub async fn run(port: u16, pid: u32, opts: LoadOpts) -> LoadResult {
     let start = Instant::now();
     let measure_from = start + opts.warmup;
     let end = measure_from + opts.duration;
-    let tasks: Vec<_> = (0..opts.concurrency)
-        .map(|w| tokio::spawn(worker(port, w, opts, measure_from, end)))
-        .collect();
+    let tasks: Vec<_> = (0..opts.concurrency).map(|w| tokio::spawn(worker(port, w, opts, measure_from, end))).collect();
     tokio::time::sleep_until(measure_from.into()).await;
     let cpu = CpuWindow::start(pid);
     tokio::time::sleep_until(end.into()).await;

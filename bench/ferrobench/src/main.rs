@@ -104,6 +104,10 @@ struct Opts {
     /// Do not pin anything.
     #[arg(long)]
     no_pin: bool,
+    /// Nice value for the load generator and the servers (e.g. -10 on a shared, busy
+    /// machine; needs CAP_SYS_NICE). 0 leaves the priority alone.
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+    nice: i32,
     /// Runtime of both servers: current-thread, or multi-thread with one worker.
     #[arg(long, value_enum, default_value_t = RuntimeKind::Current)]
     server_runtime: RuntimeKind,
@@ -120,6 +124,11 @@ fn runtime_name(r: RuntimeKind) -> &'static str {
 fn pin(o: &Opts) -> (Option<usize>, Option<usize>) {
     if o.no_pin {
         eprintln!("ferrobench: WARNING: --no-pin: load generator and server share the CPUs");
+        return (None, None);
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus <= o.loadgen_cpu.max(o.server_cpu) {
+        eprintln!("ferrobench: WARNING: only {cpus} CPU(s) available, running unpinned");
         return (None, None);
     }
     if !procs::taskset_available() {
@@ -182,7 +191,11 @@ async fn s1_once(args: &[&str], o: &Opts, cpu: Option<usize>) -> Result<load::Lo
     Ok(r)
 }
 
-async fn bench(cmd: &str, o: &Opts, server_cpu: Option<usize>) -> Result<(Option<report::S1Json>, Option<LoadJson>, Option<report::SessionsJson>), String> {
+async fn bench(
+    cmd: &str,
+    o: &Opts,
+    server_cpu: Option<usize>,
+) -> Result<(Option<report::S1Json>, Option<LoadJson>, Option<report::SessionsJson>), String> {
     let (mut s1, mut ceiling, mut sessions) = (None, None, None);
     if cmd != "sessions" {
         let (mut ferro_runs, mut ceil_runs) = (Vec::new(), Vec::new());
@@ -203,10 +216,7 @@ async fn bench(cmd: &str, o: &Opts, server_cpu: Option<usize>) -> Result<(Option
     }
     if cmd != "s1" {
         let server = start(&["serve-ferromcp", "--mode", "stateful"], o, server_cpu).await?;
-        eprintln!(
-            "ferrobench: opening {} idle sessions (pid {}, port {})",
-            o.sessions, server.pid, server.port
-        );
+        eprintln!("ferrobench: opening {} idle sessions (pid {}, port {})", o.sessions, server.pid, server.port);
         let opts = sessions::SessionOpts {
             sessions: o.sessions,
             warm: o.warm_sessions,
@@ -222,12 +232,35 @@ async fn bench(cmd: &str, o: &Opts, server_cpu: Option<usize>) -> Result<(Option
     Ok((s1, ceiling, sessions))
 }
 
+/// Set in the environment of the copy of this command that runs in its own session.
+const OWN_SESSION_ENV: &str = "FERROBENCH_OWN_SESSION";
+
+/// `--nice`: the nice value of an autogroup (one per session) is what ranks it against
+/// other sessions, so the benchmark re-runs itself in a new session (`setsid -w`) and
+/// sets that session's group nice; the caller's session keeps its priority. Returns the
+/// nice value in effect.
+fn apply_nice(o: &Opts) -> i32 {
+    let own_session = std::env::var_os(OWN_SESSION_ENV).is_some();
+    match procs::renice_self(o.nice, own_session) {
+        Ok(()) => o.nice,
+        Err(e) => {
+            eprintln!("ferrobench: WARNING: could not set nice {}: {e}", o.nice);
+            0
+        }
+    }
+}
+
 fn run_bench(cmd: &str, o: &Opts) -> Result<(), String> {
+    if o.nice != 0 && std::env::var_os(OWN_SESSION_ENV).is_none() {
+        match procs::rerun_in_own_session(OWN_SESSION_ENV) {
+            Some(s) if s.success() => return Ok(()),
+            Some(s) => return Err(format!("the benchmark (in its own session) ended with {s}")),
+            None => eprintln!("ferrobench: WARNING: `setsid` not found; --nice only ranks within this session"),
+        }
+    }
     let (loadgen_cpu, server_cpu) = pin(o);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("runtime: {e}"))?;
+    let nice = if o.nice != 0 { apply_nice(o) } else { 0 };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| format!("runtime: {e}"))?;
     let (s1, ceiling, sessions) = rt.block_on(bench(cmd, o, server_cpu))?;
     let config = Config {
         concurrency: o.concurrency,
@@ -237,6 +270,7 @@ fn run_bench(cmd: &str, o: &Opts) -> Result<(), String> {
         server_runtime: runtime_name(o.server_runtime).to_owned(),
         loadgen_cpu,
         server_cpu,
+        nice,
     };
     report::print(&Report { s1, ceiling, sessions, config });
     Ok(())

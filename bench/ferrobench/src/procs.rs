@@ -30,14 +30,8 @@ fn proc_ticks(pid: &str) -> Option<u64> {
 /// (busy, steal) ticks of the whole machine from the `cpu` line of `/proc/stat`.
 fn system_ticks() -> (u64, u64) {
     let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let f: Vec<u64> = s
-        .lines()
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|x| x.parse().ok())
-        .collect();
+    let f: Vec<u64> =
+        s.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
     let g = |i: usize| f.get(i).copied().unwrap_or(0);
     // user nice system idle iowait irq softirq steal
     (g(0) + g(1) + g(2) + g(5) + g(6), g(7))
@@ -129,11 +123,36 @@ pub fn pin_self(cpu: usize) -> Result<(), String> {
         .args(["-a", "-p", "-c", &cpu.to_string(), &std::process::id().to_string()])
         .output()
         .map_err(|e| format!("taskset: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("taskset: {}", String::from_utf8_lossy(&out.stderr).trim()))
+    if out.status.success() { Ok(()) } else { Err(format!("taskset: {}", String::from_utf8_lossy(&out.stderr).trim())) }
+}
+
+/// Sets the nice value of this process (`renice -n N -p PID`); the servers started
+/// afterwards inherit it. With autogroup scheduling nice only ranks tasks inside one
+/// session's group, so with `autogroup` the group's nice (`/proc/self/autogroup`) is set
+/// too; call it so only in a session of our own (see `main`'s `--nice`).
+pub fn renice_self(n: i32, autogroup: bool) -> Result<(), String> {
+    if autogroup && std::fs::metadata("/proc/self/autogroup").is_ok() {
+        std::fs::write("/proc/self/autogroup", n.to_string()).map_err(|e| format!("/proc/self/autogroup: {e}"))?;
     }
+    let out = std::process::Command::new("renice")
+        .args(["-n", &n.to_string(), "-p", &std::process::id().to_string()])
+        .output()
+        .map_err(|e| format!("renice: {e}"))?;
+    if out.status.success() { Ok(()) } else { Err(format!("renice: {}", String::from_utf8_lossy(&out.stderr).trim())) }
+}
+
+/// Re-runs this very command under `setsid -w` (a new session, hence its own
+/// autogroup) with `marker` set in its environment; returns its exit status, or `None`
+/// if `setsid` could not be started.
+pub fn rerun_in_own_session(marker: &str) -> Option<std::process::ExitStatus> {
+    let exe = std::env::current_exe().ok()?;
+    std::process::Command::new("setsid")
+        .arg("-w")
+        .arg(exe)
+        .args(std::env::args_os().skip(1))
+        .env(marker, "1")
+        .status()
+        .ok()
 }
 
 /// A server child process.

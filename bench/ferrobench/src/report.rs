@@ -30,6 +30,8 @@ pub struct Config {
     pub loadgen_cpu: Option<usize>,
     /// CPU of the servers (None = unpinned).
     pub server_cpu: Option<usize>,
+    /// Nice value of the load generator and servers.
+    pub nice: i32,
 }
 
 /// One server's S1 figures, plus the req/s of every repetition.
@@ -40,18 +42,29 @@ pub struct LoadJson {
     pub run: LoadResult,
     /// req/s of every repetition, in run order.
     pub rps_runs: Vec<f64>,
+    /// Server CPU µs per request of every repetition, in run order.
+    pub cpu_us_runs: Vec<f64>,
     /// p99 / p50.
     pub p99_over_p50: f64,
+    /// Warnings about the run's validity (busy machine, load-generator bound).
+    pub notes: Vec<String>,
 }
 
 impl LoadJson {
-    /// From all repetitions (non-empty): keeps the median by req/s.
+    /// From all repetitions (non-empty): keeps the median by req/s; notes from any.
     pub fn from_runs(mut runs: Vec<LoadResult>) -> LoadJson {
         let rps_runs = runs.iter().map(|r| round(r.rps, 1)).collect();
+        let cpu_us_runs = runs.iter().map(|r| round(r.cpu_us_per_req, 2)).collect();
+        let mut all_notes = Vec::new();
+        for (i, r) in runs.iter().enumerate() {
+            for n in notes(r) {
+                all_notes.push(if runs.len() > 1 { format!("{n} (repeat {})", i + 1) } else { n });
+            }
+        }
         runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
         let run = runs.swap_remove(runs.len() / 2);
         let p99_over_p50 = ratio(f64::from(run.latency.p99_us), f64::from(run.latency.p50_us));
-        LoadJson { run, rps_runs, p99_over_p50 }
+        LoadJson { run, rps_runs, cpu_us_runs, p99_over_p50, notes: all_notes }
     }
 }
 
@@ -61,12 +74,18 @@ pub struct S1Json {
     /// ferromcp's figures.
     #[serde(flatten)]
     pub load: LoadJson,
-    /// req/s ferromcp / ceiling.
+    /// req/s ferromcp / ceiling: the median over repeats of the ratio of each repeat's
+    /// two runs (adjacent in time, so slow drifts of the machine cancel out).
     pub rps_ratio: Option<f64>,
     /// CPU per request ferromcp / ceiling.
     pub cpu_per_req_ratio: Option<f64>,
-    /// rps_ratio ≥ target.
+    /// 1 / cpu_per_req_ratio: the req/s ratio if both servers were CPU-bound on
+    /// their core. Robust to a busy machine, unlike the measured ratio.
+    pub rps_ratio_cpu_estimate: Option<f64>,
+    /// rps_ratio ≥ target (and no errors).
     pub pass_rps: Option<bool>,
+    /// No "machine busy" note on either run: req/s and latencies can be trusted.
+    pub reliable: bool,
     /// p99 ≤ 3 × p50.
     pub pass_p99: bool,
 }
@@ -94,6 +113,40 @@ pub struct Report {
     pub config: Config,
 }
 
+/// Other processes above this (% of one core) make req/s and latencies unreliable.
+const BUSY_OTHER_PCT: f64 = 25.0;
+/// How the "machine busy" note starts.
+const BUSY_NOTE: &str = "machine busy";
+
+fn notes(r: &LoadResult) -> Vec<String> {
+    let c = &r.cpu;
+    let mut n = Vec::new();
+    if c.other_pct > BUSY_OTHER_PCT {
+        n.push(format!(
+            "{BUSY_NOTE}: other processes used {:.0}% of a core; req/s and latencies are \
+             unreliable, compare CPU per request",
+            c.other_pct
+        ));
+    } else if c.server_pct < 90.0 && c.loadgen_pct > 90.0 {
+        n.push(format!("load-generator bound: the server used {:.0}% of its core; req/s understates it", c.server_pct));
+    }
+    if c.steal_pct > 10.0 {
+        n.push(format!("hypervisor steal {:.0}% of a core", c.steal_pct));
+    }
+    n
+}
+
+/// Median over i of a[i] / b[i].
+fn paired(a: &[f64], b: &[f64]) -> f64 {
+    let mut r: Vec<f64> = a.iter().zip(b).map(|(x, y)| ratio(*x, *y)).collect();
+    if r.is_empty() {
+        return f64::NAN;
+    }
+    r.sort_by(f64::total_cmp);
+    let m = r.len() / 2;
+    if r.len().is_multiple_of(2) { (r[m - 1] + r[m]) / 2.0 } else { r[m] }
+}
+
 fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 { a / b } else { f64::NAN }
 }
@@ -109,11 +162,14 @@ fn verdict(ok: bool) -> &'static str {
 
 /// Builds the S1 part from ferromcp's and (optionally) the ceiling's runs.
 pub fn s1(ferro: LoadJson, ceiling: Option<&LoadJson>) -> S1Json {
-    let rps_ratio = ceiling.map(|c| round(ratio(ferro.run.rps, c.run.rps), 3));
-    let cpu_ratio = ceiling.map(|c| round(ratio(ferro.run.cpu_us_per_req, c.run.cpu_us_per_req), 3));
+    let rps_ratio = ceiling.map(|c| round(paired(&ferro.rps_runs, &c.rps_runs), 3));
+    let cpu_ratio = ceiling.map(|c| round(paired(&ferro.cpu_us_runs, &c.cpu_us_runs), 3));
     let pass_p99 = ferro.run.ok > 0 && ferro.p99_over_p50 <= TARGET_P99_OVER_P50;
+    let busy = |l: &LoadJson| l.notes.iter().any(|n| n.starts_with(BUSY_NOTE));
     S1Json {
         pass_rps: rps_ratio.map(|r| r >= TARGET_RPS_RATIO && ferro.run.errors == 0),
+        rps_ratio_cpu_estimate: cpu_ratio.map(|r| round(1.0 / r, 3)),
+        reliable: !busy(&ferro) && !ceiling.is_some_and(busy),
         rps_ratio,
         cpu_per_req_ratio: cpu_ratio,
         pass_p99,
@@ -149,15 +205,21 @@ fn load_row(name: &str, l: &LoadJson) {
     for (e, n) in &r.error_samples {
         println!("{:<10}   error ×{n}: {e}", "");
     }
+    for note in &l.notes {
+        println!("{:<10}   note: {note}", "");
+    }
 }
 
 /// Prints the table, the verdicts and the JSON line.
 pub fn print(rep: &Report) {
     let c = &rep.config;
-    let pin = match (c.loadgen_cpu, c.server_cpu) {
+    let mut pin = match (c.loadgen_cpu, c.server_cpu) {
         (Some(l), Some(s)) => format!("load generator on CPU {l}, server on CPU {s}"),
         _ => "UNPINNED".to_owned(),
     };
+    if c.nice != 0 {
+        pin.push_str(&format!(", nice {}", c.nice));
+    }
     println!();
     println!(
         "== S1 stateless add: 2026-07-28 tools/call, {} keep-alive connections, {} s warm-up + {} s, \
@@ -167,8 +229,18 @@ pub fn print(rep: &Report) {
     if rep.s1.is_some() || rep.ceiling.is_some() {
         println!(
             "{:<10} {:>9} {:>7} {:>7} {:>7} {:>7} {:>6} {:>8} {:>7} {:>7} {:>7} {:>7}",
-            "server", "req/s", "p50 µs", "p90 µs", "p99 µs", "max µs", "errors", "CPU µs/r", "srv CPU", "gen CPU",
-            "other", "RSS MiB"
+            "server",
+            "req/s",
+            "p50 µs",
+            "p90 µs",
+            "p99 µs",
+            "max µs",
+            "errors",
+            "CPU µs/r",
+            "srv CPU",
+            "gen CPU",
+            "other",
+            "RSS MiB"
         );
     }
     if let Some(s) = &rep.s1 {
@@ -179,25 +251,34 @@ pub fn print(rep: &Report) {
     }
     if let Some(s) = &rep.s1 {
         if let (Some(r), Some(cr)) = (s.rps_ratio, s.cpu_per_req_ratio) {
-            println!("ratio ferromcp/ceiling: req/s {r:.3}×, server CPU per request {cr:.3}×");
+            let how = if s.load.rps_runs.len() > 1 { " (median of per-repeat ratios)" } else { "" };
+            println!("ratio ferromcp/ceiling{how}: req/s {r:.3}×, server CPU per request {cr:.3}×");
         }
         if s.load.rps_runs.len() > 1 {
             let ceil = rep.ceiling.as_ref().map(|c| c.rps_runs.clone()).unwrap_or_default();
             println!("req/s per repeat: ferromcp {:?}, ceiling {ceil:?}", s.load.rps_runs);
         }
         if let (Some(pass), Some(r)) = (s.pass_rps, s.rps_ratio) {
+            let caveat = if s.reliable { "" } else { " -- UNRELIABLE: machine busy" };
             println!(
-                "[{}] req/s ≥ {TARGET_RPS_RATIO}× ceiling: {r:.3}× ({} errors)",
+                "[{}] req/s ≥ {TARGET_RPS_RATIO}× ceiling: {r:.3}× ({} errors){caveat}",
                 verdict(pass),
                 s.load.run.errors
             );
         }
+        if let Some(e) = s.rps_ratio_cpu_estimate {
+            println!(
+                "[{}] same target estimated from CPU per request (both servers CPU-bound): {e:.3}×",
+                verdict(e >= TARGET_RPS_RATIO && s.load.run.errors == 0)
+            );
+        }
         println!(
-            "[{}] p99 ≤ {TARGET_P99_OVER_P50}× p50: p99 {} µs / p50 {} µs = {:.2}",
+            "[{}] p99 ≤ {TARGET_P99_OVER_P50}× p50: p99 {} µs / p50 {} µs = {:.2}{}",
             verdict(s.pass_p99),
             s.load.run.latency.p99_us,
             s.load.run.latency.p50_us,
-            s.load.p99_over_p50
+            s.load.p99_over_p50,
+            if s.reliable { "" } else { " -- UNRELIABLE: machine busy" }
         );
     }
     if let Some(s) = &rep.sessions {

@@ -45,10 +45,7 @@ pub enum Mode {
 fn runtime(kind: RuntimeKind) -> std::io::Result<tokio::runtime::Runtime> {
     match kind {
         RuntimeKind::Current => tokio::runtime::Builder::new_current_thread().enable_all().build(),
-        RuntimeKind::Multi1 => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build(),
+        RuntimeKind::Multi1 => tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build(),
     }
 }
 
@@ -113,8 +110,7 @@ struct AddArgs {
 
 fn json(status: StatusCode, body: String) -> Response {
     let mut r = (status, body).into_response();
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 
