@@ -1,0 +1,140 @@
+//! Event stores: the log behind resumable Streamable HTTP streams (2025-11-25).
+//!
+//! Every SSE event a legacy POST stream carries is appended to the session's
+//! [`EventStore`] before it is sent; its SSE `id` is the [`EventId`] the store returns,
+//! which encodes the stream (`<stream>.<seq>`). A client that lost its connection sends
+//! `GET` with `Last-Event-ID`; the server replays exactly the events of *that* stream
+//! after that id, once, and then keeps streaming live events of the same stream.
+//!
+//! Backends: [`MemoryEventStore`] (a bounded ring per stream, the default) and, in
+//! `ferromcp-sqlite`, a SQLite store that survives restarts. Every backend runs the
+//! [`contract`] suite.
+
+pub mod contract;
+mod memory;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+pub use memory::MemoryEventStore;
+
+use crate::state::{StoreError, StoreFuture};
+
+/// One SSE stream of one session.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StreamKey {
+    /// The session the stream belongs to.
+    pub session: Arc<str>,
+    /// The stream's id: random, unique across sessions, visible ASCII without `.`.
+    pub stream: Arc<str>,
+}
+
+impl StreamKey {
+    /// A new stream of `session` with a fresh random id.
+    pub fn new(session: Arc<str>) -> Self {
+        // base64url never contains `.`, the separator of event ids.
+        StreamKey { session, stream: crate::session::new_session_id() }
+    }
+}
+
+/// An event id: `<stream>.<seq>`; `seq` starts at 1 and grows by one per event.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EventId {
+    /// The stream.
+    pub stream: Arc<str>,
+    /// The position in the stream.
+    pub seq: u64,
+}
+
+impl EventId {
+    /// Parses `<stream>.<seq>`; `None` for anything else.
+    ///
+    /// ```
+    /// use ferromcp_core::events::EventId;
+    /// let id = EventId::parse("abc.42").unwrap();
+    /// assert_eq!((&*id.stream, id.seq), ("abc", 42));
+    /// assert_eq!(id.to_string(), "abc.42");
+    /// assert!(EventId::parse("nodot").is_none());
+    /// ```
+    pub fn parse(s: &str) -> Option<EventId> {
+        let (stream, seq) = s.trim().rsplit_once('.')?;
+        if stream.is_empty() || !stream.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return None;
+        }
+        Some(EventId { stream: stream.into(), seq: seq.parse().ok()? })
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.stream, self.seq)
+    }
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Its id.
+    pub id: EventId,
+    /// The serialized JSON-RPC message (empty for a priming event).
+    pub data: Bytes,
+}
+
+/// Retention limits of an event store.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Most events kept per stream (older ones are dropped first).
+    pub max_events_per_stream: usize,
+    /// Events older than this are dropped.
+    pub max_age: Duration,
+    /// Most streams kept in total (the least recently appended are dropped first).
+    pub max_streams: usize,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention { max_events_per_stream: 10_000, max_age: Duration::from_secs(15 * 60), max_streams: 100_000 }
+    }
+}
+
+/// The durable part of a legacy session, so a session can be resumed by another
+/// process (after a restart, or on another node).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SessionRecord {
+    /// The session id.
+    pub id: String,
+    /// The hashed principal the session is bound to.
+    pub principal: Option<String>,
+    /// The negotiated protocol version.
+    pub version: String,
+    /// The client's capabilities (JSON).
+    pub capabilities: serde_json::Value,
+    /// The client's info (JSON), if it sent any.
+    pub client_info: Option<serde_json::Value>,
+}
+
+/// An append-only log of SSE events per stream, with bounded retention.
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends `data` to `key`'s stream and returns the new event's id.
+    fn append<'a>(&'a self, key: &'a StreamKey, data: Bytes) -> StoreFuture<'a, Result<EventId, StoreError>>;
+    /// The events after `last` in `last`'s stream, if that stream belongs to `session` and
+    /// is still retained; `None` otherwise (unknown, foreign or expired).
+    fn replay_after<'a>(
+        &'a self,
+        session: &'a str,
+        last: &'a EventId,
+    ) -> StoreFuture<'a, Result<Option<Vec<StoredEvent>>, StoreError>>;
+    /// Forgets every stream of `session` (and its record).
+    fn remove_session<'a>(&'a self, session: &'a str) -> StoreFuture<'a, Result<(), StoreError>>;
+    /// Persists a session record (no-op for stores that do not outlive the process).
+    fn save_session<'a>(&'a self, _record: &'a SessionRecord) -> StoreFuture<'a, Result<(), StoreError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+    /// Loads a persisted session record.
+    fn load_session<'a>(&'a self, _id: &'a str) -> StoreFuture<'a, Result<Option<SessionRecord>, StoreError>> {
+        Box::pin(std::future::ready(Ok(None)))
+    }
+}
