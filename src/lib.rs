@@ -54,6 +54,11 @@ pub mod redis {
     pub use ferromcp_redis::*;
 }
 
+/// The SQLite event store (durable resumable streams on one node).
+pub mod sqlite {
+    pub use ferromcp_sqlite::*;
+}
+
 /// The MCP client.
 pub mod client {
     pub use ferromcp_client::*;

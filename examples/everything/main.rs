@@ -30,6 +30,9 @@ struct Args {
     /// Serve over stdin/stdout instead of HTTP.
     #[arg(long)]
     stdio: bool,
+    /// Event store behind resumable streams: `memory`, `off`, or `sqlite:PATH`.
+    #[arg(long, default_value = "memory")]
+    events: String,
 }
 
 /// Builds the server (also used by tests).
@@ -64,6 +67,15 @@ async fn main() -> std::io::Result<()> {
         return ferromcp::transport::serve_stdio(server).await;
     }
     let addr = SocketAddr::new(args.host, args.port);
+    let cfg = ferromcp::http::HttpConfig::default();
+    let cfg = match args.events.as_str() {
+        "memory" => cfg,
+        "off" => cfg.without_event_store(),
+        other => match other.strip_prefix("sqlite:") {
+            Some(path) => cfg.event_store(ferromcp::sqlite::SqliteEventStore::open(path).map_err(std::io::Error::other)?),
+            None => return Err(std::io::Error::other("--events takes memory, off or sqlite:PATH")),
+        },
+    };
     eprintln!("ferromcp everything server on http://{addr}/mcp");
-    ferromcp::http::serve(server, addr, ferromcp::http::HttpConfig::default()).await
+    ferromcp::http::serve(server, addr, cfg).await
 }

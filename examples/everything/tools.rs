@@ -148,6 +148,13 @@ pub fn register(b: ServerBuilder) -> ServerBuilder {
                 Ok::<_, Error>(format!("Elicitation completed: {}", describe(&r)))
             },
         ))
+        .tool(ToolDef::new("test_reconnection").description("Closes its SSE connection mid-call; the result arrives after the client resumes (SEP-1699)").handler(
+            |ctx: Context, _: NoArgs| async move {
+                ctx.close_sse_stream().await;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                "Reconnection test completed"
+            },
+        ))
         .tool(json_schema_tool())
         .tool(header_tool())
 }

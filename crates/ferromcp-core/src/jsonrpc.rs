@@ -109,6 +109,19 @@ pub struct Request {
     /// `params.name` (tools/call, prompts/get) or `params.uri` (resources/read), for routing
     /// headers.
     pub name: Option<String>,
+    /// Where `params.arguments` lies in `params` (so it is not searched for again).
+    pub(crate) arguments: Option<std::ops::Range<usize>>,
+    /// Whether `params` carries MRTR fields (`inputResponses` or `requestState`).
+    pub(crate) mrtr_retry: bool,
+}
+
+impl Request {
+    /// The raw `params.arguments`, if present and not `null`.
+    pub fn arguments(&self) -> Option<&str> {
+        let range = self.arguments.clone()?;
+        let text = self.params.as_deref()?.get().get(range)?;
+        (text != "null").then_some(text)
+    }
 }
 
 /// An incoming notification.
@@ -171,12 +184,38 @@ struct Envelope<'a> {
 
 #[derive(Deserialize)]
 struct ParamsHead<'a> {
-    #[serde(rename = "_meta", borrow, default)]
-    meta: Option<&'a RawValue>,
+    #[serde(rename = "_meta", borrow, default, deserialize_with = "meta_object")]
+    meta: Option<MetaIn<'a>>,
+    #[serde(borrow, default, deserialize_with = "lenient_str")]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "lenient_str")]
+    uri: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    name: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    uri: Option<&'a RawValue>,
+    arguments: Option<&'a RawValue>,
+    #[serde(rename = "inputResponses", default)]
+    input_responses: Option<de::IgnoredAny>,
+    #[serde(rename = "requestState", default)]
+    request_state: Option<de::IgnoredAny>,
+}
+
+/// A string field that reads as `None` when it holds anything else (the method's own
+/// parameter decoding reports the type error).
+fn lenient_str<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum StrOrOther<'a> {
+        Str(#[serde(borrow)] Cow<'a, str>),
+        Other(de::IgnoredAny),
+    }
+    Ok(match StrOrOther::deserialize(d)? {
+        StrOrOther::Str(s) => Some(s),
+        StrOrOther::Other(_) => None,
+    })
+}
+
+/// `_meta` must be an object.
+fn meta_object<'de, D: Deserializer<'de>>(d: D) -> Result<Option<MetaIn<'de>>, D::Error> {
+    MetaIn::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -210,10 +249,6 @@ pub fn parse_level(s: &str) -> Option<LoggingLevel> {
 fn parse_id(raw: &RawValue) -> Result<RequestId, ProtocolError> {
     serde_json::from_str::<RequestId>(raw.get())
         .map_err(|_| ProtocolError::invalid_request("`id` must be a string or an integer (null is not allowed)"))
-}
-
-fn string_field(raw: Option<&RawValue>) -> Option<String> {
-    raw.and_then(|r| serde_json::from_str::<String>(r.get()).ok())
 }
 
 /// Decodes one JSON-RPC message. Never panics, whatever the input.
@@ -276,16 +311,18 @@ pub fn decode(input: &[u8]) -> Result<Message, DecodeError> {
                 params: params.map(RawValue::to_owned),
             }));
         };
-        let (meta, name) = match params {
+        let head = match params {
             Some(p) => read_head(p).map_err(|error| DecodeError { id: Some(id.clone()), error })?,
-            None => (RequestMeta::default(), None),
+            None => Head::default(),
         };
         return Ok(Message::Request(Request {
             id,
             method: method.into_owned(),
             params: params.map(RawValue::to_owned),
-            meta,
-            name,
+            meta: head.meta,
+            name: head.name,
+            arguments: head.arguments,
+            mrtr_retry: head.mrtr_retry,
         }));
     }
     let Some(id) = id else {
@@ -307,18 +344,28 @@ pub fn decode(input: &[u8]) -> Result<Message, DecodeError> {
     Ok(Message::Response(Response { id, outcome }))
 }
 
-fn read_head(params: &RawValue) -> Result<(RequestMeta, Option<String>), ProtocolError> {
-    let head: ParamsHead<'_> = serde_json::from_str(params.get())
+#[derive(Default)]
+struct Head {
+    meta: RequestMeta,
+    name: Option<String>,
+    arguments: Option<std::ops::Range<usize>>,
+    mrtr_retry: bool,
+}
+
+fn read_head(params: &RawValue) -> Result<Head, ProtocolError> {
+    let text = params.get();
+    let head: ParamsHead<'_> = serde_json::from_str(text)
         .map_err(|e| ProtocolError::invalid_params(format!("Invalid params: {e}")).with_status(400))?;
-    let name = string_field(head.name).or_else(|| string_field(head.uri));
-    let Some(raw_meta) = head.meta else {
-        return Ok((RequestMeta::default(), name));
+    let name = head.name.or(head.uri).map(Cow::into_owned);
+    // `arguments` borrows from `text`, so its offset is a plain pointer difference.
+    let arguments = head.arguments.map(|a| {
+        let start = a.get().as_ptr() as usize - text.as_ptr() as usize;
+        start..start + a.get().len()
+    });
+    let mrtr_retry = head.input_responses.is_some() || head.request_state.is_some();
+    let Some(m) = head.meta else {
+        return Ok(Head { meta: RequestMeta::default(), name, arguments, mrtr_retry });
     };
-    if !raw_meta.get().starts_with('{') {
-        return Err(ProtocolError::invalid_params("`_meta` must be an object").with_status(400));
-    }
-    let m: MetaIn<'_> = serde_json::from_str(raw_meta.get())
-        .map_err(|e| ProtocolError::invalid_params(format!("Invalid `_meta`: {e}")).with_status(400))?;
     let meta = RequestMeta {
         present: true,
         protocol_version: m.protocol_version.map(Cow::into_owned),
@@ -327,7 +374,7 @@ fn read_head(params: &RawValue) -> Result<(RequestMeta, Option<String>), Protoco
         log_level: m.log_level.map(|l| parse_level(&l).ok_or_else(|| l.into_owned())),
         progress_token: m.progress_token,
     };
-    Ok((meta, name))
+    Ok(Head { meta, name, arguments, mrtr_retry })
 }
 
 /// Writes `{"jsonrpc":"2.0","id":ID,"result":RESULT}` where `result` is already JSON.

@@ -20,6 +20,7 @@
 //! - [`outbound`]: the handle bound to a request's own response stream.
 //! - [`transport`]: stdio / in-memory line-delimited transport.
 //! - [`schema`]: JSON Schema generation and validation.
+//! - [`events`]: event stores behind resumable streams (memory ring; SQLite in ferromcp-sqlite).
 //! - [`error`]: the one public [`Error`] type and [`ProtocolError`].
 
 #![forbid(unsafe_code)]
@@ -33,6 +34,7 @@ pub mod context;
 pub mod dispatch;
 pub mod era;
 pub mod error;
+pub mod events;
 pub mod jsonrpc;
 mod listen;
 pub mod middleware;

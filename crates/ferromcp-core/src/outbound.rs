@@ -11,7 +11,9 @@ use tokio::sync::mpsc;
 /// Frames queued per request stream before senders wait (backpressure).
 pub const STREAM_BUFFER: usize = 64;
 
-/// A sender of serialized JSON-RPC messages to one stream.
+/// A sender of serialized JSON-RPC messages to one stream. An empty frame is a control
+/// signal, not a message: "close the current connection" (SEP-1699 polling); transports
+/// that cannot resume ignore it.
 #[derive(Clone, Debug, Default)]
 pub struct Outbound {
     tx: Option<mpsc::Sender<Bytes>>,

@@ -128,8 +128,13 @@ pub fn new_session_id() -> Arc<str> {
 impl Session {
     /// A new session with a fresh id, bound to `principal` (if authenticated).
     pub fn new(principal: Option<Arc<str>>) -> Arc<Session> {
+        Self::with_id(new_session_id(), principal)
+    }
+
+    /// A session with a known id: one restored from a persisted record.
+    pub fn with_id(id: Arc<str>, principal: Option<Arc<str>>) -> Arc<Session> {
         Arc::new(Session {
-            id: new_session_id(),
+            id,
             init: OnceLock::new(),
             initialized: AtomicBool::new(false),
             log_level: AtomicU8::new(0),

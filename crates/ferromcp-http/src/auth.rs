@@ -45,7 +45,10 @@ fn unauthorized(why: &str, challenge: &'static str) -> Response {
 }
 
 /// The request's principal, or the response that refuses it.
-pub(crate) async fn authenticate(auth: Option<&HttpAuth>, headers: &HeaderMap) -> Result<Option<Arc<Principal>>, Response> {
+pub(crate) async fn authenticate(
+    auth: Option<&HttpAuth>,
+    headers: &HeaderMap,
+) -> Result<Option<Arc<Principal>>, Response> {
     let Some(auth) = auth else { return Ok(None) };
     let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let token = value.and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));

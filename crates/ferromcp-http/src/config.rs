@@ -1,6 +1,9 @@
 //! Configuration of the Streamable HTTP transport.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use ferromcp_core::events::{EventStore, MemoryEventStore};
 
 /// DNS-rebinding protection: which `Host` and `Origin` values are accepted.
 #[derive(Debug, Clone, Default)]
@@ -41,6 +44,20 @@ pub struct HttpConfig {
     pub keep_alive: Duration,
     /// Bearer authentication (none by default).
     pub auth: Option<crate::auth::HttpAuth>,
+    /// The event store behind resumable legacy streams (`None` = not resumable).
+    pub event_store: Option<EventStoreHandle>,
+    /// The `retry` (milliseconds) sent in priming events.
+    pub sse_retry_ms: u64,
+}
+
+/// A shared [`EventStore`].
+#[derive(Clone)]
+pub struct EventStoreHandle(pub Arc<dyn EventStore>);
+
+impl std::fmt::Debug for EventStoreHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventStore")
+    }
 }
 
 impl Default for HttpConfig {
@@ -52,6 +69,8 @@ impl Default for HttpConfig {
             dns_rebinding: DnsRebinding::Loopback,
             keep_alive: Duration::from_secs(15),
             auth: None,
+            event_store: Some(EventStoreHandle(Arc::new(MemoryEventStore::new()))),
+            sse_retry_ms: 1000,
         }
     }
 }
@@ -70,6 +89,16 @@ impl HttpConfig {
     /// Sets the body limit.
     pub fn max_body_bytes(mut self, n: usize) -> Self {
         self.max_body_bytes = n;
+        self
+    }
+    /// Sets the event store behind resumable streams (default: in memory).
+    pub fn event_store(mut self, store: impl EventStore) -> Self {
+        self.event_store = Some(EventStoreHandle(Arc::new(store)));
+        self
+    }
+    /// Turns resumability off (no event ids, nothing stored).
+    pub fn without_event_store(mut self) -> Self {
+        self.event_store = None;
         self
     }
     /// Sets bearer authentication.

@@ -17,7 +17,10 @@
 //! - `guard`: Host/Origin checks (DNS-rebinding protection).
 //! - [`auth`]: bearer authentication and session-to-principal binding.
 //! - `post`: POST — era resolution, sessions, dispatch, JSON or SSE answers.
-//! - `stream`: the lazy JSON→SSE upgrade and SSE framing.
+//! - `stream`: the lazy JSON→SSE upgrade and SSE framing (modern era).
+//! - `legacy_stream`: legacy answers: run to completion, resumable SSE.
+//! - `resume`: event ids, live streams, `Last-Event-ID` replay.
+//! - `restore`: sessions restored from a persistent event store (after a restart).
 //! - `session_routes`: GET (standalone stream) and DELETE (end session).
 //! - `headers`: header helpers and the era module's header view.
 
@@ -28,7 +31,10 @@ pub mod auth;
 pub mod config;
 mod guard;
 mod headers;
+mod legacy_stream;
 mod post;
+mod restore;
+mod resume;
 mod session_routes;
 mod stream;
 
@@ -41,18 +47,46 @@ use axum::serve::ListenerExt;
 use ferromcp_core::Server;
 
 pub use auth::HttpAuth;
-pub use config::{DnsRebinding, HttpConfig};
+pub use config::{DnsRebinding, EventStoreHandle, HttpConfig};
 
 /// Shared state of the HTTP app.
 pub(crate) struct AppState {
     pub(crate) server: Server,
     pub(crate) cfg: HttpConfig,
+    pub(crate) hub: Arc<resume::StreamHub>,
+}
+
+impl AppState {
+    /// What makes `session`'s streams resumable, if an event store is configured.
+    pub(crate) fn resumable(&self, session: &ferromcp_core::session::Session) -> Option<legacy_stream::Resumable> {
+        let store = self.cfg.event_store.as_ref()?;
+        Some(legacy_stream::Resumable {
+            store: store.0.clone(),
+            hub: self.hub.clone(),
+            session: session.id_arc(),
+            retry_ms: self.cfg.sse_retry_ms,
+        })
+    }
 }
 
 /// Builds the MCP router: POST, GET and DELETE on `cfg.path`.
 pub fn router(server: Server, cfg: HttpConfig) -> Router {
     let path = cfg.path.clone();
-    let state = Arc::new(AppState { server, cfg });
+    if let Some(store) = &cfg.event_store {
+        // A session that ends takes its events (and persisted record) with it.
+        let store = store.0.clone();
+        server.sessions().on_end(move |s, _why| {
+            let (store, id) = (store.clone(), s.id_arc());
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    if let Err(e) = store.remove_session(&id).await {
+                        tracing::warn!("could not remove an ended session's events: {e}");
+                    }
+                });
+            }
+        });
+    }
+    let state = Arc::new(AppState { server, cfg, hub: Arc::default() });
     Router::new()
         .route(&path, post_route(post::handle).get(session_routes::get).delete(session_routes::delete))
         .with_state(state)

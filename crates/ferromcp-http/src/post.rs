@@ -46,8 +46,10 @@ async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<Bytes,
     }
 }
 
-pub(crate) async fn handle(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
-    if let Err(why) = crate::guard::check(&st.cfg.dns_rebinding, &headers) {
+pub(crate) async fn handle(State(st): State<Arc<AppState>>, req: axum::extract::Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let headers = &parts.headers;
+    if let Err(why) = crate::guard::check(&st.cfg.dns_rebinding, headers) {
         return error_response(&ProtocolError::invalid_request(why).with_status(403), None);
     }
     if let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
@@ -56,18 +58,18 @@ pub(crate) async fn handle(State(st): State<Arc<AppState>>, headers: HeaderMap, 
         let e = ProtocolError::invalid_request("Content-Type must be application/json").with_status(415);
         return error_response(&e, None);
     }
-    let principal = match crate::auth::authenticate(st.cfg.auth.as_ref(), &headers).await {
+    let principal = match crate::auth::authenticate(st.cfg.auth.as_ref(), headers).await {
         Ok(p) => p,
         Err(resp) => return resp,
     };
-    let json_ok = accepts(&headers, "application/json");
-    let sse_ok = accepts(&headers, "text/event-stream");
+    let json_ok = accepts(headers, "application/json");
+    let sse_ok = accepts(headers, "text/event-stream");
     if !json_ok && !sse_ok {
         let e = ProtocolError::invalid_request("Accept must include application/json and text/event-stream")
             .with_status(406);
         return error_response(&e, None);
     }
-    let bytes = match read_body(body, &headers, st.cfg.max_body_bytes).await {
+    let bytes = match read_body(body, headers, st.cfg.max_body_bytes).await {
         Ok(b) => b,
         Err(e) => return error_response(&e, None),
     };
@@ -81,14 +83,15 @@ pub(crate) async fn handle(State(st): State<Arc<AppState>>, headers: HeaderMap, 
             return error_response(&err, e.id.as_ref());
         }
     };
-    let session_header = str_header(&headers, &SESSION_ID);
+    let session_header = str_header(headers, &SESSION_ID);
     match msg {
-        Message::Request(req) => request(&st, req, &headers, session_header, sse_ok, principal).await,
+        Message::Request(req) => request(&st, req, headers, session_header, sse_ok, principal).await,
         Message::Notification(n) => {
-            let lookup = |id: &str| st.server.sessions().get(id).filter(|s| crate::auth::may_use(s, principal.as_deref()));
-            let session = match session_header.map(lookup) {
-                Some(None) => return error_response(&session_not_found(), None),
-                Some(s) => s,
+            let session = match session_header {
+                Some(id) => match crate::restore::find(&st, id, principal.as_deref()).await {
+                    Some(s) => Some(s),
+                    None => return error_response(&session_not_found(), None),
+                },
                 None => None,
             };
             st.server.handle_notification(n, session.as_ref());
@@ -101,8 +104,7 @@ pub(crate) async fn handle(State(st): State<Arc<AppState>>, headers: HeaderMap, 
                 );
                 return error_response(&e, None);
             };
-            let Some(session) = st.server.sessions().get(id).filter(|s| crate::auth::may_use(s, principal.as_deref()))
-            else {
+            let Some(session) = crate::restore::find(&st, id, principal.as_deref()).await else {
                 return error_response(&session_not_found(), None);
             };
             st.server.handle_response(r, Some(&session));
@@ -141,7 +143,7 @@ async fn request(
             Err(e) => return error_response(&e, Some(&req.id)),
         }
     } else if let Some(id) = session_header {
-        let Some(s) = st.server.sessions().get(id).filter(|s| crate::auth::may_use(s, principal.as_deref())) else {
+        let Some(s) = crate::restore::find(st, id, principal.as_deref()).await else {
             return error_response(&session_not_found(), Some(&req.id));
         };
         let version = match str_header(headers, &PROTOCOL_VERSION) {
@@ -190,7 +192,8 @@ async fn request(
         // Register the session only once initialize succeeded.
         let reply = fut.await;
         if let (Some(s), false) = (session, reply.is_error) {
-            st.server.sessions().insert(s);
+            st.server.sessions().insert(s.clone());
+            crate::restore::save(st, &s).await;
         } else {
             extra.remove(SESSION_ID);
         }
@@ -199,5 +202,11 @@ async fn request(
             None => empty_response(StatusCode::ACCEPTED),
         };
     }
-    respond(fut, frames, cancel, sse_ok, era.is_modern(), extra).await
+    match era {
+        Era::Modern(_) => respond(fut, frames, cancel, sse_ok, extra).await,
+        Era::Legacy(_) => {
+            let resumable = session.as_deref().and_then(|s| st.resumable(s));
+            crate::legacy_stream::respond_legacy(fut, frames, sse_ok, resumable, extra).await
+        }
+    }
 }

@@ -1,31 +1,38 @@
-//! GET (the legacy standalone SSE stream of a session) and DELETE (end a session).
-//! Modern clients use neither: without a session both answer 405.
+//! GET (the legacy standalone SSE stream of a session, or the resumption of any of its
+//! streams with `Last-Event-ID`) and DELETE (end a session). Modern clients use neither:
+//! without a session both answer 405.
 
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
+use bytes::Bytes;
 use ferromcp_core::ProtocolError;
 use ferromcp_core::error::code;
+use ferromcp_core::events::EventId;
 use ferromcp_core::jsonrpc;
 use ferromcp_core::outbound::Outbound;
+use ferromcp_core::session::Session;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
 
 use crate::AppState;
 use crate::headers::{SESSION_ID, accepts, str_header};
+use crate::legacy_stream::Resumable;
 use crate::post::error_response;
+use crate::resume::{CONN_BUFFER, Resumed, resume};
 use crate::stream::{channel_body, empty_response, sse_event, sse_response};
 
+const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+
 fn method_not_allowed() -> Response {
-    let mut r = error_response(
-        &ProtocolError::new(
-            code::METHOD_NOT_FOUND,
-            "Method Not Allowed: this endpoint takes POST; GET and DELETE need a legacy Mcp-Session-Id",
-        )
-        .with_status(405),
-        None,
-    );
+    let e = ProtocolError::new(
+        code::METHOD_NOT_FOUND,
+        "Method Not Allowed: this endpoint takes POST; GET and DELETE need a legacy Mcp-Session-Id",
+    )
+    .with_status(405);
+    let mut r = error_response(&e, None);
     r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
     r
 }
@@ -43,8 +50,10 @@ pub(crate) async fn delete(State(st): State<Arc<AppState>>, headers: HeaderMap) 
         Err(resp) => return resp,
     };
     let Some(id) = str_header(&headers, &SESSION_ID) else { return method_not_allowed() };
-    let owned = st.server.sessions().get(id).is_some_and(|s| crate::auth::may_use(&s, principal.as_deref()));
-    if owned && st.server.sessions().remove(id) { empty_response(StatusCode::OK) } else { not_found() }
+    if crate::restore::find(&st, id, principal.as_deref()).await.is_none() {
+        return not_found();
+    }
+    if crate::restore::remove(&st, id).await { empty_response(StatusCode::OK) } else { not_found() }
 }
 
 pub(crate) async fn get(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
@@ -56,71 +65,147 @@ pub(crate) async fn get(State(st): State<Arc<AppState>>, headers: HeaderMap) -> 
         Err(resp) => return resp,
     };
     let Some(id) = str_header(&headers, &SESSION_ID) else { return method_not_allowed() };
-    let Some(session) = st.server.sessions().get(id).filter(|s| crate::auth::may_use(s, principal.as_deref())) else {
-        return not_found();
-    };
+    let Some(session) = crate::restore::find(&st, id, principal.as_deref()).await else { return not_found() };
     if !accepts(&headers, "text/event-stream") {
-        return error_response(
-            &ProtocolError::invalid_request("Accept must include text/event-stream").with_status(406),
-            None,
-        );
+        return error_response(&ProtocolError::invalid_request("Accept must include text/event-stream").with_status(406), None);
     }
+    let last = str_header(&headers, &LAST_EVENT_ID).and_then(EventId::parse);
+    let resumable = st.resumable(&session);
+    if (last.is_none() || resumable.is_none()) && session.has_stream() {
+        let e = ProtocolError::invalid_request("Conflict: this session already has an open GET stream").with_status(409);
+        return error_response(&e, None);
+    }
+    let (tx, rx) = mpsc::channel(CONN_BUFFER);
+    tokio::spawn(run_get(st, session, last, resumable, tx));
+    sse_response(channel_body(rx), HeaderMap::new())
+}
+
+/// Resumes the stream named by `last` if there is one; otherwise serves the session's
+/// standalone stream on `conn`.
+async fn run_get(
+    st: Arc<AppState>,
+    session: Arc<Session>,
+    last: Option<EventId>,
+    resumable: Option<Resumable>,
+    conn: mpsc::Sender<Bytes>,
+) {
+    let conn = match (&last, &resumable) {
+        (Some(last), Some(r)) => match resume(&r.hub, &*r.store, &r.session, last, conn).await {
+            Resumed::Unknown(conn) => {
+                tracing::debug!(%last, "Last-Event-ID unknown or expired; serving a fresh stream");
+                conn
+            }
+            Resumed::Replayed | Resumed::Attached => return,
+        },
+        _ => conn,
+    };
     if session.has_stream() {
-        return error_response(
-            &ProtocolError::invalid_request("Conflict: this session already has an open GET stream").with_status(409),
-            None,
-        );
+        return;
     }
+    standalone(st, session, resumable, conn).await;
+}
+
+/// The standalone stream: list changes, resource updates, and anything sent on the
+/// session's stream; resumable (ids, priming) when the session has an event store.
+async fn standalone(st: Arc<AppState>, session: Arc<Session>, resumable: Option<Resumable>, conn: mpsc::Sender<Bytes>) {
     let (out, mut frames) = Outbound::channel();
     session.set_stream(Some(out));
-    let (tx, rx) = tokio::sync::mpsc::channel(32);
     let mut changes = st.server.registry().subscribe();
     let mut updates = st.server.resource_updates();
-    let keep_alive = st.cfg.keep_alive;
     let weak = Arc::downgrade(&session);
     drop(session);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(keep_alive);
-        tick.tick().await;
-        loop {
-            let frame: Option<bytes::Bytes> = tokio::select! {
-                _ = tx.closed() => break,
-                _ = tick.tick() => Some(bytes::Bytes::from_static(b": keep-alive\n\n")),
-                f = frames.recv() => match f {
-                    Some(f) => Some(sse_event(&f)),
-                    None => break,
-                },
-                c = changes.recv() => match c {
-                    Ok(what) => {
-                        let mut buf = Vec::new();
-                        let _ = jsonrpc::write_notification(&mut buf, what.method(), &serde_json::json!({}));
-                        Some(sse_event(&buf))
-                    }
-                    Err(RecvError::Lagged(_)) => None,
-                    Err(RecvError::Closed) => break,
-                },
-                u = updates.recv() => match u {
-                    Ok(uri) => {
-                        let Some(s) = weak.upgrade() else { break };
-                        s.is_subscribed(&uri).then(|| {
-                            let mut buf = Vec::new();
-                            let _ = jsonrpc::write_notification(&mut buf, "notifications/resources/updated", &serde_json::json!({ "uri": &*uri }));
-                            sse_event(&buf)
-                        })
-                    }
-                    Err(RecvError::Lagged(_)) => None,
-                    Err(RecvError::Closed) => break,
-                },
-            };
-            if let Some(f) = frame
-                && tx.send(f).await.is_err()
-            {
-                break;
+    let live = resumable.as_ref().map(|r| r.hub.open(r.session.clone(), conn.clone()));
+    let sender = Sender { live: live.clone(), resumable: resumable.clone(), conn };
+    if !sender.prime().await {
+        return finish(&weak, &resumable, live).await;
+    }
+    let mut tick = tokio::time::interval(st.cfg.keep_alive);
+    tick.tick().await;
+    loop {
+        let message: Option<Vec<u8>> = tokio::select! {
+            _ = sender.closed() => break,
+            _ = tick.tick() => {
+                if !sender.comment().await { break }
+                None
             }
+            f = frames.recv() => match f {
+                Some(f) if f.is_empty() => None,
+                Some(f) => Some(f.to_vec()),
+                None => break,
+            },
+            c = changes.recv() => match c {
+                Ok(what) => {
+                    let mut buf = Vec::new();
+                    let _ = jsonrpc::write_notification(&mut buf, what.method(), &serde_json::json!({}));
+                    Some(buf)
+                }
+                Err(RecvError::Lagged(_)) => None,
+                Err(RecvError::Closed) => break,
+            },
+            u = updates.recv() => match u {
+                Ok(uri) => {
+                    let Some(s) = weak.upgrade() else { break };
+                    s.is_subscribed(&uri).then(|| {
+                        let mut buf = Vec::new();
+                        let p = serde_json::json!({ "uri": &*uri });
+                        let _ = jsonrpc::write_notification(&mut buf, "notifications/resources/updated", &p);
+                        buf
+                    })
+                }
+                Err(RecvError::Lagged(_)) => None,
+                Err(RecvError::Closed) => break,
+            },
+        };
+        if let Some(m) = message
+            && !sender.send(&m).await
+        {
+            break;
         }
-        if let Some(s) = weak.upgrade() {
-            s.set_stream(None);
+    }
+    finish(&weak, &resumable, live).await;
+}
+
+async fn finish(
+    weak: &std::sync::Weak<Session>,
+    resumable: &Option<Resumable>,
+    live: Option<Arc<crate::resume::LiveStream>>,
+) {
+    if let Some(s) = weak.upgrade() {
+        s.set_stream(None);
+    }
+    if let (Some(r), Some(l)) = (resumable, live) {
+        r.hub.finish(&l).await;
+    }
+}
+
+/// Sends on the standalone stream, through the event store when resumable.
+struct Sender {
+    live: Option<Arc<crate::resume::LiveStream>>,
+    resumable: Option<Resumable>,
+    conn: mpsc::Sender<Bytes>,
+}
+
+impl Sender {
+    async fn prime(&self) -> bool {
+        match (&self.live, &self.resumable) {
+            (Some(l), Some(r)) => l.emit(&*r.store, b"", Some(r.retry_ms)).await,
+            _ => true,
         }
-    });
-    sse_response(channel_body(rx), HeaderMap::new())
+    }
+    async fn send(&self, m: &[u8]) -> bool {
+        match (&self.live, &self.resumable) {
+            (Some(l), Some(r)) => l.emit(&*r.store, m, None).await,
+            _ => self.conn.send(sse_event(m)).await.is_ok(),
+        }
+    }
+    async fn comment(&self) -> bool {
+        let c = Bytes::from_static(b": keep-alive\n\n");
+        match &self.live {
+            Some(l) => l.send_raw(c).await,
+            None => self.conn.send(c).await.is_ok(),
+        }
+    }
+    async fn closed(&self) {
+        self.conn.closed().await
+    }
 }

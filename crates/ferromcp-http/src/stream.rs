@@ -4,9 +4,8 @@
 //! The handler future starts inside the HTTP handler. If it completes first, the answer
 //! is one `application/json` body (frames it queued just before finishing are sent as
 //! one SSE body instead, so nothing is lost). If a frame arrives first, the rest of the
-//! call moves to a task that streams SSE events. On the modern era a closed stream
-//! cancels the request; on the legacy era a disconnect is not a cancel (the handler runs
-//! to completion).
+//! call moves to a task that streams SSE events. This is the modern era's path, where
+//! closing the stream cancels the request; legacy answers are in `legacy_stream`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -32,7 +31,9 @@ pub(crate) fn json_response(status: u16, body: Vec<u8>, extra: HeaderMap) -> Res
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r.headers_mut().extend(extra);
+    if !extra.is_empty() {
+        r.headers_mut().extend(extra);
+    }
     r
 }
 
@@ -48,7 +49,9 @@ pub(crate) fn sse_response(body: Body, extra: HeaderMap) -> Response {
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    h.extend(extra);
+    if !extra.is_empty() {
+        h.extend(extra);
+    }
     r
 }
 
@@ -71,7 +74,6 @@ pub(crate) async fn respond<F>(
     mut frames: mpsc::Receiver<Bytes>,
     cancel: CancellationToken,
     sse_ok: bool,
-    cancel_on_disconnect: bool,
     extra: HeaderMap,
 ) -> Response
 where
@@ -124,7 +126,7 @@ where
                 f = frames.recv(), if !frames_done => match f {
                     Some(f) => if open && tx.send(sse_event(&f)).await.is_err() {
                         open = false;
-                        if cancel_on_disconnect { cancel.cancel(); }
+                        cancel.cancel();
                     },
                     None => frames_done = true,
                 },
@@ -139,7 +141,7 @@ where
                 }
                 _ = tx.closed(), if open => {
                     open = false;
-                    if cancel_on_disconnect { cancel.cancel(); }
+                    cancel.cancel();
                 }
             }
         }

@@ -31,11 +31,7 @@ impl Parse for Item {
         let key = Ident::parse_any(input)?;
         let value = if input.peek(Token![=]) {
             input.parse::<Token![=]>()?;
-            if input.peek(Lit) {
-                Value::Lit(input.parse()?)
-            } else {
-                Value::Path(input.parse()?)
-            }
+            if input.peek(Lit) { Value::Lit(input.parse()?) } else { Value::Path(input.parse()?) }
         } else if input.peek(syn::token::Paren) {
             let content;
             syn::parenthesized!(content in input);
@@ -70,17 +66,11 @@ impl Parse for AttrArgs {
         let mut out: Vec<Item> = Vec::new();
         for item in items {
             if out.iter().any(|i| i.key == item.key) {
-                return Err(syn::Error::new_spanned(
-                    &item.key,
-                    format!("`{}` is given twice", item.key),
-                ));
+                return Err(syn::Error::new_spanned(&item.key, format!("`{}` is given twice", item.key)));
             }
             out.push(item);
         }
-        Ok(AttrArgs {
-            positional,
-            items: out,
-        })
+        Ok(AttrArgs { positional, items: out })
     }
 }
 
@@ -94,14 +84,8 @@ impl AttrArgs {
     pub fn string(&mut self, key: &str) -> syn::Result<Option<LitStr>> {
         match self.take(key) {
             None => Ok(None),
-            Some(Item {
-                value: Value::Lit(Lit::Str(s)),
-                ..
-            }) => Ok(Some(s)),
-            Some(item) => Err(syn::Error::new_spanned(
-                &item.key,
-                format!("expected `{key} = \"...\"`"),
-            )),
+            Some(Item { value: Value::Lit(Lit::Str(s)), .. }) => Ok(Some(s)),
+            Some(item) => Err(syn::Error::new_spanned(&item.key, format!("expected `{key} = \"...\"`"))),
         }
     }
 
@@ -109,17 +93,9 @@ impl AttrArgs {
     pub fn boolean(&mut self, key: &str) -> syn::Result<Option<bool>> {
         match self.take(key) {
             None => Ok(None),
-            Some(Item {
-                value: Value::Flag, ..
-            }) => Ok(Some(true)),
-            Some(Item {
-                value: Value::Lit(Lit::Bool(b)),
-                ..
-            }) => Ok(Some(b.value)),
-            Some(item) => Err(syn::Error::new_spanned(
-                &item.key,
-                format!("expected `{key}` or `{key} = true|false`"),
-            )),
+            Some(Item { value: Value::Flag, .. }) => Ok(Some(true)),
+            Some(Item { value: Value::Lit(Lit::Bool(b)), .. }) => Ok(Some(b.value)),
+            Some(item) => Err(syn::Error::new_spanned(&item.key, format!("expected `{key}` or `{key} = true|false`"))),
         }
     }
 
@@ -127,14 +103,8 @@ impl AttrArgs {
     pub fn list(&mut self, key: &str) -> syn::Result<Vec<LitStr>> {
         match self.take(key) {
             None => Ok(Vec::new()),
-            Some(Item {
-                value: Value::List(l),
-                ..
-            }) => Ok(l),
-            Some(item) => Err(syn::Error::new_spanned(
-                &item.key,
-                format!("expected `{key}(\"a\", \"b\")`"),
-            )),
+            Some(Item { value: Value::List(l), .. }) => Ok(l),
+            Some(item) => Err(syn::Error::new_spanned(&item.key, format!("expected `{key}(\"a\", \"b\")`"))),
         }
     }
 
@@ -142,18 +112,9 @@ impl AttrArgs {
     pub fn core_path(&mut self) -> syn::Result<Path> {
         match self.take("crate") {
             None => Ok(syn::parse_quote!(::ferromcp::__core)),
-            Some(Item {
-                value: Value::Lit(Lit::Str(s)),
-                ..
-            }) => s.parse(),
-            Some(Item {
-                value: Value::Path(p),
-                ..
-            }) => Ok(p),
-            Some(item) => Err(syn::Error::new_spanned(
-                &item.key,
-                "expected `crate = \"path::to::ferromcp_core\"`",
-            )),
+            Some(Item { value: Value::Lit(Lit::Str(s)), .. }) => s.parse(),
+            Some(Item { value: Value::Path(p), .. }) => Ok(p),
+            Some(item) => Err(syn::Error::new_spanned(&item.key, "expected `crate = \"path::to::ferromcp_core\"`")),
         }
     }
 
@@ -163,11 +124,7 @@ impl AttrArgs {
             None => Ok(()),
             Some(item) => Err(syn::Error::new_spanned(
                 &item.key,
-                format!(
-                    "unknown argument `{}`; accepted: {}",
-                    item.key,
-                    accepted.join(", ")
-                ),
+                format!("unknown argument `{}`; accepted: {}", item.key, accepted.join(", ")),
             )),
         }
     }
@@ -180,18 +137,14 @@ pub fn doc_string(attrs: &[Attribute]) -> Option<String> {
         .filter(|a| a.path().is_ident("doc"))
         .filter_map(|a| match &a.meta {
             Meta::NameValue(nv) => match &nv.value {
-                Expr::Lit(ExprLit {
-                    lit: Lit::Str(s), ..
-                }) => Some(s.value()),
+                Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Some(s.value()),
                 _ => None,
             },
             _ => None,
         })
         .flat_map(|s| {
             // `split`, not `lines`: an empty `///` line is a paragraph break.
-            s.split('\n')
-                .map(|l| l.strip_prefix(' ').unwrap_or(l).trim_end().to_owned())
-                .collect::<Vec<_>>()
+            s.split('\n').map(|l| l.strip_prefix(' ').unwrap_or(l).trim_end().to_owned()).collect::<Vec<_>>()
         })
         .collect();
     let text = lines.join("\n").trim().to_owned();
@@ -209,8 +162,7 @@ pub struct Common {
 }
 
 impl Common {
-    pub const KEYS: [&'static str; 6] =
-        ["name", "title", "description", "tags", "enabled", "crate"];
+    pub const KEYS: [&'static str; 6] = ["name", "title", "description", "tags", "enabled", "crate"];
 
     pub fn parse(args: &mut AttrArgs, f: &ItemFn) -> syn::Result<Self> {
         let name = match args.string("name")? {
@@ -223,10 +175,7 @@ impl Common {
         Ok(Common {
             name,
             title: args.string("title")?,
-            description: args
-                .string("description")?
-                .map(|d| d.value())
-                .or_else(|| doc_string(&f.attrs)),
+            description: args.string("description")?.map(|d| d.value()).or_else(|| doc_string(&f.attrs)),
             tags: args.list("tags")?,
             enabled: args.boolean("enabled")?,
         })
@@ -245,10 +194,9 @@ impl Common {
 /// Rejects a leading string literal where the macro takes none.
 pub fn no_positional(args: &AttrArgs, what: &str) -> syn::Result<()> {
     match &args.positional {
-        Some(lit) => Err(syn::Error::new_spanned(
-            lit,
-            format!("#[{what}] takes no positional argument; use `name = \"...\"`"),
-        )),
+        Some(lit) => {
+            Err(syn::Error::new_spanned(lit, format!("#[{what}] takes no positional argument; use `name = \"...\"`")))
+        }
         None => Ok(()),
     }
 }

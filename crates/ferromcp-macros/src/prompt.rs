@@ -21,10 +21,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     let name = &f.sig.ident;
     let prompt_name = &common.name;
     let setters = common.setters();
-    let func::ArgsType {
-        def: args_def,
-        pat: args_pat,
-    } = func::args_type(&core, "__FerromcpPromptArgs", &params);
+    let func::ArgsType { def: args_def, pat: args_pat } = func::args_type(&core, "__FerromcpPromptArgs", &params);
     let ctx = func::ctx_ident();
     let call = func::call_expr(name, &params, &ctx, f.sig.asyncness.is_some());
     let item = func::unit_struct_and_call(&f, &attrs, "prompt");

@@ -27,11 +27,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     let core = attr_args.core_path()?;
     let common = Common::parse(&mut attr_args, &f)?;
     let mime = attr_args.string("mime_type")?;
-    let accepted: Vec<&str> = Common::KEYS
-        .iter()
-        .copied()
-        .chain(["uri", "mime_type"])
-        .collect();
+    let accepted: Vec<&str> = Common::KEYS.iter().copied().chain(["uri", "mime_type"]).collect();
     attr_args.finish(&accepted)?;
     func::check_signature(&f, "resource")?;
     let params = func::parse_params(&mut f, "resource")?;
@@ -43,10 +39,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     };
     for p in params.iter().filter(|p| matches!(p.kind, ParamKind::Value)) {
         if let Some(d) = &p.description {
-            return Err(syn::Error::new_spanned(
-                d,
-                "#[arg(description)] has no effect on a resource parameter",
-            ));
+            return Err(syn::Error::new_spanned(d, "#[arg(description)] has no effect on a resource parameter"));
         }
         if !is_template {
             return Err(syn::Error::new_spanned(
@@ -76,10 +69,8 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     let call = func::call_expr(name, &params, &ctx, f.sig.asyncness.is_some());
     let (target, def) = if is_template {
         let vars_ident = Ident::new("__ferromcp_vars", Span::mixed_site());
-        let bindings = params
-            .iter()
-            .filter(|p| matches!(p.kind, ParamKind::Value))
-            .map(|p| binding(&core, &vars_ident, p));
+        let bindings =
+            params.iter().filter(|p| matches!(p.kind, ParamKind::Value)).map(|p| binding(&core, &vars_ident, p));
         let target = quote!(#core::ResourceTemplateDef);
         let def = quote! {
             #target::new(#uri, #resource_name)
@@ -178,9 +169,7 @@ pub fn template_vars(raw: &str) -> Result<Vec<String>, String> {
         }
         let Some(open) = open else { break };
         let after = &rest[open + 1..];
-        let close = after
-            .find('}')
-            .ok_or_else(|| format!("unclosed `{{` in URI template {raw:?}"))?;
+        let close = after.find('}').ok_or_else(|| format!("unclosed `{{` in URI template {raw:?}"))?;
         let expr = &after[..close];
         if expr.contains('{') {
             return Err(format!("nested `{{` in URI template {raw:?}"));
@@ -198,9 +187,7 @@ pub fn template_vars(raw: &str) -> Result<Vec<String>, String> {
         }
         match op {
             None | Some('+' | '#' | '/') if names.len() > 1 => {
-                return Err(format!(
-                    "`{{{expr}}}` lists several variables; only `{{?a,b}}` and `{{&a,b}}` may"
-                ));
+                return Err(format!("`{{{expr}}}` lists several variables; only `{{?a,b}}` and `{{&a,b}}` may"));
             }
             _ => {}
         }
@@ -217,9 +204,7 @@ pub fn template_vars(raw: &str) -> Result<Vec<String>, String> {
 
 fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -230,10 +215,7 @@ mod tests {
     #[test]
     fn accepts_the_supported_forms() {
         assert_eq!(template_vars("a://{id}/x").unwrap(), ["id"]);
-        assert_eq!(
-            template_vars("a://{+path}{/seg}{?q,page}{&more}").unwrap(),
-            ["path", "seg", "q", "page", "more"]
-        );
+        assert_eq!(template_vars("a://{+path}{/seg}{?q,page}{&more}").unwrap(), ["path", "seg", "q", "page", "more"]);
         assert!(template_vars("a://plain").unwrap().is_empty());
     }
 

@@ -28,11 +28,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             hints.push(quote!(.#method(#on)));
         }
     }
-    let accepted: Vec<&str> = Common::KEYS
-        .iter()
-        .copied()
-        .chain(HINTS.iter().map(|h| h.0))
-        .collect();
+    let accepted: Vec<&str> = Common::KEYS.iter().copied().chain(HINTS.iter().map(|h| h.0)).collect();
     attr_args.finish(&accepted)?;
     func::check_signature(&f, "tool")?;
     let params = func::parse_params(&mut f, "tool")?;
@@ -50,10 +46,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         };
         quote!(.annotations(#start #(#hints)*))
     };
-    let func::ArgsType {
-        def: args_def,
-        pat: args_pat,
-    } = func::args_type(&core, "__FerromcpToolArgs", &params);
+    let func::ArgsType { def: args_def, pat: args_pat } = func::args_type(&core, "__FerromcpToolArgs", &params);
     let ctx = func::ctx_ident();
     let is_async = f.sig.asyncness.is_some();
     let call = func::call_expr(name, &params, &ctx, is_async);

@@ -33,14 +33,8 @@ async fn weather(
     if city.is_empty() {
         return Err(Error::tool("no city"));
     }
-    let client = ctx
-        .client_info()
-        .map(|i| i.name.clone())
-        .unwrap_or_default();
-    Ok(format!(
-        "{city}: sunny, {} (for {client})",
-        units.unwrap_or_else(|| "metric".into())
-    ))
+    let client = ctx.client_info().map(|i| i.name.clone()).unwrap_or_default();
+    Ok(format!("{city}: sunny, {} (for {client})", units.unwrap_or_else(|| "metric".into())))
 }
 
 /// Multiplies, synchronously.
@@ -69,21 +63,13 @@ async fn static_text(_ctx: Context) -> &'static str {
 }
 
 /// One item of a collection.
-#[resource(
-    "test://items/{id}{?verbose}",
-    crate = "::ferromcp_core",
-    mime_type = "application/json"
-)]
+#[resource("test://items/{id}{?verbose}", crate = "::ferromcp_core", mime_type = "application/json")]
 async fn item(id: u32, verbose: Option<bool>, ctx: Context) -> Value {
     let _ = ctx;
     json!({ "id": id, "verbose": verbose.unwrap_or(false) })
 }
 
-#[resource(
-    "test://users/{type}/{name}",
-    crate = "::ferromcp_core",
-    description = "A user"
-)]
+#[resource("test://users/{type}/{name}", crate = "::ferromcp_core", description = "A user")]
 fn user(r#type: String, name: String) -> String {
     format!("{type}/{name}", type = r#type)
 }
@@ -91,23 +77,12 @@ fn user(r#type: String, name: String) -> String {
 /// Asks for a code review.
 #[prompt(crate = "::ferromcp_core", title = "Review")]
 async fn review(#[arg(description = "The code")] code: String, language: Option<String>) -> String {
-    format!(
-        "Review this {} code: {code}",
-        language.as_deref().unwrap_or("unknown")
-    )
+    format!("Review this {} code: {code}", language.as_deref().unwrap_or("unknown"))
 }
 
-#[prompt(
-    crate = "::ferromcp_core",
-    name = "greet",
-    description = "Says hello",
-    tags("x")
-)]
+#[prompt(crate = "::ferromcp_core", name = "greet", description = "Says hello", tags("x"))]
 fn greeting(ctx: &Context) -> String {
-    format!(
-        "hello {}",
-        ctx.client_info().map(|i| i.name.as_str()).unwrap_or("?")
-    )
+    format!("hello {}", ctx.client_info().map(|i| i.name.as_str()).unwrap_or("?"))
 }
 
 fn server() -> Server {
@@ -129,30 +104,19 @@ fn tool_schema_description_and_annotations() {
     let server = server();
     let snap = server.registry().snapshot();
 
-    let add_def = snap
-        .tools
-        .get("add")
-        .expect("add registered")
-        .tool()
-        .clone();
+    let add_def = snap.tools.get("add").expect("add registered").tool().clone();
     assert_eq!(add_def.description.as_deref(), Some("Adds two integers."));
     assert_eq!(add_def.input_schema["type"], "object");
     assert_eq!(add_def.input_schema["required"], json!(["a", "b"]));
     assert_eq!(add_def.input_schema["properties"]["a"]["type"], "integer");
     assert_eq!(add_def.input_schema["properties"]["b"]["type"], "integer");
     assert!(add_def.annotations.is_none());
-    assert_eq!(
-        add_def.output_schema.as_ref().unwrap()["properties"]["result"]["type"],
-        "integer"
-    );
+    assert_eq!(add_def.output_schema.as_ref().unwrap()["properties"]["result"]["type"], "integer");
 
     let w = snap.tools.get("get_weather").expect("renamed tool");
     assert!(snap.tools.get("weather").is_none());
     let tool = w.tool();
-    assert_eq!(
-        tool.description.as_deref(),
-        Some("Reports the weather.\n\nSecond paragraph.")
-    );
+    assert_eq!(tool.description.as_deref(), Some("Reports the weather.\n\nSecond paragraph."));
     assert_eq!(tool.title.as_deref(), Some("Weather"));
     assert_eq!(tool.input_schema["required"], json!(["city"]));
     let props = tool.input_schema["properties"].as_object().unwrap();
@@ -165,10 +129,7 @@ fn tool_schema_description_and_annotations() {
     assert_eq!(ann.idempotent_hint, Some(true));
     assert_eq!(ann.destructive_hint, Some(false));
     assert_eq!(ann.open_world_hint, Some(true));
-    assert_eq!(
-        w.tags().iter().map(String::as_str).collect::<Vec<_>>(),
-        ["slow", "web"]
-    );
+    assert_eq!(w.tags().iter().map(String::as_str).collect::<Vec<_>>(), ["slow", "web"]);
     assert!(w.is_enabled());
 
     let m = snap.tools.get("multiply").expect("sync tool");
@@ -188,15 +149,9 @@ fn conversions_work_without_a_server() {
     assert_eq!(def.name(), "add");
     let t: ResourceTemplateDef = item.into();
     assert_eq!(t.template().variables(), ["id", "verbose"]);
-    assert_eq!(
-        t.resource_template().mime_type.as_deref(),
-        Some("application/json")
-    );
+    assert_eq!(t.resource_template().mime_type.as_deref(), Some("application/json"));
     assert_eq!(t.resource_template().name, "item");
-    assert_eq!(
-        t.resource_template().description.as_deref(),
-        Some("One item of a collection.")
-    );
+    assert_eq!(t.resource_template().description.as_deref(), Some("One item of a collection."));
     let p: PromptDef = greeting.into();
     assert_eq!(p.name(), "greet");
     assert!(p.prompt().arguments.is_none());
@@ -206,37 +161,22 @@ fn conversions_work_without_a_server() {
 fn resources_and_prompts_are_registered() {
     let server = server();
     let snap = server.registry().snapshot();
-    let r = snap
-        .resources
-        .get("test://static-text")
-        .expect("static resource");
+    let r = snap.resources.get("test://static-text").expect("static resource");
     assert_eq!(r.resource().name, "static-text");
     assert_eq!(r.resource().mime_type.as_deref(), Some("text/plain"));
     assert_eq!(r.resource().title.as_deref(), Some("Static"));
     assert_eq!(r.resource().description.as_deref(), Some("A fixed text."));
-    let u = snap
-        .templates
-        .get("test://users/{type}/{name}")
-        .expect("user template");
+    let u = snap.templates.get("test://users/{type}/{name}").expect("user template");
     assert_eq!(u.resource_template().description.as_deref(), Some("A user"));
 
     let p = snap.prompts.get("review").expect("prompt");
     assert_eq!(p.prompt().title.as_deref(), Some("Review"));
-    assert_eq!(
-        p.prompt().description.as_deref(),
-        Some("Asks for a code review.")
-    );
+    assert_eq!(p.prompt().description.as_deref(), Some("Asks for a code review."));
     let args = p.prompt().arguments.clone().unwrap();
     assert_eq!(args.len(), 2);
-    assert_eq!(
-        (args[0].name.as_str(), args[0].required),
-        ("code", Some(true))
-    );
+    assert_eq!((args[0].name.as_str(), args[0].required), ("code", Some(true)));
     assert_eq!(args[0].description.as_deref(), Some("The code"));
-    assert_eq!(
-        (args[1].name.as_str(), args[1].required),
-        ("language", Some(false))
-    );
+    assert_eq!((args[1].name.as_str(), args[1].required), ("language", Some(false)));
 }
 
 #[tokio::test]
@@ -244,10 +184,7 @@ async fn functions_stay_callable() {
     assert_eq!(add::call(1, 2).await, 3);
     assert_eq!(ping::call().await, "pong");
     assert_eq!(user::call("admin".into(), "ann".into()), "admin/ann");
-    assert_eq!(
-        review::call("x()".into(), Some("rust".into())).await,
-        "Review this rust code: x()"
-    );
+    assert_eq!(review::call("x()".into(), Some("rust".into())).await, "Review this rust code: x()");
 }
 
 /// A client on the other end of an in-memory pipe.
@@ -261,18 +198,9 @@ impl Client {
     async fn connect() -> Client {
         let (client_end, server_end) = tokio::io::duplex(64 * 1024);
         let (sr, sw) = tokio::io::split(server_end);
-        tokio::spawn(ferromcp_core::transport::serve_io(
-            server(),
-            sr,
-            sw,
-            Default::default(),
-        ));
+        tokio::spawn(ferromcp_core::transport::serve_io(server(), sr, sw, Default::default()));
         let (cr, cw) = tokio::io::split(client_end);
-        let mut c = Client {
-            write: cw,
-            read: BufReader::new(cr),
-            next_id: 0,
-        };
+        let mut c = Client { write: cw, read: BufReader::new(cr), next_id: 0 };
         let init = c
             .request(
                 "initialize",
@@ -280,8 +208,7 @@ impl Client {
             )
             .await;
         assert_eq!(init["result"]["serverInfo"]["name"], "t", "{init}");
-        c.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-            .await;
+        c.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await;
         c
     }
 
@@ -295,17 +222,13 @@ impl Client {
     async fn request(&mut self, method: &str, params: Value) -> Value {
         self.next_id += 1;
         let id = self.next_id;
-        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
-            .await;
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})).await;
         loop {
             let mut line = String::new();
-            let n = tokio::time::timeout(
-                std::time::Duration::from_secs(10),
-                self.read.read_line(&mut line),
-            )
-            .await
-            .expect("response in time")
-            .unwrap();
+            let n = tokio::time::timeout(std::time::Duration::from_secs(10), self.read.read_line(&mut line))
+                .await
+                .expect("response in time")
+                .unwrap();
             assert!(n > 0, "server closed the pipe");
             let v: Value = serde_json::from_str(&line).unwrap();
             if v["id"] == id {
@@ -315,8 +238,7 @@ impl Client {
     }
 
     async fn call_tool(&mut self, name: &str, arguments: Value) -> Value {
-        self.request("tools/call", json!({"name": name, "arguments": arguments}))
-            .await
+        self.request("tools/call", json!({"name": name, "arguments": arguments})).await
     }
 }
 
@@ -334,17 +256,9 @@ async fn tools_run_end_to_end() {
     assert!(text.contains("add"), "{text}");
 
     let r = c.call_tool("get_weather", json!({"city": "Oslo"})).await;
-    assert_eq!(
-        r["result"]["content"][0]["text"], "Oslo: sunny, metric (for t)",
-        "{r}"
-    );
-    let r = c
-        .call_tool("get_weather", json!({"city": "Rome", "units": "imperial"}))
-        .await;
-    assert_eq!(
-        r["result"]["content"][0]["text"], "Rome: sunny, imperial (for t)",
-        "{r}"
-    );
+    assert_eq!(r["result"]["content"][0]["text"], "Oslo: sunny, metric (for t)", "{r}");
+    let r = c.call_tool("get_weather", json!({"city": "Rome", "units": "imperial"})).await;
+    assert_eq!(r["result"]["content"][0]["text"], "Rome: sunny, imperial (for t)", "{r}");
     let r = c.call_tool("get_weather", json!({"city": ""})).await;
     assert_eq!(r["result"]["isError"], true, "{r}");
     assert_eq!(r["result"]["content"][0]["text"], "no city");
@@ -353,17 +267,9 @@ async fn tools_run_end_to_end() {
     assert_eq!(r["result"]["content"][0]["text"], "pong", "{r}");
 
     let list = c.request("tools/list", json!({})).await;
-    let names: Vec<&str> = list["result"]["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        names,
-        ["add", "get_weather", "ping"],
-        "disabled tool is hidden"
-    );
+    let names: Vec<&str> =
+        list["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["add", "get_weather", "ping"], "disabled tool is hidden");
 }
 
 #[tokio::test]
@@ -372,93 +278,50 @@ async fn sync_tool_runs_on_the_blocking_pool() {
     server.registry().set_tool_enabled("multiply", true);
     let (client_end, server_end) = tokio::io::duplex(64 * 1024);
     let (sr, sw) = tokio::io::split(server_end);
-    tokio::spawn(ferromcp_core::transport::serve_io(
-        server,
-        sr,
-        sw,
-        Default::default(),
-    ));
+    tokio::spawn(ferromcp_core::transport::serve_io(server, sr, sw, Default::default()));
     let (cr, cw) = tokio::io::split(client_end);
-    let mut c = Client {
-        write: cw,
-        read: BufReader::new(cr),
-        next_id: 0,
-    };
+    let mut c = Client { write: cw, read: BufReader::new(cr), next_id: 0 };
     c.request(
         "initialize",
         json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "sync", "version": "1"}}),
     )
     .await;
-    c.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-        .await;
+    c.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await;
     let r = c.call_tool("multiply", json!({"x": 1.5, "by": 4})).await;
     assert_eq!(r["result"]["content"][0]["text"], "6 from sync", "{r}");
-    let r = c
-        .call_tool("multiply", json!({"x": 1.5, "factor": 4}))
-        .await;
-    assert_eq!(
-        r["result"]["isError"], true,
-        "the renamed field is `by`: {r}"
-    );
+    let r = c.call_tool("multiply", json!({"x": 1.5, "factor": 4})).await;
+    assert_eq!(r["result"]["isError"], true, "the renamed field is `by`: {r}");
 }
 
 #[tokio::test]
 async fn resources_read_end_to_end() {
     let mut c = Client::connect().await;
 
-    let r = c
-        .request("resources/read", json!({"uri": "test://static-text"}))
-        .await;
+    let r = c.request("resources/read", json!({"uri": "test://static-text"})).await;
     let content = &r["result"]["contents"][0];
     assert_eq!(content["text"], "hello", "{r}");
     assert_eq!(content["mimeType"], "text/plain");
 
-    let r = c
-        .request("resources/read", json!({"uri": "test://items/42"}))
-        .await;
+    let r = c.request("resources/read", json!({"uri": "test://items/42"})).await;
     let content = &r["result"]["contents"][0];
     assert_eq!(content["uri"], "test://items/42", "{r}");
     let body: Value = serde_json::from_str(content["text"].as_str().unwrap()).unwrap();
     assert_eq!(body, json!({"id": 42, "verbose": false}));
 
-    let r = c
-        .request(
-            "resources/read",
-            json!({"uri": "test://items/7?verbose=true"}),
-        )
-        .await;
-    let body: Value =
-        serde_json::from_str(r["result"]["contents"][0]["text"].as_str().unwrap()).unwrap();
+    let r = c.request("resources/read", json!({"uri": "test://items/7?verbose=true"})).await;
+    let body: Value = serde_json::from_str(r["result"]["contents"][0]["text"].as_str().unwrap()).unwrap();
     assert_eq!(body, json!({"id": 7, "verbose": true}), "{r}");
 
-    let r = c
-        .request("resources/read", json!({"uri": "test://items/abc"}))
-        .await;
+    let r = c.request("resources/read", json!({"uri": "test://items/abc"})).await;
     assert_eq!(r["error"]["code"], -32602, "{r}");
     let msg = r["error"]["message"].as_str().unwrap();
-    assert!(
-        msg.contains("`id`") && msg.contains("u32") && msg.contains("abc"),
-        "{msg}"
-    );
+    assert!(msg.contains("`id`") && msg.contains("u32") && msg.contains("abc"), "{msg}");
 
-    let r = c
-        .request(
-            "resources/read",
-            json!({"uri": "test://items/1?verbose=maybe"}),
-        )
-        .await;
+    let r = c.request("resources/read", json!({"uri": "test://items/1?verbose=maybe"})).await;
     assert_eq!(r["error"]["code"], -32602, "{r}");
-    assert!(
-        r["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("`verbose`"),
-        "{r}"
-    );
+    assert!(r["error"]["message"].as_str().unwrap().contains("`verbose`"), "{r}");
 
-    let r = c
-        .request("resources/read", json!({"uri": "test://users/admin/ann"}))
-        .await;
+    let r = c.request("resources/read", json!({"uri": "test://users/admin/ann"})).await;
     assert_eq!(r["result"]["contents"][0]["text"], "admin/ann", "{r}");
 
     let list = c.request("resources/templates/list", json!({})).await;
@@ -473,34 +336,18 @@ async fn prompts_get_end_to_end() {
     let mut c = Client::connect().await;
 
     let r = c
-        .request(
-            "prompts/get",
-            json!({"name": "review", "arguments": {"code": "fn x() {}", "language": "rust"}}),
-        )
+        .request("prompts/get", json!({"name": "review", "arguments": {"code": "fn x() {}", "language": "rust"}}))
         .await;
     let msg = &r["result"]["messages"][0];
     assert_eq!(msg["role"], "user", "{r}");
     assert_eq!(msg["content"]["text"], "Review this rust code: fn x() {}");
 
-    let r = c
-        .request(
-            "prompts/get",
-            json!({"name": "review", "arguments": {"code": "1"}}),
-        )
-        .await;
-    assert_eq!(
-        r["result"]["messages"][0]["content"]["text"], "Review this unknown code: 1",
-        "{r}"
-    );
+    let r = c.request("prompts/get", json!({"name": "review", "arguments": {"code": "1"}})).await;
+    assert_eq!(r["result"]["messages"][0]["content"]["text"], "Review this unknown code: 1", "{r}");
 
-    let r = c
-        .request("prompts/get", json!({"name": "review", "arguments": {}}))
-        .await;
+    let r = c.request("prompts/get", json!({"name": "review", "arguments": {}})).await;
     assert_eq!(r["error"]["code"], -32602, "missing required argument: {r}");
 
     let r = c.request("prompts/get", json!({"name": "greet"})).await;
-    assert_eq!(
-        r["result"]["messages"][0]["content"]["text"], "hello t",
-        "{r}"
-    );
+    assert_eq!(r["result"]["messages"][0]["content"]["text"], "hello t", "{r}");
 }

@@ -236,6 +236,16 @@ impl Context {
         }
     }
 
+    /// Closes this request's SSE connection without ending the request (SEP-1699
+    /// polling): the client reconnects with `Last-Event-ID` and receives what it missed.
+    /// Use it in long calls so no connection outlives proxies' timeouts. Only legacy
+    /// Streamable HTTP sessions with an event store can do this; elsewhere it does nothing.
+    pub async fn close_sse_stream(&self) {
+        if matches!(self.inner.era, Era::Legacy(_)) && self.inner.transport == TransportKind::StreamableHttp {
+            let _ = self.inner.outbound.send(Vec::new()).await;
+        }
+    }
+
     /// Sends any notification on this request's stream.
     pub async fn send_notification(&self, method: &str, params: impl Serialize) -> crate::Result<()> {
         let mut buf = Vec::with_capacity(96);

@@ -70,17 +70,21 @@ pub(super) async fn prepare(
     if !env.era.is_modern() || !matches!(method, Method::CallTool | Method::ReadResource | Method::GetPrompt) {
         return Ok(Prepared::default());
     }
-    let p: MrtrParams<'_> = serde_json::from_str(params_text(req))
+    let text = params_text(req);
+    let takes_handle = method == Method::CallTool
+        && req.name.as_deref().is_some_and(|n| server.registry().snapshot().tools.get(n).is_some_and(|t| t.session_arg));
+    // Most calls are first rounds without a handle: nothing to parse.
+    if !takes_handle && !req.mrtr_retry {
+        return Ok(Prepared { mrtr: Some(MrtrState::default()), ..Prepared::default() });
+    }
+    let p: MrtrParams<'_> = serde_json::from_str(text)
         .map_err(|e| ProtocolError::invalid_params(format!("Invalid {} params: {e}", req.method)))?;
     let mrtr = Some(mrtr_state(server, method.as_str(), p.target(), &p)?);
     let (mut scope, mut scope_error) = (None, None);
-    if method == Method::CallTool {
-        let snapshot = server.registry().snapshot();
-        if snapshot.tools.get(p.target()).is_some_and(|t| t.session_arg) {
-            match handle_scope(server, env, p.args()).await {
-                Ok(s) => scope = s,
-                Err(e) => scope_error = Some(e),
-            }
+    if takes_handle {
+        match handle_scope(server, env, p.args()).await {
+            Ok(s) => scope = s,
+            Err(e) => scope_error = Some(e),
         }
     }
     Ok(Prepared { mrtr, scope, scope_error })
@@ -179,14 +183,18 @@ pub(super) async fn call_tool(server: &Server, ctx: &Context, req: Request, scop
     if let Some(e) = scope_error {
         return tool_error(server, ctx, &req.id, e.to_string());
     }
-    let p: MrtrParams<'_> = serde_json::from_str(params_text(&req))
-        .map_err(|e| ProtocolError::invalid_params(format!("Invalid tools/call params: {e}")))?;
-    let Some(name) = p.name.as_deref() else {
+    // The envelope decoder already located `name` and `arguments`.
+    let Some(name) = req.name.as_deref() else {
         return Err(ProtocolError::invalid_params("tools/call needs a string `name`"));
     };
-    if p.arguments.is_some_and(|a| !a.get().starts_with('{') && a.get() != "null") {
+    let args_text = req.arguments();
+    if args_text.is_some_and(|a| !a.starts_with('{')) {
         return Err(ProtocolError::invalid_params("`arguments` must be an object"));
     }
+    let args_raw: Option<&RawValue> = match args_text {
+        Some(t) => Some(serde_json::from_str(t).map_err(|e| ProtocolError::invalid_params(e.to_string()))?),
+        None => None,
+    };
     let vis = ctx.visibility().await.map_err(Error::into_protocol)?;
     let snapshot = server.registry().snapshot();
     let visible = |n: &str| {
@@ -201,13 +209,13 @@ pub(super) async fn call_tool(server: &Server, ctx: &Context, req: Request, scop
     let chain = &server.inner.middleware;
     let fut = if chain.is_empty() {
         let tool = visible(name).cloned();
-        let args = p.args();
+        let args = args_raw;
         match tool {
             Some(t) => t.call(ctx.clone(), args),
             None => Box::pin(std::future::ready(Err(Error::invalid_params(format!("Unknown tool: {name}"))))),
         }
     } else {
-        let call = ToolCall { name: name.to_owned(), arguments: p.args().map(RawValue::to_owned) };
+        let call = ToolCall { name: name.to_owned(), arguments: args_raw.map(RawValue::to_owned) };
         let snapshot = snapshot.clone();
         let vis = vis.clone();
         let endpoint = move |ctx: &Context,
@@ -229,7 +237,7 @@ pub(super) async fn call_tool(server: &Server, ctx: &Context, req: Request, scop
         Box::pin(async move { run_chain(&chain, &ctx2, call, select::on_call_tool, &endpoint).await })
     };
     match Drive::new(fut, ctx.clone()).await {
-        Driven::InputRequired => input_required(server, ctx, &req.id, "tools/call", name, p.args()),
+        Driven::InputRequired => input_required(server, ctx, &req.id, "tools/call", name, args_raw),
         Driven::Done(Ok(mut result)) => {
             result.result_type = None;
             let meta = result.meta.take().map(|m| m.0);

@@ -112,6 +112,7 @@ impl Server {
                 Ok(prepared) => {
                     let ctx = server.context(&mut req, method, env, prepared.mrtr, prepared.scope);
                     tokio::select! {
+                        biased;
                         r = methods::serve(&server, &ctx, method, req, prepared.scope_error) => r,
                         _ = cancel.cancelled() => Reply::none(),
                     }

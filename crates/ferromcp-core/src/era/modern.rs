@@ -72,13 +72,13 @@ fn header_mismatch(msg: String) -> ProtocolError {
 }
 
 /// Decodes a routing header value: trims OWS, unwraps `=?base64?...?=`.
-pub fn decode_header_value(raw: &[u8]) -> Option<String> {
+pub fn decode_header_value(raw: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
     let s = std::str::from_utf8(raw).ok()?.trim_matches(|c| c == ' ' || c == '\t');
     if let Some(inner) = s.strip_prefix("=?base64?").and_then(|r| r.strip_suffix("?=")) {
         let bytes = base64::engine::general_purpose::STANDARD.decode(inner).ok()?;
-        return String::from_utf8(bytes).ok();
+        return String::from_utf8(bytes).ok().map(std::borrow::Cow::Owned);
     }
-    Some(s.to_owned())
+    Some(std::borrow::Cow::Borrowed(s))
 }
 
 fn validate_headers(req: &Request, version: &str, h: &dyn HeaderLookup) -> Result<(), ProtocolError> {
@@ -88,7 +88,7 @@ fn validate_headers(req: &Request, version: &str, h: &dyn HeaderLookup) -> Resul
                 "Missing MCP-Protocol-Version header (required on every 2026-07-28 POST)".into(),
             ));
         }
-        Some(v) if v != version => {
+        Some(v) if v != *version => {
             return Err(header_mismatch(format!(
                 "MCP-Protocol-Version header {v:?} does not match _meta protocolVersion {version:?}"
             )));
@@ -131,7 +131,7 @@ pub fn validate_param_header(
             let h =
                 decode_header_value(raw).ok_or_else(|| header_mismatch(format!("Mcp-Param-{name} is not valid")))?;
             let same = match v {
-                serde_json::Value::String(s) => *s == h,
+                serde_json::Value::String(s) => *s == *h,
                 serde_json::Value::Bool(b) => h == if *b { "true" } else { "false" },
                 serde_json::Value::Number(n) => match (n.as_i64(), h.parse::<i64>()) {
                     (Some(a), Ok(b)) => a == b,

@@ -1,0 +1,191 @@
+//! Answers on the legacy era: the request runs in its own task (a disconnect is not a
+//! cancel on 2025-11-25), and the answer is plain JSON unless the handler streams, in
+//! which case the call moves to SSE — resumable, with a priming event, event ids and
+//! `retry`, when the session has an event store.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use bytes::Bytes;
+use ferromcp_core::Reply;
+use ferromcp_core::events::EventStore;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::resume::{CONN_BUFFER, StreamHub};
+use crate::stream::{channel_body, empty_response, json_response, sse_event, sse_response};
+
+/// What makes a session's streams resumable.
+#[derive(Clone)]
+pub(crate) struct Resumable {
+    pub(crate) store: Arc<dyn EventStore>,
+    pub(crate) hub: Arc<StreamHub>,
+    pub(crate) session: Arc<str>,
+    pub(crate) retry_ms: u64,
+}
+
+enum First {
+    Json(Reply),
+    Sse(Body),
+}
+
+/// Runs the request to completion in a task and answers with JSON or SSE.
+pub(crate) async fn respond_legacy<F>(
+    fut: F,
+    frames: mpsc::Receiver<Bytes>,
+    sse_ok: bool,
+    resumable: Option<Resumable>,
+    extra: HeaderMap,
+) -> Response
+where
+    F: Future<Output = Reply> + Send + 'static,
+{
+    let (first_tx, first_rx) = oneshot::channel();
+    tokio::spawn(drive(fut, frames, sse_ok, resumable, first_tx));
+    match first_rx.await {
+        Ok(First::Json(reply)) => match reply.body {
+            Some(b) => json_response(reply.status, b, extra),
+            None => empty_response(StatusCode::ACCEPTED),
+        },
+        Ok(First::Sse(body)) => sse_response(body, extra),
+        Err(_) => empty_response(StatusCode::INTERNAL_SERVER_ERROR),
+    }
+}
+
+async fn drive<F>(
+    fut: F,
+    mut frames: mpsc::Receiver<Bytes>,
+    sse_ok: bool,
+    resumable: Option<Resumable>,
+    first_tx: oneshot::Sender<First>,
+) where
+    F: Future<Output = Reply> + Send + 'static,
+{
+    let mut fut = std::pin::pin!(fut);
+    if !sse_ok {
+        let reply = loop {
+            tokio::select! {
+                biased;
+                r = &mut fut => break r,
+                f = frames.recv() => if f.is_none() { break (&mut fut).await },
+            }
+        };
+        let _ = first_tx.send(First::Json(reply));
+        return;
+    }
+    let mut queued = Vec::new();
+    let mut done: Option<Reply> = None;
+    tokio::select! {
+        biased;
+        reply = &mut fut => {
+            while let Ok(f) = frames.try_recv() {
+                queued.push(f);
+            }
+            if queued.iter().all(|f| f.is_empty()) || reply.is_error {
+                let _ = first_tx.send(First::Json(reply));
+                return;
+            }
+            done = Some(reply);
+        }
+        f = frames.recv() => match f {
+            Some(f) => queued.push(f),
+            None => {
+                let _ = first_tx.send(First::Json(fut.await));
+                return;
+            }
+        },
+    }
+    let (tx, rx) = mpsc::channel::<Bytes>(CONN_BUFFER);
+    if first_tx.send(First::Sse(channel_body(rx))).is_err() {
+        // The client is gone before the first byte; keep running the request anyway.
+    }
+    match resumable {
+        Some(r) => drive_resumable(fut, frames, queued, done, tx, r).await,
+        None => drive_plain(fut, frames, queued, done, tx).await,
+    }
+}
+
+/// SSE without an event store: frames go to the connection while it lasts.
+async fn drive_plain<F: Future<Output = Reply>>(
+    mut fut: std::pin::Pin<&mut F>,
+    mut frames: mpsc::Receiver<Bytes>,
+    queued: Vec<Bytes>,
+    done: Option<Reply>,
+    tx: mpsc::Sender<Bytes>,
+) {
+    let mut open = true;
+    for f in queued.iter().filter(|f| !f.is_empty()) {
+        open = open && tx.send(sse_event(f)).await.is_ok();
+    }
+    let reply = match done {
+        Some(r) => r,
+        None => loop {
+            tokio::select! {
+                biased;
+                f = frames.recv() => match f {
+                    Some(f) if !f.is_empty() => open = open && tx.send(sse_event(&f)).await.is_ok(),
+                    Some(_) => {}
+                    None => break (&mut fut).await,
+                },
+                r = &mut fut => break r,
+            }
+        },
+    };
+    while let Ok(f) = frames.try_recv() {
+        if !f.is_empty() {
+            open = open && tx.send(sse_event(&f)).await.is_ok();
+        }
+    }
+    if let (true, Some(b)) = (open, reply.body) {
+        let _ = tx.send(sse_event(&b)).await;
+    }
+}
+
+/// SSE with an event store: every event is stored, then sent with its id.
+async fn drive_resumable<F: Future<Output = Reply>>(
+    mut fut: std::pin::Pin<&mut F>,
+    mut frames: mpsc::Receiver<Bytes>,
+    queued: Vec<Bytes>,
+    done: Option<Reply>,
+    tx: mpsc::Sender<Bytes>,
+    r: Resumable,
+) {
+    let store = &*r.store;
+    let live = r.hub.open(r.session.clone(), tx);
+    live.emit(store, b"", Some(r.retry_ms)).await;
+    for f in queued {
+        if f.is_empty() {
+            live.detach().await;
+        } else {
+            live.emit(store, &f, None).await;
+        }
+    }
+    let reply = match done {
+        Some(reply) => reply,
+        None => loop {
+            tokio::select! {
+                biased;
+                f = frames.recv() => match f {
+                    // An empty frame asks to close the connection (SEP-1699 polling).
+                    Some(f) if f.is_empty() => live.detach().await,
+                    Some(f) => {
+                        live.emit(store, &f, None).await;
+                    }
+                    None => break (&mut fut).await,
+                },
+                reply = &mut fut => break reply,
+            }
+        },
+    };
+    while let Ok(f) = frames.try_recv() {
+        if !f.is_empty() {
+            live.emit(store, &f, None).await;
+        }
+    }
+    if let Some(b) = reply.body {
+        live.emit(store, &b, None).await;
+    }
+    r.hub.finish(&live).await;
+}
