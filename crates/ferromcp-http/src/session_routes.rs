@@ -67,12 +67,16 @@ pub(crate) async fn get(State(st): State<Arc<AppState>>, headers: HeaderMap) -> 
     let Some(id) = str_header(&headers, &SESSION_ID) else { return method_not_allowed() };
     let Some(session) = crate::restore::find(&st, id, principal.as_deref()).await else { return not_found() };
     if !accepts(&headers, "text/event-stream") {
-        return error_response(&ProtocolError::invalid_request("Accept must include text/event-stream").with_status(406), None);
+        return error_response(
+            &ProtocolError::invalid_request("Accept must include text/event-stream").with_status(406),
+            None,
+        );
     }
     let last = str_header(&headers, &LAST_EVENT_ID).and_then(EventId::parse);
     let resumable = st.resumable(&session);
     if (last.is_none() || resumable.is_none()) && session.has_stream() {
-        let e = ProtocolError::invalid_request("Conflict: this session already has an open GET stream").with_status(409);
+        let e =
+            ProtocolError::invalid_request("Conflict: this session already has an open GET stream").with_status(409);
         return error_response(&e, None);
     }
     let (tx, rx) = mpsc::channel(CONN_BUFFER);

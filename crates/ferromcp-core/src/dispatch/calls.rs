@@ -72,7 +72,10 @@ pub(super) async fn prepare(
     }
     let text = params_text(req);
     let takes_handle = method == Method::CallTool
-        && req.name.as_deref().is_some_and(|n| server.registry().snapshot().tools.get(n).is_some_and(|t| t.session_arg));
+        && req
+            .name
+            .as_deref()
+            .is_some_and(|n| server.registry().snapshot().tools.get(n).is_some_and(|t| t.session_arg));
     // Most calls are first rounds without a handle: nothing to parse.
     if !takes_handle && !req.mrtr_retry {
         return Ok(Prepared { mrtr: Some(MrtrState::default()), ..Prepared::default() });

@@ -53,23 +53,25 @@ pub(super) async fn serve(
     run_chain(chain, ctx, (), select::on_request, &endpoint).await
 }
 
+/// Each method's future is boxed so the request future stays small (it is moved by
+/// every layer above; a few hundred bytes instead of several kilobytes).
 async fn dispatch(server: &Server, ctx: &Context, method: Method, req: Request, scope_error: Option<Error>) -> Reply {
     let id = req.id.clone();
     let r = match method {
-        Method::Initialize => initialize(server, ctx, req).await,
+        Method::Initialize => Box::pin(initialize(server, ctx, req)).await,
         Method::Ping => empty(server, &id, ctx.era()),
         Method::SetLevel => set_level(server, ctx, &req),
-        Method::Discover => discover(server, ctx, &req).await,
-        Method::ListTools => list_tools(server, ctx, &req).await,
-        Method::ListResources => list_resources(server, ctx, &req).await,
-        Method::ListResourceTemplates => list_templates(server, ctx, &req).await,
-        Method::ListPrompts => list_prompts(server, ctx, &req).await,
-        Method::CallTool => calls::call_tool(server, ctx, req, scope_error).await,
-        Method::ReadResource => calls::read_resource(server, ctx, req).await,
-        Method::GetPrompt => calls::get_prompt(server, ctx, req).await,
-        Method::Complete => complete(server, ctx, req).await,
+        Method::Discover => Box::pin(discover(server, ctx, &req)).await,
+        Method::ListTools => Box::pin(list_tools(server, ctx, &req)).await,
+        Method::ListResources => Box::pin(list_resources(server, ctx, &req)).await,
+        Method::ListResourceTemplates => Box::pin(list_templates(server, ctx, &req)).await,
+        Method::ListPrompts => Box::pin(list_prompts(server, ctx, &req)).await,
+        Method::CallTool => Box::pin(calls::call_tool(server, ctx, req, scope_error)).await,
+        Method::ReadResource => Box::pin(calls::read_resource(server, ctx, req)).await,
+        Method::GetPrompt => Box::pin(calls::get_prompt(server, ctx, req)).await,
+        Method::Complete => Box::pin(complete(server, ctx, req)).await,
         Method::Subscribe | Method::Unsubscribe => subscribe(server, ctx, &req, method == Method::Subscribe),
-        Method::Listen => crate::listen::listen(server, ctx, req).await,
+        Method::Listen => Box::pin(crate::listen::listen(server, ctx, req)).await,
     };
     calls::reply_of(r, &id)
 }

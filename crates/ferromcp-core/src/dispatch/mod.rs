@@ -107,13 +107,13 @@ impl Server {
             let cancel = env.cancel.clone();
             let era = env.era;
             let mut req = req;
-            let mut reply = match calls::prepare(&server, method, &req, &env).await {
+            let mut reply = match Box::pin(calls::prepare(&server, method, &req, &env)).await {
                 Err(e) => Reply::error(Some(&id), &e),
                 Ok(prepared) => {
                     let ctx = server.context(&mut req, method, env, prepared.mrtr, prepared.scope);
                     tokio::select! {
                         biased;
-                        r = methods::serve(&server, &ctx, method, req, prepared.scope_error) => r,
+                        r = Box::pin(methods::serve(&server, &ctx, method, req, prepared.scope_error)) => r,
                         _ = cancel.cancelled() => Reply::none(),
                     }
                 }

@@ -189,7 +189,9 @@ fn candidate_ends(body: &str, limit: usize, next: Option<&Part>, shortest_first:
                 Vec::new()
             }
         }
-        Some(Part::Lit(l)) => body.match_indices(l.as_str()).map(|(p, _)| p).filter(|p| *p > 0 && *p <= limit).collect(),
+        Some(Part::Lit(l)) => {
+            body.match_indices(l.as_str()).map(|(p, _)| p).filter(|p| *p > 0 && *p <= limit).collect()
+        }
         Some(_) => body[..limit]
             .char_indices()
             .map(|(p, _)| p)
