@@ -33,6 +33,9 @@ struct Args {
     /// Event store behind resumable streams: `memory`, `off`, or `sqlite:PATH`.
     #[arg(long, default_value = "memory")]
     events: String,
+    /// Also serve the 2024-11-05 HTTP+SSE transport (`GET /sse`, `POST /messages`).
+    #[arg(long)]
+    legacy_sse: bool,
 }
 
 /// Builds the server (also used by tests).
@@ -67,12 +70,14 @@ async fn main() -> std::io::Result<()> {
         return ferromcp::transport::serve_stdio(server).await;
     }
     let addr = SocketAddr::new(args.host, args.port);
-    let cfg = ferromcp::http::HttpConfig::default();
+    let cfg = ferromcp::http::HttpConfig::default().legacy_sse(args.legacy_sse);
     let cfg = match args.events.as_str() {
         "memory" => cfg,
         "off" => cfg.without_event_store(),
         other => match other.strip_prefix("sqlite:") {
-            Some(path) => cfg.event_store(ferromcp::sqlite::SqliteEventStore::open(path).map_err(std::io::Error::other)?),
+            Some(path) => {
+                cfg.event_store(ferromcp::sqlite::SqliteEventStore::open(path).map_err(std::io::Error::other)?)
+            }
             None => return Err(std::io::Error::other("--events takes memory, off or sqlite:PATH")),
         },
     };

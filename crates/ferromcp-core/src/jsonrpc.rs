@@ -100,8 +100,8 @@ pub struct RequestMeta {
 pub struct Request {
     /// The request id.
     pub id: RequestId,
-    /// The method name.
-    pub method: String,
+    /// The method name (borrowed for the methods ferromcp knows).
+    pub method: Cow<'static, str>,
     /// The raw `params` object (absent if the request had none).
     pub params: Option<Box<RawValue>>,
     /// The `_meta` fields the framework reads.
@@ -222,8 +222,8 @@ fn meta_object<'de, D: Deserializer<'de>>(d: D) -> Result<Option<MetaIn<'de>>, D
 struct MetaIn<'a> {
     #[serde(rename = "io.modelcontextprotocol/protocolVersion", borrow, default)]
     protocol_version: Option<Cow<'a, str>>,
-    #[serde(rename = "io.modelcontextprotocol/clientCapabilities", default)]
-    client_capabilities: Option<Arc<ClientCapabilities>>,
+    #[serde(rename = "io.modelcontextprotocol/clientCapabilities", borrow, default)]
+    client_capabilities: Option<&'a RawValue>,
     #[serde(rename = "io.modelcontextprotocol/clientInfo", default)]
     client_info: Option<Box<Implementation>>,
     #[serde(rename = "io.modelcontextprotocol/logLevel", borrow, default)]
@@ -315,9 +315,13 @@ pub fn decode(input: &[u8]) -> Result<Message, DecodeError> {
             Some(p) => read_head(p).map_err(|error| DecodeError { id: Some(id.clone()), error })?,
             None => Head::default(),
         };
+        let method = match crate::era::Method::parse(&method) {
+            Some(m) => Cow::Borrowed(m.as_str()),
+            None => Cow::Owned(method.into_owned()),
+        };
         return Ok(Message::Request(Request {
             id,
-            method: method.into_owned(),
+            method,
             params: params.map(RawValue::to_owned),
             meta: head.meta,
             name: head.name,
@@ -352,6 +356,22 @@ struct Head {
     mrtr_retry: bool,
 }
 
+/// The capabilities of a client that declared none, shared by every such request.
+fn no_capabilities() -> Arc<ClientCapabilities> {
+    static EMPTY: std::sync::OnceLock<Arc<ClientCapabilities>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(|| Arc::new(ClientCapabilities::default())).clone()
+}
+
+fn read_capabilities(raw: &RawValue) -> Result<Arc<ClientCapabilities>, ProtocolError> {
+    let text = raw.get();
+    if text.bytes().all(|b| b == b'{' || b == b'}' || b.is_ascii_whitespace()) && text.contains('{') {
+        return Ok(no_capabilities());
+    }
+    serde_json::from_str::<ClientCapabilities>(text)
+        .map(Arc::new)
+        .map_err(|e| ProtocolError::invalid_params(format!("Invalid `_meta` clientCapabilities: {e}")).with_status(400))
+}
+
 fn read_head(params: &RawValue) -> Result<Head, ProtocolError> {
     let text = params.get();
     let head: ParamsHead<'_> = serde_json::from_str(text)
@@ -369,7 +389,7 @@ fn read_head(params: &RawValue) -> Result<Head, ProtocolError> {
     let meta = RequestMeta {
         present: true,
         protocol_version: m.protocol_version.map(Cow::into_owned),
-        client_capabilities: m.client_capabilities,
+        client_capabilities: m.client_capabilities.map(read_capabilities).transpose()?,
         client_info: m.client_info,
         log_level: m.log_level.map(|l| parse_level(&l).ok_or_else(|| l.into_owned())),
         progress_token: m.progress_token,

@@ -20,7 +20,7 @@ use crate::middleware::Middleware;
 use crate::mrtr::Sealer;
 use crate::protocol::Implementation;
 use crate::registry::{Components, PromptDef, Registry, ResourceDef, ResourceTemplateDef, ToolDef};
-use crate::session::{SessionLimits, SessionRegistry};
+use crate::session::{EndReason, SessionInfo, SessionLimits, SessionRegistry};
 use crate::state::{MemoryStore, StateStore};
 
 /// Server-wide settings.
@@ -99,6 +99,7 @@ impl Server {
             tool_errors: Vec::new(),
             store: None,
             middleware: Vec::new(),
+            session_hooks: SessionHooks::default(),
         }
     }
     /// The server's name and version.
@@ -120,6 +121,12 @@ impl Server {
     /// The legacy session table.
     pub fn sessions(&self) -> &Arc<SessionRegistry> {
         &self.inner.sessions
+    }
+    /// The session counters in the Prometheus text format (version 0.0.4): the
+    /// `ferromcp_sessions_open` gauge and the `ferromcp_sessions_{created,ended,expired,shed}_total`
+    /// counters. `ferromcp_http::metrics_router` serves it at `GET /metrics`.
+    pub fn metrics_text(&self) -> String {
+        self.inner.sessions.metrics().to_prometheus()
     }
     /// The session-state store.
     pub fn state_store(&self) -> &Arc<dyn StateStore> {
@@ -183,6 +190,16 @@ impl Server {
     }
 }
 
+/// A session lifecycle hook (see [`ServerBuilder::on_session_created`]).
+type SessionHook = Arc<dyn Fn(&SessionInfo<'_>) + Send + Sync>;
+
+#[derive(Default)]
+struct SessionHooks {
+    created: Vec<SessionHook>,
+    ended: Vec<SessionHook>,
+    expired: Vec<SessionHook>,
+}
+
 /// Builds a [`Server`].
 pub struct ServerBuilder {
     info: Implementation,
@@ -193,6 +210,7 @@ pub struct ServerBuilder {
     tool_errors: Vec<String>,
     store: Option<Arc<dyn StateStore>>,
     middleware: Vec<Arc<dyn Middleware>>,
+    session_hooks: SessionHooks,
 }
 
 impl ServerBuilder {
@@ -274,6 +292,56 @@ impl ServerBuilder {
         self.config.state_ttl = ttl;
         self
     }
+    /// Calls `f` once for every legacy session (Streamable HTTP `Mcp-Session-Id`, HTTP+SSE
+    /// connection) when it enters the session table: after its `initialize` succeeded, or
+    /// when it is restored from a persistent event store.
+    ///
+    /// Session hooks are synchronous and run on the request or reaper task that caused the
+    /// event, outside every lock: keep them cheap (count, log, send on a channel) and spawn
+    /// anything slow. Each session fires `on_session_created` exactly once, then exactly one
+    /// of [`on_session_ended`](Self::on_session_ended) and
+    /// [`on_session_expired`](Self::on_session_expired), always after its created hooks
+    /// returned. A panicking hook is logged and skipped. When an end hook runs, the
+    /// session's state is already being deleted: do not expect to read it.
+    ///
+    /// stdio and in-memory connections are not in the session table and fire no hooks.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// let live = Arc::new(AtomicU64::new(0));
+    /// let (up, down, gone) = (live.clone(), live.clone(), live.clone());
+    /// let server = ferromcp_core::Server::builder("demo", "1.0.0")
+    ///     .on_session_created(move |s| {
+    ///         up.fetch_add(1, Ordering::Relaxed);
+    ///         tracing::info!(session = s.id, client = ?s.client_info.map(|c| &c.name), "session opened");
+    ///     })
+    ///     .on_session_ended(move |_| { down.fetch_sub(1, Ordering::Relaxed); })
+    ///     .on_session_expired(move |_| { gone.fetch_sub(1, Ordering::Relaxed); })
+    ///     .build();
+    /// # let _ = server;
+    /// ```
+    pub fn on_session_created(mut self, f: impl Fn(&SessionInfo<'_>) + Send + Sync + 'static) -> Self {
+        self.session_hooks.created.push(Arc::new(f));
+        self
+    }
+    /// Calls `f` once when the client ends a legacy session: DELETE on Streamable HTTP, or
+    /// the HTTP+SSE connection closing (`info.end_reason == Some(EndReason::Closed)`). See
+    /// [`on_session_created`](Self::on_session_created) for the guarantees.
+    pub fn on_session_ended(mut self, f: impl Fn(&SessionInfo<'_>) + Send + Sync + 'static) -> Self {
+        self.session_hooks.ended.push(Arc::new(f));
+        self
+    }
+    /// Calls `f` once when the server ends a legacy session: reaped after the idle timeout
+    /// (`info.end_reason == Some(EndReason::Expired)`) or shed because the table was full
+    /// (`Some(EndReason::Shed)`: the least recently used idle session makes room for a new
+    /// one). Both are ends the client did not ask for — its next request gets 404 and it
+    /// must initialize again — so both fire this hook; `end_reason` tells them apart. See
+    /// [`on_session_created`](Self::on_session_created) for the guarantees.
+    pub fn on_session_expired(mut self, f: impl Fn(&SessionInfo<'_>) + Send + Sync + 'static) -> Self {
+        self.session_hooks.expired.push(Arc::new(f));
+        self
+    }
     /// The key that seals MRTR `requestState`. Every node of a deployment must share it;
     /// without one a random per-process key is used.
     pub fn sealing_key(mut self, key: impl Into<Vec<u8>>) -> Self {
@@ -308,6 +376,24 @@ impl ServerBuilder {
                 });
             }
         });
+        let SessionHooks { created, ended, expired } = self.session_hooks;
+        for h in created {
+            sessions.on_created(move |s| h(&SessionInfo::of(s, None)));
+        }
+        for h in ended {
+            sessions.on_end(move |s, why| {
+                if why == EndReason::Closed {
+                    h(&SessionInfo::of(s, Some(why)));
+                }
+            });
+        }
+        for h in expired {
+            sessions.on_end(move |s, why| {
+                if why.by_server() {
+                    h(&SessionInfo::of(s, Some(why)));
+                }
+            });
+        }
         Server {
             inner: Arc::new(Inner {
                 info: self.info,
@@ -322,6 +408,62 @@ impl ServerBuilder {
                 sealer,
                 resource_updates,
             }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::session::{ClientInit, Session};
+
+    #[test]
+    fn session_hooks_see_each_end_once_and_shedding_as_expiry() {
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let hook = |tag: &'static str| {
+            let log = log.clone();
+            move |s: &SessionInfo<'_>| {
+                let who = s.client_info.map_or("-", |c| c.name.as_str());
+                log.lock().unwrap().push(format!("{tag} {} {who} {:?} {:?}", s.id, s.principal, s.end_reason));
+            }
+        };
+        let server = Server::builder("t", "1")
+            .session_limits(SessionLimits { idle_timeout: Some(Duration::from_millis(5)), max_sessions: 2 })
+            .on_session_created(hook("created"))
+            .on_session_ended(hook("ended"))
+            .on_session_expired(hook("expired"))
+            .build();
+        let session = |name: &str| {
+            let s = Session::new(Some("h".into()));
+            s.set_init(ClientInit {
+                version: crate::protocol::V_2025_11_25,
+                capabilities: Arc::default(),
+                info: Some(Implementation::new(name, "1")),
+            });
+            s
+        };
+        let reg = server.sessions();
+        let (a, b, c) = (session("a"), session("b"), session("c"));
+        reg.insert(a.clone());
+        std::thread::sleep(Duration::from_millis(2));
+        reg.insert(b.clone());
+        assert!(reg.remove(b.id()));
+        reg.insert(c.clone());
+        reg.insert(session("d")); // full: sheds a, the oldest
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(reg.reap(), 2);
+        let log = log.lock().unwrap().clone();
+        let lines = |tag: &str| log.iter().filter(|l| l.starts_with(tag)).count();
+        assert_eq!((lines("created"), lines("ended"), lines("expired")), (4, 1, 3), "{log:?}");
+        assert!(log.contains(&format!("created {} a Some(\"h\") None", a.id())), "{log:?}");
+        assert!(log.contains(&format!("ended {} b Some(\"h\") Some(Closed)", b.id())), "{log:?}");
+        assert!(log.contains(&format!("expired {} a Some(\"h\") Some(Shed)", a.id())), "{log:?}");
+        assert!(log.contains(&format!("expired {} c Some(\"h\") Some(Expired)", c.id())), "{log:?}");
+        let text = server.metrics_text();
+        for line in ["ferromcp_sessions_open 0", "ferromcp_sessions_ended_total 1", "ferromcp_sessions_shed_total 1"] {
+            assert!(text.contains(&format!("{line}\n")), "{text}");
         }
     }
 }

@@ -93,6 +93,8 @@ pub struct Session {
     principal: Option<Arc<str>>,
     last_seen_ms: AtomicU64,
     closed: AtomicBool,
+    /// Lifecycle-hook bookkeeping (see [`SessionRegistry`]): `HOOK_*` bits.
+    hooks: AtomicU8,
 }
 
 impl std::fmt::Debug for Session {
@@ -145,6 +147,7 @@ impl Session {
             principal,
             last_seen_ms: AtomicU64::new(0),
             closed: AtomicBool::new(false),
+            hooks: AtomicU8::new(0),
         })
     }
     /// The session id (also the `Mcp-Session-Id` header on HTTP).
@@ -251,14 +254,75 @@ impl Session {
 }
 
 /// Why a session left the registry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EndReason {
-    /// The client sent DELETE (or the connection closed).
+    /// The client ended it: DELETE on Streamable HTTP, or its connection closed (HTTP+SSE).
     Closed,
-    /// Idle longer than the timeout.
+    /// Idle longer than the timeout; reaped by the server.
     Expired,
-    /// Shed to make room when the registry was full.
+    /// Shed to make room when the registry was full; an end by the server, like expiry.
     Shed,
+}
+
+impl EndReason {
+    fn bits(self) -> u8 {
+        match self {
+            EndReason::Closed => 0,
+            EndReason::Expired => 1,
+            EndReason::Shed => 2,
+        }
+    }
+    fn from_bits(b: u8) -> Self {
+        match b & 3 {
+            0 => EndReason::Closed,
+            1 => EndReason::Expired,
+            _ => EndReason::Shed,
+        }
+    }
+    /// Whether the server ended the session (idle expiry or shedding), not the client.
+    pub fn by_server(self) -> bool {
+        !matches!(self, EndReason::Closed)
+    }
+}
+
+// `Session::hooks` bits: the created hooks have returned; the session has ended (its
+// reason in the two bits above). Whichever of inserter and ender comes second runs the
+// end hooks, so they always follow the created hooks and run exactly once.
+const HOOK_CREATED_DONE: u8 = 1;
+const HOOK_ENDED: u8 = 2;
+const HOOK_REASON_SHIFT: u8 = 2;
+
+/// What the session lifecycle hooks learn about a session (see
+/// [`ServerBuilder::on_session_created`](crate::ServerBuilder::on_session_created)).
+///
+/// It borrows from the session, so building one costs nothing: copy out what you keep.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct SessionInfo<'a> {
+    /// The session id (`Mcp-Session-Id`).
+    pub id: &'a str,
+    /// The principal the session is bound to, hashed (never the raw subject).
+    pub principal: Option<&'a str>,
+    /// The negotiated protocol version (`None` before `initialize`).
+    pub protocol_version: Option<&'static str>,
+    /// The client's name and version, if it sent them.
+    pub client_info: Option<&'a Implementation>,
+    /// Why the session ended: `None` for the created hook.
+    pub end_reason: Option<EndReason>,
+}
+
+impl<'a> SessionInfo<'a> {
+    /// What the hooks are told about `s`.
+    pub fn of(s: &'a Session, end_reason: Option<EndReason>) -> Self {
+        let init = s.init();
+        SessionInfo {
+            id: s.id(),
+            principal: s.principal(),
+            protocol_version: init.map(|i| i.version),
+            client_info: init.and_then(|i| i.info.as_ref()),
+            end_reason,
+        }
+    }
 }
 
 /// Limits of the legacy session registry.
@@ -291,9 +355,52 @@ pub struct SessionMetrics {
     pub shed: u64,
 }
 
+impl SessionMetrics {
+    /// The counters in the Prometheus text exposition format (version 0.0.4):
+    /// `ferromcp_sessions_open` (gauge) and `ferromcp_sessions_{created,ended,expired,shed}_total`
+    /// (counters), each with `# HELP` and `# TYPE` lines.
+    ///
+    /// ```
+    /// let text = ferromcp_core::session::SessionMetrics { open: 2, created: 5, ..Default::default() }.to_prometheus();
+    /// assert!(text.contains("# TYPE ferromcp_sessions_open gauge\nferromcp_sessions_open 2\n"));
+    /// assert!(text.contains("ferromcp_sessions_created_total 5\n"));
+    /// ```
+    pub fn to_prometheus(&self) -> String {
+        use std::fmt::Write as _;
+        let rows: [(&str, &str, &str, u64); 5] = [
+            ("ferromcp_sessions_open", "gauge", "Legacy MCP sessions open now.", self.open),
+            ("ferromcp_sessions_created_total", "counter", "Legacy MCP sessions created.", self.created),
+            ("ferromcp_sessions_ended_total", "counter", "Legacy MCP sessions ended by the client.", self.ended),
+            ("ferromcp_sessions_expired_total", "counter", "Legacy MCP sessions reaped for idleness.", self.expired),
+            ("ferromcp_sessions_shed_total", "counter", "Legacy MCP sessions shed by a full registry.", self.shed),
+        ];
+        let mut out = String::with_capacity(800);
+        for (name, kind, help, value) in rows {
+            let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n");
+        }
+        out
+    }
+}
+
+type CreatedHook = Arc<dyn Fn(&Arc<Session>) + Send + Sync>;
 type EndHook = Arc<dyn Fn(&Arc<Session>, EndReason) + Send + Sync>;
 
+/// Runs one hook; a panicking hook is logged and does not stop the others (or the reaper).
+fn run_hook(what: &str, f: impl FnOnce()) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+        tracing::error!("a session {what} hook panicked");
+    }
+}
+
 /// The legacy HTTP session table.
+///
+/// # Lifecycle hooks
+/// [`on_created`](Self::on_created) hooks run once per session, when [`insert`](Self::insert)
+/// adds it; [`on_end`](Self::on_end) hooks run once per session, when it leaves
+/// ([`remove`](Self::remove), [`reap`](Self::reap), or shedding in `insert`). A session's
+/// end hooks always run after its created hooks have returned (if it ends while they run,
+/// the end hooks run right after them, on the inserting thread). No hook runs under the
+/// registry's lock, so hooks may call back into the registry; a panicking hook is logged.
 pub struct SessionRegistry {
     sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
     limits: SessionLimits,
@@ -302,7 +409,8 @@ pub struct SessionRegistry {
     ended: AtomicU64,
     expired: AtomicU64,
     shed: AtomicU64,
-    on_end: Mutex<Vec<EndHook>>,
+    on_created: Mutex<Arc<[CreatedHook]>>,
+    on_end: Mutex<Arc<[EndHook]>>,
 }
 
 impl SessionRegistry {
@@ -316,7 +424,8 @@ impl SessionRegistry {
             ended: AtomicU64::new(0),
             expired: AtomicU64::new(0),
             shed: AtomicU64::new(0),
-            on_end: Mutex::new(Vec::new()),
+            on_created: Mutex::new(Arc::new([])),
+            on_end: Mutex::new(Arc::new([])),
         }
     }
 
@@ -329,24 +438,62 @@ impl SessionRegistry {
         self.limits
     }
 
-    /// Registers a hook called whenever a session leaves the registry.
-    pub fn on_end(&self, f: impl Fn(&Arc<Session>, EndReason) + Send + Sync + 'static) {
-        lock(&self.on_end).push(Arc::new(f));
+    /// Registers a hook called once for every session that enters the registry. Keep it
+    /// cheap: it runs on the request that created the session.
+    pub fn on_created(&self, f: impl Fn(&Arc<Session>) + Send + Sync + 'static) {
+        let mut hooks = lock(&self.on_created);
+        *hooks = hooks.iter().cloned().chain([Arc::new(f) as CreatedHook]).collect();
     }
 
-    fn fire_end(&self, s: &Arc<Session>, why: EndReason) {
-        s.close();
-        let hooks: Vec<EndHook> = lock(&self.on_end).clone();
-        for h in hooks {
-            h(s, why);
+    /// Registers a hook called once whenever a session leaves the registry. Keep it cheap:
+    /// it runs on the request or the reaper that ended the session.
+    pub fn on_end(&self, f: impl Fn(&Arc<Session>, EndReason) + Send + Sync + 'static) {
+        let mut hooks = lock(&self.on_end);
+        *hooks = hooks.iter().cloned().chain([Arc::new(f) as EndHook]).collect();
+    }
+
+    /// Runs the created hooks of a session just inserted, then its end hooks if it ended
+    /// meanwhile.
+    fn announce(&self, s: &Arc<Session>) {
+        let hooks = lock(&self.on_created).clone();
+        for h in hooks.iter() {
+            run_hook("created", || h(s));
+        }
+        let prev = s.hooks.fetch_or(HOOK_CREATED_DONE, Ordering::AcqRel);
+        if prev & HOOK_ENDED != 0 {
+            self.run_end_hooks(s, EndReason::from_bits(prev >> HOOK_REASON_SHIFT));
         }
     }
 
-    /// Inserts a session, shedding the oldest idle one if the registry is full.
-    pub fn insert(&self, s: Arc<Session>) {
-        s.touch(self.now_ms());
+    /// Closes a session that left the map and runs its end hooks (or leaves them to
+    /// `announce` if its created hooks have not returned yet).
+    fn fire_end(&self, s: &Arc<Session>, why: EndReason) {
+        s.close();
+        let prev = s.hooks.fetch_or(HOOK_ENDED | (why.bits() << HOOK_REASON_SHIFT), Ordering::AcqRel);
+        if prev & HOOK_CREATED_DONE != 0 {
+            self.run_end_hooks(s, why);
+        }
+    }
+
+    fn run_end_hooks(&self, s: &Arc<Session>, why: EndReason) {
+        let hooks = lock(&self.on_end).clone();
+        for h in hooks.iter() {
+            run_hook("end", || h(s, why));
+        }
+    }
+
+    /// Inserts a session, shedding the oldest idle one if the registry is full, and returns
+    /// the session now registered under its id: `s`, or the one already there (a session
+    /// restored twice concurrently is registered, and announced, once).
+    pub fn insert(&self, s: Arc<Session>) -> Arc<Session> {
+        let now = self.now_ms();
+        s.touch(now);
         let shed = {
             let mut map = lock(&self.sessions);
+            if let Some(existing) = map.get(&s.id) {
+                existing.touch(now);
+                return existing.clone();
+            }
             let victim = if map.len() >= self.limits.max_sessions {
                 let oldest = map
                     .values()
@@ -358,7 +505,7 @@ impl SessionRegistry {
             } else {
                 None
             };
-            map.insert(s.id.clone(), s);
+            map.insert(s.id.clone(), s.clone());
             victim
         };
         self.created.fetch_add(1, Ordering::Relaxed);
@@ -366,6 +513,8 @@ impl SessionRegistry {
             self.shed.fetch_add(1, Ordering::Relaxed);
             self.fire_end(&v, EndReason::Shed);
         }
+        self.announce(&s);
+        s
     }
 
     /// Looks a session up and marks it active.
@@ -375,7 +524,7 @@ impl SessionRegistry {
         Some(s)
     }
 
-    /// Removes a session (DELETE); false if it did not exist.
+    /// Removes a session (DELETE, or its connection closed); false if it did not exist.
     pub fn remove(&self, id: &str) -> bool {
         let s = lock(&self.sessions).remove(id);
         match s {
@@ -496,5 +645,136 @@ mod tests {
         assert_eq!(reg.reap(), 1);
         assert_eq!(reg.metrics().expired, 1);
         assert_eq!(reg.metrics().open, 0);
+    }
+
+    type Log = Arc<Mutex<Vec<String>>>;
+
+    /// A registry whose hooks append `created:<id>` / `<reason>:<id>` to a log.
+    fn logged(limits: SessionLimits) -> (Arc<SessionRegistry>, Log) {
+        let reg = Arc::new(SessionRegistry::new(limits));
+        let log: Log = Arc::default();
+        let l = log.clone();
+        reg.on_created(move |s| lock(&l).push(format!("created:{}", s.id())));
+        let l = log.clone();
+        reg.on_end(move |s, why| lock(&l).push(format!("{why:?}:{}", s.id())));
+        (reg, log)
+    }
+
+    fn count(log: &Log, entry: &str) -> usize {
+        lock(log).iter().filter(|e| *e == entry).count()
+    }
+
+    #[test]
+    fn created_and_end_hooks_fire_once_per_session() {
+        let (reg, log) = logged(SessionLimits { idle_timeout: Some(Duration::from_millis(5)), max_sessions: 2 });
+        let (a, b, c, d) = (Session::new(None), Session::new(None), Session::new(None), Session::new(None));
+        reg.insert(a.clone());
+        reg.insert(b.clone());
+        assert_eq!(count(&log, &format!("created:{}", a.id())), 1);
+        // A second insert of the same id registers (and announces) nothing new.
+        let twin = Session::with_id(a.id_arc(), None);
+        assert!(Arc::ptr_eq(&reg.insert(twin), &a));
+        assert_eq!(count(&log, &format!("created:{}", a.id())), 1);
+        assert_eq!(reg.metrics().created, 2);
+
+        assert!(reg.remove(a.id()));
+        assert!(!reg.remove(a.id()));
+        assert_eq!(count(&log, &format!("Closed:{}", a.id())), 1);
+
+        std::thread::sleep(Duration::from_millis(3));
+        reg.insert(c.clone());
+        std::thread::sleep(Duration::from_millis(20));
+        reg.get(c.id());
+        reg.insert(d.clone()); // full: sheds b, the least recently used
+        assert_eq!(count(&log, &format!("Shed:{}", b.id())), 1);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(reg.reap(), 2);
+        assert_eq!(reg.reap(), 0);
+        assert_eq!(count(&log, &format!("Expired:{}", c.id())), 1);
+        assert_eq!(count(&log, &format!("Expired:{}", d.id())), 1);
+
+        let log = lock(&log).clone();
+        assert_eq!(log.len(), 8, "{log:?}");
+        for s in [&a, &b, &c, &d] {
+            let mine: Vec<&String> = log.iter().filter(|e| e.ends_with(s.id())).collect();
+            assert_eq!(mine.len(), 2, "one created and one end per session: {mine:?}");
+            assert!(mine[0].starts_with("created:"), "created comes first: {mine:?}");
+        }
+        assert_eq!(reg.metrics(), SessionMetrics { open: 0, created: 4, ended: 1, expired: 2, shed: 1 });
+    }
+
+    #[test]
+    fn hooks_run_outside_the_lock_and_an_end_during_created_waits_for_it() {
+        let (reg, log) = logged(SessionLimits { idle_timeout: None, max_sessions: 10 });
+        // A created hook that calls back into the registry would deadlock under the lock;
+        // this one even ends the session it announces.
+        let weak = Arc::downgrade(&reg);
+        let l = log.clone();
+        reg.on_created(move |s| {
+            let reg = weak.upgrade().unwrap();
+            assert_eq!(reg.metrics().open, 1);
+            assert!(reg.remove(s.id()));
+            lock(&l).push("removed".into());
+        });
+        let s = Session::new(None);
+        reg.insert(s.clone());
+        let id = s.id();
+        assert_eq!(*lock(&log), [format!("created:{id}"), "removed".into(), format!("Closed:{id}")]);
+        assert!(s.is_closed());
+    }
+
+    #[test]
+    fn a_panicking_hook_does_not_stop_the_others() {
+        let reg = SessionRegistry::new(SessionLimits { idle_timeout: None, max_sessions: 10 });
+        let seen = Arc::new(AtomicU64::new(0));
+        reg.on_end(|_, _| panic!("hook bug"));
+        let n = seen.clone();
+        reg.on_end(move |_, _| {
+            n.fetch_add(1, Ordering::Relaxed);
+        });
+        let s = Session::new(None);
+        reg.insert(s.clone());
+        assert!(reg.remove(s.id()));
+        assert_eq!(seen.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn session_info_describes_the_session() {
+        let s = Session::new(Some("hashed-alice".into()));
+        let before = SessionInfo::of(&s, None);
+        assert_eq!((before.id, before.principal, before.protocol_version), (s.id(), Some("hashed-alice"), None));
+        s.set_init(ClientInit {
+            version: crate::protocol::V_2025_11_25,
+            capabilities: Arc::default(),
+            info: Some(Implementation::new("client", "2.0")),
+        });
+        let info = SessionInfo::of(&s, Some(EndReason::Shed));
+        assert_eq!(info.protocol_version, Some(crate::protocol::V_2025_11_25));
+        assert_eq!(info.client_info.map(|i| i.name.as_str()), Some("client"));
+        assert_eq!(info.end_reason, Some(EndReason::Shed));
+        assert!(EndReason::Shed.by_server() && EndReason::Expired.by_server() && !EndReason::Closed.by_server());
+    }
+
+    #[test]
+    fn metrics_render_as_prometheus_text() {
+        let m = SessionMetrics { open: 1, created: 7, ended: 2, expired: 3, shed: 1 };
+        let text = m.to_prometheus();
+        let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            samples,
+            [
+                "ferromcp_sessions_open 1",
+                "ferromcp_sessions_created_total 7",
+                "ferromcp_sessions_ended_total 2",
+                "ferromcp_sessions_expired_total 3",
+                "ferromcp_sessions_shed_total 1",
+            ]
+        );
+        for name in samples.iter().map(|l| l.split(' ').next().unwrap()) {
+            assert!(text.contains(&format!("# HELP {name} ")), "{name}");
+            let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
+            assert!(text.contains(&format!("# TYPE {name} {kind}\n")), "{name}");
+        }
+        assert!(text.ends_with('\n'));
     }
 }

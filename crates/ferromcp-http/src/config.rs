@@ -48,6 +48,16 @@ pub struct HttpConfig {
     pub event_store: Option<EventStoreHandle>,
     /// The `retry` (milliseconds) sent in priming events.
     pub sse_retry_ms: u64,
+    /// Also serve the 2024-11-05 HTTP+SSE transport (default false): `GET sse_path`
+    /// opens a session's stream, `POST messages_path?session_id=…` carries its messages.
+    pub legacy_sse: bool,
+    /// The HTTP+SSE stream path (default `/sse`).
+    pub sse_path: String,
+    /// The HTTP+SSE message path (default `/messages`).
+    pub messages_path: String,
+    /// Serves the session metrics (Prometheus text) at `GET` this path, e.g. `/metrics`
+    /// (default `None`); see [`metrics`](crate::metrics). Must differ from `path`.
+    pub metrics_path: Option<String>,
 }
 
 /// A shared [`EventStore`].
@@ -71,6 +81,10 @@ impl Default for HttpConfig {
             auth: None,
             event_store: Some(EventStoreHandle(Arc::new(MemoryEventStore::new()))),
             sse_retry_ms: 1000,
+            legacy_sse: false,
+            sse_path: "/sse".into(),
+            messages_path: "/messages".into(),
+            metrics_path: None,
         }
     }
 }
@@ -104,6 +118,17 @@ impl HttpConfig {
     /// Sets bearer authentication.
     pub fn auth(mut self, auth: crate::auth::HttpAuth) -> Self {
         self.auth = Some(auth);
+        self
+    }
+    /// Serves (or not) the 2024-11-05 HTTP+SSE transport on `sse_path` and `messages_path`
+    /// next to Streamable HTTP, for clients that predate it.
+    pub fn legacy_sse(mut self, on: bool) -> Self {
+        self.legacy_sse = on;
+        self
+    }
+    /// Serves the session metrics at `GET path` (see [`metrics`](crate::metrics)).
+    pub fn metrics_path(mut self, path: impl Into<String>) -> Self {
+        self.metrics_path = Some(path.into());
         self
     }
     /// Sets the DNS-rebinding policy.

@@ -12,6 +12,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use ferromcp_core::Reply;
 use ferromcp_core::events::EventStore;
+use ferromcp_core::outbound::Frames;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::resume::{CONN_BUFFER, StreamHub};
@@ -34,7 +35,7 @@ enum First {
 /// Runs the request to completion in a task and answers with JSON or SSE.
 pub(crate) async fn respond_legacy<F>(
     fut: F,
-    frames: mpsc::Receiver<Bytes>,
+    frames: Frames,
     sse_ok: bool,
     resumable: Option<Resumable>,
     extra: HeaderMap,
@@ -56,7 +57,7 @@ where
 
 async fn drive<F>(
     fut: F,
-    mut frames: mpsc::Receiver<Bytes>,
+    mut frames: Frames,
     sse_ok: bool,
     resumable: Option<Resumable>,
     first_tx: oneshot::Sender<First>,
@@ -80,7 +81,7 @@ async fn drive<F>(
     tokio::select! {
         biased;
         reply = &mut fut => {
-            while let Ok(f) = frames.try_recv() {
+            while let Some(f) = frames.try_recv() {
                 queued.push(f);
             }
             if queued.iter().all(|f| f.is_empty()) || reply.is_error {
@@ -110,7 +111,7 @@ async fn drive<F>(
 /// SSE without an event store: frames go to the connection while it lasts.
 async fn drive_plain<F: Future<Output = Reply>>(
     mut fut: std::pin::Pin<&mut F>,
-    mut frames: mpsc::Receiver<Bytes>,
+    mut frames: Frames,
     queued: Vec<Bytes>,
     done: Option<Reply>,
     tx: mpsc::Sender<Bytes>,
@@ -133,7 +134,7 @@ async fn drive_plain<F: Future<Output = Reply>>(
             }
         },
     };
-    while let Ok(f) = frames.try_recv() {
+    while let Some(f) = frames.try_recv() {
         if !f.is_empty() {
             open = open && tx.send(sse_event(&f)).await.is_ok();
         }
@@ -146,7 +147,7 @@ async fn drive_plain<F: Future<Output = Reply>>(
 /// SSE with an event store: every event is stored, then sent with its id.
 async fn drive_resumable<F: Future<Output = Reply>>(
     mut fut: std::pin::Pin<&mut F>,
-    mut frames: mpsc::Receiver<Bytes>,
+    mut frames: Frames,
     queued: Vec<Bytes>,
     done: Option<Reply>,
     tx: mpsc::Sender<Bytes>,
@@ -179,7 +180,7 @@ async fn drive_resumable<F: Future<Output = Reply>>(
             }
         },
     };
-    while let Ok(f) = frames.try_recv() {
+    while let Some(f) = frames.try_recv() {
         if !f.is_empty() {
             live.emit(store, &f, None).await;
         }

@@ -23,6 +23,7 @@
 //! - `restore`: sessions restored from a persistent event store (after a restart).
 //! - `session_routes`: GET (standalone stream) and DELETE (end session).
 //! - `headers`: header helpers and the era module's header view.
+//! - [`metrics`]: `GET /metrics`, the session counters in Prometheus text format.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -32,10 +33,12 @@ pub mod config;
 mod guard;
 mod headers;
 mod legacy_stream;
+pub mod metrics;
 mod post;
 mod restore;
 mod resume;
 mod session_routes;
+mod sse_transport;
 mod stream;
 
 use std::net::SocketAddr;
@@ -48,6 +51,7 @@ use ferromcp_core::Server;
 
 pub use auth::HttpAuth;
 pub use config::{DnsRebinding, EventStoreHandle, HttpConfig};
+pub use metrics::metrics_router;
 
 /// Shared state of the HTTP app.
 pub(crate) struct AppState {
@@ -87,9 +91,14 @@ pub fn router(server: Server, cfg: HttpConfig) -> Router {
         });
     }
     let state = Arc::new(AppState { server, cfg, hub: Arc::default() });
-    Router::new()
+    let app = Router::new()
         .route(&path, post_route(post::handle).get(session_routes::get).delete(session_routes::delete))
-        .with_state(state)
+        .with_state(state.clone());
+    let app = match &state.cfg.metrics_path {
+        Some(p) => app.merge(metrics::route(state.server.clone(), p, Some(state.cfg.dns_rebinding.clone()))),
+        None => app,
+    };
+    if state.cfg.legacy_sse { app.merge(sse_transport::routes(state)) } else { app }
 }
 
 /// Binds `addr`, sets TCP_NODELAY on every connection, starts the idle-session reaper

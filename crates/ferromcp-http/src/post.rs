@@ -31,7 +31,7 @@ fn session_not_found() -> ProtocolError {
         .with_status(404)
 }
 
-async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<Bytes, ProtocolError> {
+pub(crate) async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<Bytes, ProtocolError> {
     let too_large = || ProtocolError::invalid_request(format!("Request body larger than {max} bytes")).with_status(413);
     if let Some(len) =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok())
@@ -176,8 +176,7 @@ async fn request(
         }
     };
     let is_initialize = req.method == "initialize" && session.is_some() && matches!(era, Era::Legacy(_));
-    let (outbound, frames) =
-        if sse_ok { Outbound::channel() } else { (Outbound::none(), tokio::sync::mpsc::channel(1).1) };
+    let (outbound, frames) = if sse_ok { Outbound::channel() } else { (Outbound::none(), Outbound::channel().1) };
     let cancel = CancellationToken::new();
     let env = RequestEnv {
         era,

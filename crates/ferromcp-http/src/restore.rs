@@ -50,7 +50,8 @@ pub(crate) async fn find(st: &AppState, id: &str, principal: Option<&Principal>)
         info: record.client_info.and_then(|v| serde_json::from_value(v).ok()),
     });
     session.mark_initialized();
-    st.server.sessions().insert(session.clone());
+    // A concurrent request may have restored it first: use the registered one.
+    let session = st.server.sessions().insert(session);
     tracing::info!(session = %id, "legacy session restored from the event store");
     Some(session)
 }

@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::{BufMut, Bytes, BytesMut};
 use ferromcp_core::Reply;
+use ferromcp_core::outbound::Frames;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -71,7 +72,7 @@ fn reply_response(reply: Reply, extra: HeaderMap) -> Response {
 /// Drives `fut` and answers with JSON or SSE as described in the module docs.
 pub(crate) async fn respond<F>(
     fut: F,
-    mut frames: mpsc::Receiver<Bytes>,
+    mut frames: Frames,
     cancel: CancellationToken,
     sse_ok: bool,
     extra: HeaderMap,
@@ -95,7 +96,7 @@ where
         biased;
         reply = &mut fut => {
             let mut queued = Vec::new();
-            while let Ok(f) = frames.try_recv() {
+            while let Some(f) = frames.try_recv() {
                 queued.push(f);
             }
             if queued.is_empty() || reply.status != 200 {
@@ -131,7 +132,7 @@ where
                     None => frames_done = true,
                 },
                 reply = &mut fut => {
-                    while let Ok(f) = frames.try_recv() {
+                    while let Some(f) = frames.try_recv() {
                         if open && tx.send(sse_event(&f)).await.is_err() { open = false; }
                     }
                     if let (true, Some(b)) = (open, reply.body) {

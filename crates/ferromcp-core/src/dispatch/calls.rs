@@ -61,25 +61,36 @@ pub(super) struct Prepared {
     pub(super) scope_error: Option<Error>,
 }
 
+/// The preparation of requests that need no I/O (the common case): `None` when
+/// [`prepare`] must run (an MRTR retry, or a tool taking a session handle).
+pub(super) fn prepare_fast(server: &Server, method: Method, req: &Request, env: &RequestEnv) -> Option<Prepared> {
+    if !env.era.is_modern() || !matches!(method, Method::CallTool | Method::ReadResource | Method::GetPrompt) {
+        return Some(Prepared::default());
+    }
+    let takes_handle = method == Method::CallTool
+        && req
+            .name
+            .as_deref()
+            .is_some_and(|n| server.registry().snapshot().tools.get(n).is_some_and(|t| t.session_arg));
+    if takes_handle || req.mrtr_retry {
+        return None;
+    }
+    Some(Prepared { mrtr: Some(MrtrState::default()), ..Prepared::default() })
+}
+
+/// Verifies MRTR state and resolves a `session` handle argument.
 pub(super) async fn prepare(
     server: &Server,
     method: Method,
     req: &Request,
     env: &RequestEnv,
 ) -> Result<Prepared, ProtocolError> {
-    if !env.era.is_modern() || !matches!(method, Method::CallTool | Method::ReadResource | Method::GetPrompt) {
-        return Ok(Prepared::default());
-    }
     let text = params_text(req);
     let takes_handle = method == Method::CallTool
         && req
             .name
             .as_deref()
             .is_some_and(|n| server.registry().snapshot().tools.get(n).is_some_and(|t| t.session_arg));
-    // Most calls are first rounds without a handle: nothing to parse.
-    if !takes_handle && !req.mrtr_retry {
-        return Ok(Prepared { mrtr: Some(MrtrState::default()), ..Prepared::default() });
-    }
     let p: MrtrParams<'_> = serde_json::from_str(text)
         .map_err(|e| ProtocolError::invalid_params(format!("Invalid {} params: {e}", req.method)))?;
     let mrtr = Some(mrtr_state(server, method.as_str(), p.target(), &p)?);

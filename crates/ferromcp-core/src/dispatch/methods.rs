@@ -32,10 +32,21 @@ pub(super) async fn serve(
     req: Request,
     scope_error: Option<Error>,
 ) -> Reply {
-    let chain = &server.inner.middleware;
-    if chain.is_empty() {
-        return dispatch(server, ctx, method, req, scope_error).await;
+    if server.inner.middleware.is_empty() {
+        dispatch(server, ctx, method, req, scope_error).await
+    } else {
+        Box::pin(serve_chain(server, ctx, method, req, scope_error)).await
     }
+}
+
+async fn serve_chain(
+    server: &Server,
+    ctx: &Context,
+    method: Method,
+    req: Request,
+    scope_error: Option<Error>,
+) -> Reply {
+    let chain = &server.inner.middleware;
     let scope_error = Mutex::new(scope_error);
     let id = req.id.clone();
     let slot = Mutex::new(Some(req));

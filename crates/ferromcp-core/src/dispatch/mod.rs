@@ -107,13 +107,17 @@ impl Server {
             let cancel = env.cancel.clone();
             let era = env.era;
             let mut req = req;
-            let mut reply = match Box::pin(calls::prepare(&server, method, &req, &env)).await {
+            let prepared = match calls::prepare_fast(&server, method, &req, &env) {
+                Some(p) => Ok(p),
+                None => Box::pin(calls::prepare(&server, method, &req, &env)).await,
+            };
+            let mut reply = match prepared {
                 Err(e) => Reply::error(Some(&id), &e),
                 Ok(prepared) => {
                     let ctx = server.context(&mut req, method, env, prepared.mrtr, prepared.scope);
                     tokio::select! {
                         biased;
-                        r = Box::pin(methods::serve(&server, &ctx, method, req, prepared.scope_error)) => r,
+                        r = methods::serve(&server, &ctx, method, req, prepared.scope_error) => r,
                         _ = cancel.cancelled() => Reply::none(),
                     }
                 }

@@ -102,7 +102,7 @@ fn validate_headers(req: &Request, version: &str, h: &dyn HeaderLookup) -> Resul
         }
         Some(_) => {}
     }
-    if matches!(req.method.as_str(), "tools/call" | "resources/read" | "prompts/get") {
+    if matches!(&*req.method, "tools/call" | "resources/read" | "prompts/get") {
         let body = req.name.as_deref().unwrap_or_default();
         match h.header("mcp-name").and_then(decode_header_value) {
             None => return Err(header_mismatch("Missing Mcp-Name header".into())),

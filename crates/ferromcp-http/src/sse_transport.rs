@@ -1,0 +1,295 @@
+//! The 2024-11-05 HTTP+SSE transport, for clients that predate Streamable HTTP (enabled
+//! with [`HttpConfig::legacy_sse`](crate::HttpConfig::legacy_sse)).
+//!
+//! `GET sse_path` opens a connection: one [`Session`] (its id fixed before `initialize`),
+//! registered in the server's session registry (so it is bounded and counted like any
+//! other) and bound to the caller's principal. The stream's first event is
+//! `event: endpoint` with `data: <messages_path>?session_id=<id>`; the client POSTs each
+//! JSON-RPC message there and gets `202 Accepted`. Every response, notification and
+//! server→client request goes to the GET stream as an `event: message`, as on stdio:
+//! requests run concurrently (a tool can wait for an elicitation answered by a later
+//! POST), list changes and resource updates reach initialized connections, and `:`
+//! comments keep the stream alive. When the stream closes (or the registry ends the
+//! session) in-flight requests are cancelled, the session leaves the registry and its
+//! connection-scoped state is deleted.
+//!
+//! POSTs get the same Host/Origin guard, authentication and body limit as Streamable
+//! HTTP; an unknown `session_id`, or another principal's, is 404. Only the legacy era is
+//! served here: a request naming a 2026-07-28 version in `_meta` gets `-32022`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::NestedPath;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use bytes::Bytes;
+use ferromcp_core::era::{self, Era};
+use ferromcp_core::error::code;
+use ferromcp_core::jsonrpc::{self, Message, Request};
+use ferromcp_core::outbound::{Frames, Outbound};
+use ferromcp_core::protocol::{LEGACY_VERSIONS, V_2025_11_25};
+use ferromcp_core::session::Session;
+use ferromcp_core::state::Principal;
+use ferromcp_core::{ProtocolError, Reply, RequestEnv, TransportKind};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::AppState;
+use crate::headers::accepts;
+use crate::post::{error_response, read_body};
+use crate::resume::CONN_BUFFER;
+use crate::stream::{channel_body, sse_event, sse_response};
+
+/// One open SSE connection: its session and the stream everything for it goes to.
+struct Conn {
+    session: Arc<Session>,
+    out: Outbound,
+    /// Cancelled when the connection ends; parent of every request's token.
+    cancel: CancellationToken,
+}
+
+/// State of the HTTP+SSE routes: the app and the open connections by session id.
+struct SseState {
+    app: Arc<AppState>,
+    conns: Mutex<HashMap<Arc<str>, Arc<Conn>>>,
+}
+
+impl SseState {
+    fn conns(&self) -> MutexGuard<'_, HashMap<Arc<str>, Arc<Conn>>> {
+        self.conns.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The connection `id` if it is still registered and `principal` may use it.
+    fn find(&self, id: &str, principal: Option<&Principal>) -> Option<Arc<Conn>> {
+        let conn = self.conns().get(id).cloned()?;
+        // `get` also marks the session active for the idle reaper.
+        let s = self.app.server.sessions().get(id)?;
+        (Arc::ptr_eq(&s, &conn.session) && crate::auth::may_use(&s, principal)).then_some(conn)
+    }
+}
+
+/// The `GET sse_path` and `POST messages_path` routes.
+pub(crate) fn routes(app: Arc<AppState>) -> Router {
+    let (sse_path, messages_path) = (app.cfg.sse_path.clone(), app.cfg.messages_path.clone());
+    let st = Arc::new(SseState { app, conns: Mutex::default() });
+    // A session the registry ends (shed, DELETE) takes its connection with it.
+    let weak = Arc::downgrade(&st);
+    st.app.server.sessions().on_end(move |s, _why| {
+        if let Some(conn) = weak.upgrade().and_then(|st| st.conns().remove(s.id())) {
+            conn.cancel.cancel();
+        }
+    });
+    Router::new().route(&sse_path, get(open)).route(&messages_path, post(message)).with_state(st)
+}
+
+fn refuse(status: u16, msg: impl Into<String>) -> Response {
+    error_response(&ProtocolError::invalid_request(msg).with_status(status), None)
+}
+
+async fn open(State(st): State<Arc<SseState>>, req: axum::extract::Request) -> Response {
+    let (parts, _body) = req.into_parts();
+    let headers = &parts.headers;
+    if let Err(why) = crate::guard::check(&st.app.cfg.dns_rebinding, headers) {
+        return refuse(403, why);
+    }
+    let principal = match crate::auth::authenticate(st.app.cfg.auth.as_ref(), headers).await {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    if !accepts(headers, "text/event-stream") {
+        return refuse(406, "Accept must include text/event-stream");
+    }
+    let session = Session::new(principal.as_ref().map(|p| Arc::from(p.hashed())));
+    let (out, frames) = Outbound::channel();
+    session.set_stream(Some(out.clone()));
+    let conn = Arc::new(Conn { session: session.clone(), out, cancel: CancellationToken::new() });
+    st.conns().insert(session.id_arc(), conn.clone());
+    st.app.server.sessions().insert(session.clone());
+    // Behind `Router::nest`, the message URL carries the nesting prefix too.
+    let prefix = parts.extensions.get::<NestedPath>().map_or("", |p| p.as_str().trim_end_matches('/'));
+    let endpoint =
+        format!("event: endpoint\ndata: {prefix}{}?session_id={}\n\n", st.app.cfg.messages_path, session.id());
+    let (tx, rx) = mpsc::channel(CONN_BUFFER);
+    let _ = tx.try_send(Bytes::from(endpoint));
+    tokio::spawn(run(st, conn, frames, tx));
+    sse_response(channel_body(rx), HeaderMap::new())
+}
+
+/// Serves one connection's stream until the client goes away or the session ends.
+async fn run(st: Arc<SseState>, conn: Arc<Conn>, mut frames: Frames, tx: mpsc::Sender<Bytes>) {
+    let server = &st.app.server;
+    let mut changes = server.registry().subscribe();
+    let mut updates = server.resource_updates();
+    let mut tick = tokio::time::interval(st.app.cfg.keep_alive);
+    tick.tick().await;
+    loop {
+        let event = tokio::select! {
+            _ = tx.closed() => break,
+            _ = conn.cancel.cancelled() => break,
+            _ = tick.tick() => {
+                if conn.session.is_closed() {
+                    break;
+                }
+                Some(Bytes::from_static(b": keep-alive\n\n"))
+            }
+            // An empty frame asks to drop the connection for a resumable reconnect,
+            // which this transport cannot do: ignored.
+            f = frames.recv() => match f {
+                Some(f) if f.is_empty() => None,
+                Some(f) => Some(sse_event(&f)),
+                None => break,
+            },
+            // Unsolicited notifications go only to connections past `initialize`.
+            c = changes.recv() => match c {
+                Ok(what) if conn.session.init().is_some() => notification(what.method(), serde_json::json!({})),
+                Ok(_) | Err(RecvError::Lagged(_)) => None,
+                Err(RecvError::Closed) => break,
+            },
+            u = updates.recv() => match u {
+                Ok(uri) if conn.session.is_subscribed(&uri) => {
+                    notification("notifications/resources/updated", serde_json::json!({ "uri": &*uri }))
+                }
+                Ok(_) | Err(RecvError::Lagged(_)) => None,
+                Err(RecvError::Closed) => break,
+            },
+        };
+        if let Some(e) = event
+            && tx.send(e).await.is_err()
+        {
+            break;
+        }
+    }
+    // The connection was this client's session: it ends, and its state goes with it.
+    let id = conn.session.id_arc();
+    st.conns().remove(&id);
+    conn.cancel.cancel();
+    server.sessions().remove(&id);
+    conn.session.close();
+    let prefix = format!("{}connection:{id}:", server.config().state_namespace);
+    if let Err(e) = server.state_store().delete_prefix(&prefix).await {
+        tracing::warn!("could not clear the state of a closed SSE connection: {e}");
+    }
+}
+
+fn notification(method: &str, params: serde_json::Value) -> Option<Bytes> {
+    let mut buf = Vec::new();
+    jsonrpc::write_notification(&mut buf, method, &params).ok()?;
+    Some(sse_event(&buf))
+}
+
+/// The `session_id` query parameter.
+fn session_param(query: Option<&str>) -> Option<&str> {
+    query?.split('&').find_map(|kv| kv.strip_prefix("session_id=")).filter(|v| !v.is_empty())
+}
+
+async fn message(State(st): State<Arc<SseState>>, req: axum::extract::Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let headers = &parts.headers;
+    let cfg = &st.app.cfg;
+    if let Err(why) = crate::guard::check(&cfg.dns_rebinding, headers) {
+        return refuse(403, why);
+    }
+    if let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
+        && !ct.trim_start().to_ascii_lowercase().starts_with("application/json")
+    {
+        return refuse(415, "Content-Type must be application/json");
+    }
+    let principal = match crate::auth::authenticate(cfg.auth.as_ref(), headers).await {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    let Some(id) = session_param(parts.uri.query()) else {
+        return refuse(400, "Bad Request: the session_id query parameter is required (open the SSE stream first)");
+    };
+    let Some(conn) = st.find(id, principal.as_deref()) else {
+        let e =
+            ProtocolError::new(code::SESSION_NOT_FOUND, "Session not found; open a new SSE stream").with_status(404);
+        return error_response(&e, None);
+    };
+    let bytes = match read_body(body, headers, cfg.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return error_response(&e, None),
+    };
+    let server = &st.app.server;
+    match jsonrpc::decode(&bytes) {
+        Err(e) => {
+            let mut err = e.error;
+            err.http_status = 400;
+            return error_response(&err, e.id.as_ref());
+        }
+        Ok(Message::Notification(n)) => server.handle_notification(n, Some(&conn.session)),
+        Ok(Message::Response(r)) => {
+            server.handle_response(r, Some(&conn.session));
+        }
+        Ok(Message::Request(req)) => {
+            let out = conn.out.clone();
+            let fut = match resolve_era(&req, &conn.session) {
+                Err(e) => {
+                    let reply = Reply::error(Some(&req.id), &e);
+                    tokio::spawn(async move { send(&out, reply).await });
+                    return accepted();
+                }
+                Ok(era) => server.handle_request(
+                    req,
+                    RequestEnv {
+                        era,
+                        transport: TransportKind::Sse,
+                        session: Some(conn.session.clone()),
+                        outbound: out.clone(),
+                        cancel: conn.cancel.child_token(),
+                        principal,
+                    },
+                ),
+            };
+            tokio::spawn(async move { send(&out, fut.await).await });
+        }
+    }
+    accepted()
+}
+
+async fn send(out: &Outbound, reply: Reply) {
+    if let Some(body) = reply.body {
+        let _ = out.send(body).await;
+    }
+}
+
+fn accepted() -> Response {
+    let mut r = Response::new(Body::from("Accepted"));
+    *r.status_mut() = StatusCode::ACCEPTED;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r
+}
+
+/// The era of a request on this transport: always legacy (`initialize`, then the
+/// negotiated version); a 2026-07-28 request is refused with the modern error.
+fn resolve_era(req: &Request, session: &Session) -> Result<Era, ProtocolError> {
+    if let Some(v) = req.meta.protocol_version.as_deref().filter(|v| !era::legacy::is_legacy_version(v)) {
+        era::modern::validate(req, None)?;
+        return Err(ProtocolError::new(
+            code::UNSUPPORTED_PROTOCOL_VERSION,
+            format!("The HTTP+SSE transport serves only {}; use Streamable HTTP for {v:?}", LEGACY_VERSIONS.join(", ")),
+        )
+        .with_data(serde_json::json!({ "supported": LEGACY_VERSIONS, "requested": v })));
+    }
+    Ok(Era::Legacy(session.init().map_or(V_2025_11_25, |i| i.version)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::session_param;
+
+    #[test]
+    fn the_session_id_is_read_from_the_query() {
+        assert_eq!(session_param(Some("session_id=abc")), Some("abc"));
+        assert_eq!(session_param(Some("x=1&session_id=abc&y=2")), Some("abc"));
+        assert_eq!(session_param(Some("session_id=")), None);
+        assert_eq!(session_param(Some("sessionid=abc")), None);
+        assert_eq!(session_param(None), None);
+    }
+}
