@@ -54,7 +54,11 @@ struct Args {
 
 /// Add `by` (default 1) to this session's counter and return the new value.
 #[tool]
-async fn increment(ctx: Context, by: Option<i64>, #[arg(rename = "session")] _session: Option<SessionHandle>) -> Result<i64> {
+async fn increment(
+    ctx: Context,
+    by: Option<i64>,
+    #[arg(rename = "session")] _session: Option<SessionHandle>,
+) -> Result<i64> {
     let by = by.unwrap_or(1);
     ctx.state().update("counter", |old: Option<i64>| old.unwrap_or(0) + by).await
 }
@@ -79,7 +83,11 @@ async fn remember(
 
 /// What this session remembered under `key` (null if nothing).
 #[tool]
-async fn recall(ctx: Context, key: String, #[arg(rename = "session")] _session: Option<SessionHandle>) -> Result<Value> {
+async fn recall(
+    ctx: Context,
+    key: String,
+    #[arg(rename = "session")] _session: Option<SessionHandle>,
+) -> Result<Value> {
     Ok(ctx.state().get::<Value>(&format!("mem:{key}")).await?.unwrap_or(Value::Null))
 }
 
@@ -120,7 +128,12 @@ async fn open_session(ctx: Context) -> Result<Json<Opened>> {
 struct Greeter;
 
 impl Middleware for Greeter {
-    fn on_initialize<'a>(&'a self, ctx: &'a Context, input: (), next: Next<'a, (), Result<()>>) -> MwFuture<'a, Result<()>> {
+    fn on_initialize<'a>(
+        &'a self,
+        ctx: &'a Context,
+        input: (),
+        next: Next<'a, (), Result<()>>,
+    ) -> MwFuture<'a, Result<()>> {
         Box::pin(async move {
             ctx.state().set("mem:greeted", &true).await?;
             next.run(ctx, input).await
