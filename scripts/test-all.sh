@@ -54,7 +54,7 @@ conformance() {
   local rc=${PIPESTATUS[0]}
   MCP_CONFORMANCE_COUNT=all "$SHARED/tools/conformance.sh" "http://127.0.0.1:$port/mcp" both >"$out.all" 2>&1
   local extra_rc=0
-  for s in server-session-lifecycle json-schema-2020-12 http-header-validation http-custom-header-server-validation; do
+  for s in server-session-lifecycle server-sse-polling json-schema-2020-12 http-header-validation http-custom-header-server-validation; do
     if grep -E "^\S+\s+$s\s" "$out.all" | grep -qv " PASS "; then
       echo "not-scored scenario $s failed:"; grep -E "^\S+\s+$s\s" "$out.all"; extra_rc=1
     fi
