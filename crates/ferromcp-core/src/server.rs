@@ -292,9 +292,10 @@ impl ServerBuilder {
         self.config.state_ttl = ttl;
         self
     }
-    /// Calls `f` once for every legacy session (Streamable HTTP `Mcp-Session-Id`, HTTP+SSE
-    /// connection) when it enters the session table: after its `initialize` succeeded, or
-    /// when it is restored from a persistent event store.
+    /// Calls `f` once for every legacy session when it enters the session table: a
+    /// Streamable HTTP session (`Mcp-Session-Id`) once its `initialize` succeeded, or when it
+    /// is restored from a persistent event store; an HTTP+SSE session when its stream opens,
+    /// before `initialize` (so `protocol_version` and `client_info` are still `None`).
     ///
     /// Session hooks are synchronous and run on the request or reaper task that caused the
     /// event, outside every lock: keep them cheap (count, log, send on a channel) and spawn
