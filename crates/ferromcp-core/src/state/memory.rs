@@ -8,7 +8,7 @@
 //! `std::sync::Mutex` guards the data: critical sections are short and never await, so
 //! an async mutex would only add cost.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -40,9 +40,11 @@ struct Slot {
     size: usize,
 }
 
+/// Keys are ordered (a `BTreeMap`) so deleting a scope's keys is a range walk, not a
+/// scan of the whole store.
 #[derive(Default)]
 struct Data {
-    map: HashMap<String, Slot>,
+    map: BTreeMap<String, Slot>,
     expirations: BTreeMap<(Instant, u64), String>,
     bytes: usize,
     seq: u64,
@@ -302,7 +304,13 @@ impl StateStore for MemoryStore {
     fn delete_prefix<'a>(&'a self, prefix: &'a str) -> StoreFuture<'a, Result<u64, StoreError>> {
         let n = {
             let mut d = self.lock();
-            let keys: Vec<String> = d.map.keys().filter(|k| k.starts_with(prefix)).cloned().collect();
+            let keys: Vec<String> = d
+                .map
+                .range(prefix.to_owned()..)
+                .map(|(k, _)| k)
+                .take_while(|k| k.starts_with(prefix))
+                .cloned()
+                .collect();
             for k in &keys {
                 Self::remove_slot(&mut d, k);
             }
