@@ -1,6 +1,6 @@
 //! ferromcp-http: the Streamable HTTP transport, serving both MCP eras on one endpoint.
 //!
-//! The app is an axum [`Router`](axum::Router) (so a tower `Service`) that you can serve
+//! The app is an axum `Router` (so a tower `Service`) that you can serve
 //! with [`serve`] or nest in your own application:
 //!
 //! ```no_run
