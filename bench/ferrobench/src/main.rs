@@ -1,9 +1,11 @@
 //! ferrobench: ferromcp's in-repository benchmark (see `bench/README.md`).
 //!
 //! ```sh
-//! cargo run --release -p ferrobench -- all        # S1 ferromcp + ceiling, then session memory
+//! cargo run --release -p ferrobench -- all        # S1 ferromcp + ceiling, session memory, state
 //! cargo run --release -p ferrobench -- s1 --duration-s 5 --repeats 3
 //! cargo run --release -p ferrobench -- sessions --sessions 10000
+//! cargo run --release -p ferrobench -- resume     # event store off / memory / SQLite
+//! cargo run --release -p ferrobench -- state      # session state: MemoryStore, increment, memory per key
 //! ```
 //!
 //! The load generator runs in this process (tokio current-thread runtime, pinned to
@@ -12,15 +14,19 @@
 //! --server-cpu`, a fresh process per run, killed at the end or on error.
 //!
 //! Modules: [`client`] (HTTP/MCP client), [`load`] (S1 closed loop), [`sessions`]
-//! (memory per idle session), [`servers`] (the servers under test), [`procs`] (/proc,
-//! pinning, child processes), [`report`] (table, verdicts, JSON line).
+//! (memory per idle session), [`resume`] (cost of resumable streams), [`state`]
+//! (session state: stores, `increment`, memory per key), [`servers`] (the servers under
+//! test), [`procs`] (/proc, pinning, child processes), [`report`] (table, verdicts, JSON
+//! line).
 
 mod client;
 mod load;
 mod procs;
 mod report;
+mod resume;
 mod servers;
 mod sessions;
+mod state;
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -40,12 +46,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// S1 against ferromcp and the ceiling, then memory per idle session.
+    /// S1 against ferromcp and the ceiling, then memory per idle session, then session state.
     All(Opts),
     /// S1 only (ferromcp and the ceiling).
     S1(Opts),
     /// Memory per idle legacy session only.
     Sessions(Opts),
+    /// Cost of resumable legacy streams: event store off, memory, SQLite.
+    Resume(Opts),
+    /// Session state: MemoryStore ops/s, increment calls/s (memory, Redis) vs add, memory per key.
+    State(Opts),
+    /// (internal) Measure MemoryStore in a fresh process for `state`.
+    #[command(hide = true)]
+    StateChild(state::ChildArgs),
     /// (internal) Serve the ferromcp bench server.
     #[command(hide = true)]
     ServeFerromcp {
@@ -55,6 +68,12 @@ enum Cmd {
         mode: Mode,
         #[arg(long, value_enum, default_value_t = RuntimeKind::Current)]
         runtime: RuntimeKind,
+        /// Event store (`off`, `memory`, `sqlite:PATH`); also serves `add_progress`.
+        #[arg(long)]
+        events: Option<servers::Events>,
+        /// Session state in Redis at this URL (`state` benchmark) instead of memory.
+        #[arg(long)]
+        redis: Option<String>,
     },
     /// (internal) Serve the raw axum + serde_json ceiling.
     #[command(hide = true)]
@@ -111,6 +130,8 @@ struct Opts {
     /// Runtime of both servers: current-thread, or multi-thread with one worker.
     #[arg(long, value_enum, default_value_t = RuntimeKind::Current)]
     server_runtime: RuntimeKind,
+    #[command(flatten)]
+    state: state::StateArgs,
 }
 
 fn runtime_name(r: RuntimeKind) -> &'static str {
@@ -197,7 +218,7 @@ async fn bench(
     server_cpu: Option<usize>,
 ) -> Result<(Option<report::S1Json>, Option<LoadJson>, Option<report::SessionsJson>), String> {
     let (mut s1, mut ceiling, mut sessions) = (None, None, None);
-    if cmd != "sessions" {
+    if matches!(cmd, "all" | "s1") {
         let (mut ferro_runs, mut ceil_runs) = (Vec::new(), Vec::new());
         for rep in 0..o.repeats.max(1) {
             // alternate the order so neither server always runs first
@@ -214,7 +235,7 @@ async fn bench(
         s1 = Some(report::s1(LoadJson::from_runs(ferro_runs), Some(&c)));
         ceiling = Some(c);
     }
-    if cmd != "s1" {
+    if matches!(cmd, "all" | "sessions") {
         let server = start(&["serve-ferromcp", "--mode", "stateful"], o, server_cpu).await?;
         eprintln!("ferrobench: opening {} idle sessions (pid {}, port {})", o.sessions, server.pid, server.port);
         let opts = sessions::SessionOpts {
@@ -261,7 +282,16 @@ fn run_bench(cmd: &str, o: &Opts) -> Result<(), String> {
     let (loadgen_cpu, server_cpu) = pin(o);
     let nice = if o.nice != 0 { apply_nice(o) } else { 0 };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| format!("runtime: {e}"))?;
+    if cmd == "resume" {
+        let rows = rt.block_on(resume::bench(o, server_cpu))?;
+        resume::print(&rows, o, (loadgen_cpu, server_cpu), nice);
+        return Ok(());
+    }
     let (s1, ceiling, sessions) = rt.block_on(bench(cmd, o, server_cpu))?;
+    let state = match cmd {
+        "all" | "state" => Some(rt.block_on(state::bench(o, (loadgen_cpu, server_cpu)))?),
+        _ => None,
+    };
     let config = Config {
         concurrency: o.concurrency,
         warmup_s: o.warmup_s,
@@ -272,7 +302,7 @@ fn run_bench(cmd: &str, o: &Opts) -> Result<(), String> {
         server_cpu,
         nice,
     };
-    report::print(&Report { s1, ceiling, sessions, config });
+    report::print(&Report { s1, ceiling, sessions, state, config });
     Ok(())
 }
 
@@ -282,8 +312,12 @@ fn main() -> ExitCode {
         Cmd::All(o) => run_bench("all", o),
         Cmd::S1(o) => run_bench("s1", o),
         Cmd::Sessions(o) => run_bench("sessions", o),
-        Cmd::ServeFerromcp { port, mode, runtime } => {
-            servers::serve_ferromcp(*port, *mode, *runtime).map_err(|e| format!("serve-ferromcp: {e}"))
+        Cmd::Resume(o) => run_bench("resume", o),
+        Cmd::State(o) => run_bench("state", o),
+        Cmd::StateChild(a) => state::child(a),
+        Cmd::ServeFerromcp { port, mode, runtime, events, redis } => {
+            servers::serve_ferromcp(*port, *mode, *runtime, events.clone(), redis.clone())
+                .map_err(|e| format!("serve-ferromcp: {e}"))
         }
         Cmd::ServeCeiling { port, runtime } => {
             servers::serve_ceiling(*port, *runtime).map_err(|e| format!("serve-ceiling: {e}"))

@@ -1,5 +1,5 @@
 //! The printed report: a human-readable table with PASS/FAIL lines against the targets,
-//! then one machine-readable JSON line `{"s1":…,"ceiling":…,"sessions":…,"config":…}`.
+//! then one machine-readable JSON line `{"s1":…,"ceiling":…,"sessions":…,"state":…,"config":…}`.
 
 use serde::Serialize;
 
@@ -109,6 +109,8 @@ pub struct Report {
     pub ceiling: Option<LoadJson>,
     /// Memory per idle session.
     pub sessions: Option<SessionsJson>,
+    /// Session state: MemoryStore ops/s, increment calls/s (memory, Redis), memory per key.
+    pub state: Option<crate::state::StateJson>,
     /// Settings.
     pub config: Config,
 }
@@ -117,6 +119,11 @@ pub struct Report {
 const BUSY_OTHER_PCT: f64 = 25.0;
 /// How the "machine busy" note starts.
 const BUSY_NOTE: &str = "machine busy";
+
+/// Whether `l` carries the "machine busy" note (its req/s and latencies are unreliable).
+pub fn is_busy(l: &LoadJson) -> bool {
+    l.notes.iter().any(|n| n.starts_with(BUSY_NOTE))
+}
 
 fn notes(r: &LoadResult) -> Vec<String> {
     let c = &r.cpu;
@@ -136,7 +143,7 @@ fn notes(r: &LoadResult) -> Vec<String> {
     n
 }
 
-/// Median over i of a[i] / b[i].
+/// Median over `i` of `a[i] / b[i]`.
 fn paired(a: &[f64], b: &[f64]) -> f64 {
     let mut r: Vec<f64> = a.iter().zip(b).map(|(x, y)| ratio(*x, *y)).collect();
     if r.is_empty() {
@@ -165,11 +172,10 @@ pub fn s1(ferro: LoadJson, ceiling: Option<&LoadJson>) -> S1Json {
     let rps_ratio = ceiling.map(|c| round(paired(&ferro.rps_runs, &c.rps_runs), 3));
     let cpu_ratio = ceiling.map(|c| round(paired(&ferro.cpu_us_runs, &c.cpu_us_runs), 3));
     let pass_p99 = ferro.run.ok > 0 && ferro.p99_over_p50 <= TARGET_P99_OVER_P50;
-    let busy = |l: &LoadJson| l.notes.iter().any(|n| n.starts_with(BUSY_NOTE));
     S1Json {
         pass_rps: rps_ratio.map(|r| r >= TARGET_RPS_RATIO && ferro.run.errors == 0),
         rps_ratio_cpu_estimate: cpu_ratio.map(|r| round(1.0 / r, 3)),
-        reliable: !busy(&ferro) && !ceiling.is_some_and(busy),
+        reliable: !is_busy(&ferro) && !ceiling.is_some_and(is_busy),
         rps_ratio,
         cpu_per_req_ratio: cpu_ratio,
         pass_p99,
@@ -186,7 +192,27 @@ pub fn sessions(run: SessionResult) -> SessionsJson {
     SessionsJson { run, pass }
 }
 
-fn load_row(name: &str, l: &LoadJson) {
+/// The header of the [`load_row`] table.
+pub fn load_header() {
+    println!(
+        "{:<10} {:>9} {:>7} {:>7} {:>7} {:>7} {:>6} {:>8} {:>7} {:>7} {:>7} {:>7}",
+        "server",
+        "req/s",
+        "p50 µs",
+        "p90 µs",
+        "p99 µs",
+        "max µs",
+        "errors",
+        "CPU µs/r",
+        "srv CPU",
+        "gen CPU",
+        "other",
+        "RSS MiB"
+    );
+}
+
+/// One row of figures (name ≤ 10 characters), its errors and notes.
+pub fn load_row(name: &str, l: &LoadJson) {
     let r = &l.run;
     println!(
         "{name:<10} {:>9.0} {:>7} {:>7} {:>7} {:>7} {:>6} {:>8.1} {:>6.0}% {:>6.0}% {:>6.0}% {:>7.1}",
@@ -220,28 +246,14 @@ pub fn print(rep: &Report) {
     if c.nice != 0 {
         pin.push_str(&format!(", nice {}", c.nice));
     }
-    println!();
-    println!(
-        "== S1 stateless add: 2026-07-28 tools/call, {} keep-alive connections, {} s warm-up + {} s, \
-         {} repeat(s), server runtime {}, {pin}",
-        c.concurrency, c.warmup_s, c.duration_s, c.repeats, c.server_runtime
-    );
     if rep.s1.is_some() || rep.ceiling.is_some() {
+        println!();
         println!(
-            "{:<10} {:>9} {:>7} {:>7} {:>7} {:>7} {:>6} {:>8} {:>7} {:>7} {:>7} {:>7}",
-            "server",
-            "req/s",
-            "p50 µs",
-            "p90 µs",
-            "p99 µs",
-            "max µs",
-            "errors",
-            "CPU µs/r",
-            "srv CPU",
-            "gen CPU",
-            "other",
-            "RSS MiB"
+            "== S1 stateless add: 2026-07-28 tools/call, {} keep-alive connections, {} s warm-up + {} s, \
+             {} repeat(s), server runtime {}, {pin}",
+            c.concurrency, c.warmup_s, c.duration_s, c.repeats, c.server_runtime
         );
+        load_header();
     }
     if let Some(s) = &rep.s1 {
         load_row("ferromcp", &s.load);
@@ -303,6 +315,9 @@ pub fn print(rep: &Report) {
             verdict(s.pass),
             r.bytes_per_session
         );
+    }
+    if let Some(st) = &rep.state {
+        crate::state::print(st, c);
     }
     println!();
     match serde_json::to_string(rep) {

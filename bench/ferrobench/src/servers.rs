@@ -1,10 +1,15 @@
 //! The two servers under test, run as hidden subcommands in their own (pinned) process.
 //!
 //! * `serve-ferromcp`: the facade API exactly as `examples/bench_server.rs` uses it, a
-//!   `#[tool] add` served by `ferromcp::http::serve_listener` (stateless or stateful).
+//!   `#[tool] add` (and `increment`, the session's counter, for the `state` benchmark;
+//!   `--redis URL` keeps state in Redis) served by `ferromcp::http::serve_listener`
+//!   (stateless or stateful).
 //! * `serve-ceiling`: raw axum 0.8 + serde_json, no MCP library: it parses the JSON-RPC
 //!   body into a small struct, adds, and answers a canned MCP-shaped result. This is the
 //!   cost of HTTP + JSON alone, the ceiling ferromcp is compared with.
+//!
+//! `serve-ferromcp --events off|memory|sqlite:PATH` (the `resume` benchmark) also serves
+//! `add_progress` and sets the event store behind resumable legacy streams.
 //!
 //! Both bind 127.0.0.1 (port 0 = any free port), set TCP_NODELAY on accepted sockets,
 //! print [`READY_PREFIX`]`<port>` on stdout and run on a single-threaded runtime.
@@ -42,6 +47,31 @@ pub enum Mode {
     Stateful,
 }
 
+/// The event store of the ferromcp server (`--events`), for the `resume` benchmark.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Events {
+    /// `off`: `HttpConfig::without_event_store()`, legacy SSE answers carry no ids.
+    Off,
+    /// `memory`: the default in-memory event store.
+    Memory,
+    /// `sqlite:PATH`: `SqliteEventStore::open(PATH)`.
+    Sqlite(std::path::PathBuf),
+}
+
+impl std::str::FromStr for Events {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "off" => Ok(Events::Off),
+            "memory" => Ok(Events::Memory),
+            _ => match s.strip_prefix("sqlite:") {
+                Some(p) if !p.is_empty() => Ok(Events::Sqlite(p.into())),
+                _ => Err(format!("expected off, memory or sqlite:PATH, got {s:?}")),
+            },
+        }
+    }
+}
+
 fn runtime(kind: RuntimeKind) -> std::io::Result<tokio::runtime::Runtime> {
     match kind {
         RuntimeKind::Current => tokio::runtime::Builder::new_current_thread().enable_all().build(),
@@ -64,14 +94,42 @@ async fn add(a: i64, b: i64) -> i64 {
     a + b
 }
 
-/// Runs the ferromcp server until killed.
-pub fn serve_ferromcp(port: u16, mode: Mode, rt: RuntimeKind) -> std::io::Result<()> {
+/// Add two integers after one progress notification (so a legacy answer is SSE).
+#[tool]
+async fn add_progress(ctx: Context, a: i64, b: i64) -> i64 {
+    ctx.report_progress(1.0, Some(1.0), None).await;
+    a + b
+}
+
+/// Runs the ferromcp server until killed. With `events` (the `resume` benchmark) it
+/// also serves `add_progress` and uses that event store. It always serves `increment`
+/// too, with `redis` on the Redis state store (see [`crate::state::with_state`]).
+pub fn serve_ferromcp(
+    port: u16,
+    mode: Mode,
+    rt: RuntimeKind,
+    events: Option<Events>,
+    redis: Option<String>,
+) -> std::io::Result<()> {
     runtime(rt)?.block_on(async move {
-        let server = Server::builder("ferrobench", "0.1.0").tool(add).build();
-        let cfg = match mode {
+        let builder = Server::builder("ferrobench", "0.1.0").tool(add);
+        let mut builder = crate::state::with_state(builder, redis.as_deref()).await?;
+        if events.is_some() {
+            builder = builder.tool(add_progress);
+        }
+        let server = builder.build();
+        let mut cfg = match mode {
             Mode::Stateless => HttpConfig::default().stateless(),
             Mode::Stateful => HttpConfig::default(),
         };
+        match events {
+            None | Some(Events::Memory) => {}
+            Some(Events::Off) => cfg = cfg.without_event_store(),
+            Some(Events::Sqlite(path)) => {
+                let store = ferromcp::sqlite::SqliteEventStore::open(&path).map_err(std::io::Error::other)?;
+                cfg = cfg.event_store(store);
+            }
+        }
         let listener = bind(port).await?;
         ferromcp::http::serve_listener(server, listener, cfg).await
     })

@@ -64,7 +64,7 @@ pub struct SessionResult {
 }
 
 /// One handshake on `link`; returns the session id.
-async fn open(link: &mut Link, id: i64) -> Result<String, String> {
+pub async fn open(link: &mut Link, id: i64) -> Result<String, String> {
     let a = link.post(legacy_initialize_body(id), &[]).await?;
     if a.status != 200 {
         let text: String = String::from_utf8_lossy(&a.body).chars().take(160).collect();
