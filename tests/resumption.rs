@@ -546,8 +546,6 @@ async fn without_an_event_store_streams_carry_no_ids() {
 /// connection after a network change, or a stalled reader) resumes on a new connection:
 /// the resume must not wait for the old connection to drain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: LiveStream::emit holds the stream lock while awaiting the stalled old connection's queue, \
-            so resume() cannot take the lock to replay/attach until the old connection closes"]
 async fn resume_while_the_old_connection_is_stalled_but_open() {
     let srv = TestServer::start(HttpConfig::default());
     let sid = open_session(srv.addr).await;
@@ -593,8 +591,6 @@ async fn list_changed(r: &mut SseReader, within: Duration) -> (Vec<Event>, Optio
 /// The standalone GET stream is resumable too: after a reconnection with
 /// `Last-Event-ID` the client keeps receiving the session's notifications.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: the standalone GET stream ends with its first connection (it watches that connection's \
-            closed()), so a GET with its Last-Event-ID replays and closes at once and the stream is lost"]
 async fn standalone_get_stream_resumes_and_keeps_streaming() {
     let handle = server();
     let srv = TestServer::start_with(handle.clone(), HttpConfig::default());

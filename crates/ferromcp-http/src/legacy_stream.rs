@@ -154,7 +154,7 @@ async fn drive_resumable<F: Future<Output = Reply>>(
     r: Resumable,
 ) {
     let store = &*r.store;
-    let live = r.hub.open(r.session.clone(), tx);
+    let live = r.hub.open(r.session.clone(), tx, false);
     live.emit(store, b"", Some(r.retry_ms)).await;
     for f in queued {
         if f.is_empty() {

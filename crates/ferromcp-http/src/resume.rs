@@ -47,7 +47,13 @@ struct LiveInner {
 pub(crate) struct LiveStream {
     pub(crate) key: StreamKey,
     inner: tokio::sync::Mutex<LiveInner>,
+    /// Woken when a resuming client takes the stream over, so a send blocked on the
+    /// old (stalled) connection gives up: the event is stored and replayed anyway.
+    replaced: tokio::sync::Notify,
 }
+
+/// Prefix of the ids of standalone (GET) streams, which outlive their connections.
+pub(crate) const STANDALONE_PREFIX: char = 'G';
 
 /// Live streams by stream id, so a resuming GET can attach to a stream still running.
 #[derive(Default)]
@@ -60,11 +66,17 @@ impl StreamHub {
         self.live.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers a new stream of `session`, attached to `conn`.
-    pub(crate) fn open(&self, session: Arc<str>, conn: mpsc::Sender<Bytes>) -> Arc<LiveStream> {
+    /// Registers a new stream of `session`, attached to `conn`; `standalone` marks the
+    /// session's GET stream.
+    pub(crate) fn open(&self, session: Arc<str>, conn: mpsc::Sender<Bytes>, standalone: bool) -> Arc<LiveStream> {
+        let mut key = StreamKey::new(session);
+        if standalone {
+            key.stream = format!("{STANDALONE_PREFIX}{}", key.stream).into();
+        }
         let live = Arc::new(LiveStream {
-            key: StreamKey::new(session),
+            key,
             inner: tokio::sync::Mutex::new(LiveInner { conn: Some(conn), done: false }),
+            replaced: tokio::sync::Notify::new(),
         });
         self.lock().insert(live.key.stream.clone(), live.clone());
         live
@@ -88,30 +100,59 @@ impl StreamHub {
 impl LiveStream {
     /// Stores `data` and sends it on the current connection; returns false once the
     /// connection is gone (the event is still stored for a resuming client).
+    ///
+    /// The event is appended under the stream's lock (so a resume sees it either in its
+    /// replay or on its connection), but the send happens after the lock is released: a
+    /// stalled old connection must not keep a resuming client waiting.
     pub(crate) async fn emit(&self, store: &dyn EventStore, data: &[u8], retry_ms: Option<u64>) -> bool {
-        let mut g = self.inner.lock().await;
-        let frame = match store.append(&self.key, Bytes::copy_from_slice(data)).await {
-            Ok(id) => sse_event_with_id(&id, data, retry_ms),
-            Err(e) => {
-                tracing::warn!("event store append failed, the event cannot be resumed: {e}");
-                crate::stream::sse_event(data)
-            }
+        let (frame, tx) = {
+            let g = self.inner.lock().await;
+            let frame = match store.append(&self.key, Bytes::copy_from_slice(data)).await {
+                Ok(id) => sse_event_with_id(&id, data, retry_ms),
+                Err(e) => {
+                    tracing::warn!("event store append failed, the event cannot be resumed: {e}");
+                    crate::stream::sse_event(data)
+                }
+            };
+            (frame, g.conn.clone())
         };
-        match &g.conn {
-            Some(tx) if tx.send(frame).await.is_ok() => true,
-            Some(_) => {
+        let Some(tx) = tx else { return false };
+        let replaced = self.replaced.notified();
+        let sent = tokio::select! {
+            r = tx.send(frame) => r.is_ok(),
+            _ = replaced => return true,
+        };
+        if !sent {
+            let mut g = self.inner.lock().await;
+            if g.conn.as_ref().is_some_and(|c| c.same_channel(&tx)) {
                 g.conn = None;
-                false
             }
-            None => false,
+        }
+        sent
+    }
+
+    /// Waits until the connection attached now (or any that replaces it) is closed and
+    /// none is attached.
+    pub(crate) async fn connection_closed(&self) {
+        loop {
+            let current = self.inner.lock().await.conn.clone();
+            match current {
+                Some(tx) => tx.closed().await,
+                None => return,
+            }
+            let mut g = self.inner.lock().await;
+            if g.conn.as_ref().is_none_or(|c| c.is_closed()) {
+                g.conn = None;
+                return;
+            }
         }
     }
 
     /// Sends bytes that are not an event (an SSE comment) if a connection is attached.
     pub(crate) async fn send_raw(&self, frame: Bytes) -> bool {
-        let g = self.inner.lock().await;
-        match &g.conn {
-            Some(tx) => tx.send(frame).await.is_ok(),
+        let tx = self.inner.lock().await.conn.clone();
+        match tx {
+            Some(tx) => tx.try_send(frame).is_ok() || !tx.is_closed(),
             None => false,
         }
     }
@@ -126,8 +167,10 @@ impl LiveStream {
 pub(crate) enum Resumed {
     /// The stream is unknown, foreign or expired: the connection comes back unused.
     Unknown(mpsc::Sender<Bytes>),
-    /// The stream had finished: its missed events were replayed and the connection closed.
-    Replayed,
+    /// The stream had finished: its missed events were replayed. A standalone stream's
+    /// connection comes back (it goes on as the session's new standalone stream); a
+    /// POST stream's is closed.
+    Replayed(Option<mpsc::Sender<Bytes>>),
     /// The stream is live: missed events were replayed and the connection attached.
     Attached,
 }
@@ -157,14 +200,16 @@ pub(crate) async fn resume(
     };
     for ev in &events {
         if conn.send(sse_event_with_id(&ev.id, &ev.data, None)).await.is_err() {
-            return Resumed::Replayed;
+            return Resumed::Replayed(None);
         }
     }
-    match guard.as_mut() {
-        Some(g) if !g.done => {
+    match (guard.as_mut(), &live) {
+        (Some(g), Some(l)) if !g.done => {
             g.conn = Some(conn);
+            l.replaced.notify_waiters();
             Resumed::Attached
         }
-        _ => Resumed::Replayed,
+        _ if last.stream.starts_with(STANDALONE_PREFIX) => Resumed::Replayed(Some(conn)),
+        _ => Resumed::Replayed(None),
     }
 }

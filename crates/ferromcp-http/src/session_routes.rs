@@ -99,7 +99,8 @@ async fn run_get(
                 tracing::debug!(%last, "Last-Event-ID unknown or expired; serving a fresh stream");
                 conn
             }
-            Resumed::Replayed | Resumed::Attached => return,
+            Resumed::Replayed(Some(conn)) => conn,
+            Resumed::Replayed(None) | Resumed::Attached => return,
         },
         _ => conn,
     };
@@ -118,7 +119,7 @@ async fn standalone(st: Arc<AppState>, session: Arc<Session>, resumable: Option<
     let mut updates = st.server.resource_updates();
     let weak = Arc::downgrade(&session);
     drop(session);
-    let live = resumable.as_ref().map(|r| r.hub.open(r.session.clone(), conn.clone()));
+    let live = resumable.as_ref().map(|r| r.hub.open(r.session.clone(), conn.clone(), true));
     let sender = Sender { live: live.clone(), resumable: resumable.clone(), conn };
     if !sender.prime().await {
         return finish(&weak, &resumable, live).await;
@@ -209,7 +210,12 @@ impl Sender {
             None => self.conn.send(c).await.is_ok(),
         }
     }
+    /// Resolves when no connection is left: with resumability, a client that resumes the
+    /// stream keeps it alive on its new connection.
     async fn closed(&self) {
-        self.conn.closed().await
+        match &self.live {
+            Some(l) => l.connection_closed().await,
+            None => self.conn.closed().await,
+        }
     }
 }
