@@ -40,7 +40,7 @@ pub use ferromcp_core::{
     ServerBuilder, ServerConfig, ToolDef, TransportKind,
 };
 pub use ferromcp_core::{
-    auth, context, era, error, jsonrpc, middleware, mrtr, protocol, registry, schema, session, state, transport,
+    auth, context, era, error, events, jsonrpc, middleware, mrtr, protocol, registry, schema, session, state, transport,
 };
 pub use ferromcp_macros::{prompt, resource, tool};
 
