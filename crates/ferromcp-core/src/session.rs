@@ -549,7 +549,13 @@ impl SessionRegistry {
                 .filter(|s| now.saturating_sub(s.last_seen_ms.load(Ordering::Relaxed)) > limit && !s.busy())
                 .map(|s| s.id.clone())
                 .collect();
-            ids.iter().filter_map(|id| map.remove(id)).collect()
+            let victims: Vec<Arc<Session>> = ids.iter().filter_map(|id| map.remove(id)).collect();
+            // Give memory back after a wave of sessions ends (tables keep their peak
+            // capacity otherwise).
+            if map.capacity() > 64 && map.len() < map.capacity() / 4 {
+                map.shrink_to_fit();
+            }
+            victims
         };
         for s in &victims {
             self.expired.fetch_add(1, Ordering::Relaxed);

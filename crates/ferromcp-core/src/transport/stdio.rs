@@ -89,6 +89,9 @@ where
     let session = Session::new(None);
     let (out, mut rx) = Outbound::channel();
     session.set_stream(Some(out.clone()));
+    // One session per connection (per process on stdio): registered so lifecycle hooks
+    // fire and metrics count it. Its open stream keeps the idle reaper away.
+    let session = server.sessions().insert(session);
     let writer_task = tokio::spawn(async move {
         let mut w = writer;
         while let Some(frame) = rx.recv().await {
@@ -153,6 +156,8 @@ where
     }
     conn_cancel.cancel();
     while tasks.join_next().await.is_some() {}
+    // EOF ends the session: hooks run (`on_session_ended`) and its state is cleared.
+    server.sessions().remove(session.id());
     session.close();
     // The connection was this client's session: its state goes with it.
     let prefix = format!("{}connection:{}:", server.config().state_namespace, session.id());
@@ -230,6 +235,40 @@ fn spawn_notifier(server: &Server, session: &Arc<Session>, out: Outbound) -> tok
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_connection_is_a_session_that_ends_with_eof_and_fires_its_hooks() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let created = std::sync::Arc::new(AtomicUsize::new(0));
+        let ended = std::sync::Arc::new(AtomicUsize::new(0));
+        let (c, e) = (created.clone(), ended.clone());
+        let server = Server::builder("t", "1")
+            .on_session_created(move |_| {
+                c.fetch_add(1, Ordering::SeqCst);
+            })
+            .on_session_ended(move |_| {
+                e.fetch_add(1, Ordering::SeqCst);
+            })
+            .build();
+        let (client, server_end) = tokio::io::duplex(4096);
+        let (sr, sw) = tokio::io::split(server_end);
+        let serving = tokio::spawn(serve_io(server.clone(), sr, sw, LineConfig::default()));
+        let (mut cr, mut cw) = tokio::io::split(client);
+        cw.write_all(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"2025-11-25\",\"capabilities\":{}}}\n").await.unwrap();
+        let mut buf = [0u8; 256];
+        let n = tokio::io::AsyncReadExt::read(&mut cr, &mut buf).await.unwrap();
+        assert!(n > 0);
+        assert_eq!(server.sessions().metrics().open, 1, "the connection is a registered session");
+        cw.shutdown().await.unwrap();
+        drop(cw);
+        serving.await.unwrap().unwrap();
+        assert_eq!(server.sessions().metrics().open, 0);
+        assert_eq!(
+            (created.load(Ordering::SeqCst), ended.load(Ordering::SeqCst)),
+            (1, 1),
+            "EOF runs the end hook once"
+        );
+    }
 
     #[tokio::test]
     async fn long_lines_are_rejected_and_the_next_line_still_reads() {
