@@ -41,6 +41,7 @@ pub mod middleware;
 pub mod mrtr;
 pub mod outbound;
 pub mod protocol;
+mod purge;
 pub mod registry;
 pub mod schema;
 pub mod server;

@@ -153,39 +153,21 @@ impl Server {
     /// Whether the server declares capability `name` (`tools`, `resources`, `prompts`,
     /// `completions`, `logging`), derived from what it serves.
     pub fn has_capability(&self, name: &str) -> bool {
-        let c = self.inner.registry.snapshot();
-        match name {
-            "tools" => !c.tools.is_empty(),
-            "resources" => !c.resources.is_empty() || !c.templates.is_empty(),
-            "prompts" => !c.prompts.is_empty(),
-            "completions" => {
-                c.prompts.iter().any(|p| !p.completers.is_empty())
-                    || c.templates.iter().any(|t| !t.completers.is_empty())
-            }
-            "logging" => true,
-            _ => false,
-        }
+        self.inner.registry.snapshot().has_capability(name)
     }
 
     /// The capabilities the server declares, derived from what it serves.
     pub fn capabilities(&self) -> Value {
         let c = self.inner.registry.snapshot();
-        let mut caps = Map::new();
-        if !c.tools.is_empty() {
-            caps.insert("tools".into(), json!({ "listChanged": true }));
-        }
-        if !c.resources.is_empty() || !c.templates.is_empty() {
-            caps.insert("resources".into(), json!({ "subscribe": true, "listChanged": true }));
-        }
-        if !c.prompts.is_empty() {
-            caps.insert("prompts".into(), json!({ "listChanged": true }));
-        }
-        let completes =
-            c.prompts.iter().any(|p| !p.completers.is_empty()) || c.templates.iter().any(|t| !t.completers.is_empty());
-        if completes {
-            caps.insert("completions".into(), json!({}));
-        }
-        caps.insert("logging".into(), json!({}));
+        let declared = [
+            ("tools", json!({ "listChanged": true })),
+            ("resources", json!({ "subscribe": true, "listChanged": true })),
+            ("prompts", json!({ "listChanged": true })),
+            ("completions", json!({})),
+            ("logging", json!({})),
+        ];
+        let caps: Map<String, Value> =
+            declared.into_iter().filter(|(name, _)| c.has_capability(name)).map(|(n, v)| (n.to_owned(), v)).collect();
         Value::Object(caps)
     }
 }

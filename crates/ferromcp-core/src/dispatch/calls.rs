@@ -21,7 +21,7 @@ use crate::mrtr::{Binding, digest_arguments};
 use crate::protocol::{CallToolResult, ContentBlock, GetPromptResult, ResourceContents};
 use crate::registry::{Components, ResourceHandler, TemplateVars};
 use crate::server::Server;
-use crate::state::{ComponentKind, SessionScope};
+use crate::state::{ComponentKind, SessionScope, Visibility};
 
 /// Fields shared by the MRTR-capable methods, plus the target (`name` or `uri`).
 #[derive(Deserialize)]
@@ -212,22 +212,14 @@ pub(super) async fn call_tool(server: &Server, ctx: &Context, req: Request, scop
     let vis = ctx.visibility().await.map_err(Error::into_protocol)?;
     let snapshot = server.registry().snapshot();
     let visible = |n: &str| {
-        snapshot.tools.get(n).filter(|t| {
-            let tags: Vec<&str> = t.tags.iter().map(String::as_str).collect();
-            vis.as_ref().map_or(t.enabled, |v| v.visible(ComponentKind::Tool, n, &tags, t.enabled))
-        })
+        snapshot.tools.get(n).filter(|t| Visibility::shows(vis.as_ref(), ComponentKind::Tool, n, &t.tags, t.enabled))
     };
-    if visible(name).is_none() {
+    let Some(tool) = visible(name).cloned() else {
         return Err(ProtocolError::invalid_params(format!("Unknown tool: {name}")));
-    }
+    };
     let chain = &server.inner.middleware;
     let fut = if chain.is_empty() {
-        let tool = visible(name).cloned();
-        let args = args_raw;
-        match tool {
-            Some(t) => t.call(ctx.clone(), args),
-            None => Box::pin(std::future::ready(Err(Error::invalid_params(format!("Unknown tool: {name}"))))),
-        }
+        tool.call(ctx.clone(), args_raw)
     } else {
         let call = ToolCall { name: name.to_owned(), arguments: args_raw.map(RawValue::to_owned) };
         let snapshot = snapshot.clone();
@@ -235,10 +227,10 @@ pub(super) async fn call_tool(server: &Server, ctx: &Context, req: Request, scop
         let endpoint = move |ctx: &Context,
                              call: ToolCall|
               -> crate::middleware::MwFuture<'static, crate::Result<CallToolResult>> {
-            let tool = snapshot.tools.get(&call.name).filter(|t| {
-                let tags: Vec<&str> = t.tags.iter().map(String::as_str).collect();
-                vis.as_ref().map_or(t.enabled, |v| v.visible(ComponentKind::Tool, &call.name, &tags, t.enabled))
-            });
+            let tool = snapshot
+                .tools
+                .get(&call.name)
+                .filter(|t| Visibility::shows(vis.as_ref(), ComponentKind::Tool, &call.name, &t.tags, t.enabled));
             match tool {
                 Some(t) => t.call(ctx.clone(), call.arguments.as_deref()),
                 None => {
@@ -277,17 +269,15 @@ pub(super) fn not_found(era: Era, uri: &str) -> ProtocolError {
 
 type Found = (Arc<dyn ResourceHandler>, TemplateVars);
 
-fn resolve_resource(c: &Components, uri: &str, vis: Option<&crate::state::Visibility>) -> Option<Found> {
-    if let Some(r) = c.resources.get(uri) {
-        let tags: Vec<&str> = r.tags.iter().map(String::as_str).collect();
-        if vis.map_or(r.enabled, |v| v.visible(ComponentKind::Resource, uri, &tags, r.enabled)) {
-            return Some((r.handler.clone()?, TemplateVars::default()));
-        }
+fn resolve_resource(c: &Components, uri: &str, vis: Option<&Visibility>) -> Option<Found> {
+    if let Some(r) = c.resources.get(uri)
+        && Visibility::shows(vis, ComponentKind::Resource, uri, &r.tags, r.enabled)
+    {
+        return Some((r.handler.clone()?, TemplateVars::default()));
     }
     let (t, vars) = c.templates.iter().find_map(|t| {
-        let tags: Vec<&str> = t.tags.iter().map(String::as_str).collect();
         let name = &t.template.uri_template;
-        let shown = vis.map_or(t.enabled, |v| v.visible(ComponentKind::Template, name, &tags, t.enabled));
+        let shown = Visibility::shows(vis, ComponentKind::Template, name, &t.tags, t.enabled);
         if shown { t.matcher.matches(uri).map(|v| (t, v)) } else { None }
     })?;
     Some((t.handler.clone()?, vars))
@@ -374,10 +364,11 @@ pub(super) async fn get_prompt(server: &Server, ctx: &Context, req: Request) -> 
     let vis = ctx.visibility().await.map_err(Error::into_protocol)?;
     let snapshot = server.registry().snapshot();
     let find = move |n: &str| {
-        snapshot.prompts.get(n).cloned().filter(|p| {
-            let tags: Vec<&str> = p.tags.iter().map(String::as_str).collect();
-            vis.as_ref().map_or(p.enabled, |v| v.visible(ComponentKind::Prompt, n, &tags, p.enabled))
-        })
+        snapshot
+            .prompts
+            .get(n)
+            .cloned()
+            .filter(|p| Visibility::shows(vis.as_ref(), ComponentKind::Prompt, n, &p.tags, p.enabled))
     };
     let Some(prompt) = find(name) else { return Err(ProtocolError::invalid_params(format!("Unknown prompt: {name}"))) };
     let endpoint = move |ctx: &Context,

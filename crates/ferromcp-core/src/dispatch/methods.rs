@@ -17,7 +17,7 @@ use crate::error::{Error, ProtocolError};
 use crate::jsonrpc::{self, Request, RequestId, parse_level};
 use crate::middleware::{HookFn, MwFuture, run_chain, select};
 use crate::protocol::{ClientCapabilities, Implementation, Prompt, Resource, ResourceTemplate, Tool};
-use crate::registry::CompletionRequest;
+use crate::registry::{CompletionRequest, Components, PromptDef, ResourceDef, ResourceTemplateDef, ToolDef};
 use crate::server::Server;
 use crate::session::ClientInit;
 use crate::state::{ComponentKind, Visibility};
@@ -275,73 +275,58 @@ async fn list_page<T: Serialize + Clone + Send + Sync + 'static>(
     write(server, ctx.era(), &req.id, ResultKind::Cacheable(server.config().list_cache), &out)
 }
 
-fn shown(
-    vis: Option<&Visibility>,
-    kind: ComponentKind,
-    name: &str,
-    tags: &std::collections::BTreeSet<String>,
-    on: bool,
-) -> bool {
-    match vis {
-        None => on,
-        Some(v) => v.visible(kind, name, &tags.iter().map(String::as_str).collect::<Vec<_>>(), on),
-    }
-}
-
-async fn visibility(ctx: &Context) -> Result<Option<Visibility>, ProtocolError> {
-    ctx.visibility().await.map_err(Error::into_protocol)
+/// A `*/list` method: the capability check, the caller's overlay, the visible items, one
+/// page.
+async fn list<T: Serialize + Clone + Send + Sync + 'static>(
+    server: &Server,
+    ctx: &Context,
+    req: &Request,
+    capability: &str,
+    field: &str,
+    hook: HookFn<(), crate::Result<Vec<T>>>,
+    visible: impl FnOnce(&Components, Option<&Visibility>) -> Vec<T>,
+) -> R {
+    require_capability(server, capability, &req.method)?;
+    let vis = ctx.visibility().await.map_err(Error::into_protocol)?;
+    let items = visible(&server.registry().snapshot(), vis.as_ref());
+    list_page(server, ctx, req, field, items, hook).await
 }
 
 async fn list_tools(server: &Server, ctx: &Context, req: &Request) -> R {
-    require_capability(server, "tools", &req.method)?;
-    let vis = visibility(ctx).await?;
-    let c = server.registry().snapshot();
-    let items: Vec<Tool> = c
-        .tools
-        .iter()
-        .filter(|t| shown(vis.as_ref(), ComponentKind::Tool, &t.tool.name, &t.tags, t.enabled))
-        .map(|t| t.tool.clone())
-        .collect();
-    list_page(server, ctx, req, "tools", items, select::on_list_tools).await
+    list(server, ctx, req, "tools", "tools", select::on_list_tools, |c, vis| {
+        let shown = |t: &&Arc<ToolDef>| Visibility::shows(vis, ComponentKind::Tool, &t.tool.name, &t.tags, t.enabled);
+        c.tools.iter().filter(shown).map(|t| t.tool.clone()).collect::<Vec<Tool>>()
+    })
+    .await
 }
 
 async fn list_resources(server: &Server, ctx: &Context, req: &Request) -> R {
-    require_capability(server, "resources", &req.method)?;
-    let vis = visibility(ctx).await?;
-    let c = server.registry().snapshot();
-    let items: Vec<Resource> = c
-        .resources
-        .iter()
-        .filter(|r| shown(vis.as_ref(), ComponentKind::Resource, &r.resource.uri, &r.tags, r.enabled))
-        .map(|r| r.resource.clone())
-        .collect();
-    list_page(server, ctx, req, "resources", items, select::on_list_resources).await
+    list(server, ctx, req, "resources", "resources", select::on_list_resources, |c, vis| {
+        let shown = |r: &&Arc<ResourceDef>| {
+            Visibility::shows(vis, ComponentKind::Resource, &r.resource.uri, &r.tags, r.enabled)
+        };
+        c.resources.iter().filter(shown).map(|r| r.resource.clone()).collect::<Vec<Resource>>()
+    })
+    .await
 }
 
 async fn list_templates(server: &Server, ctx: &Context, req: &Request) -> R {
-    require_capability(server, "resources", &req.method)?;
-    let vis = visibility(ctx).await?;
-    let c = server.registry().snapshot();
-    let items: Vec<ResourceTemplate> = c
-        .templates
-        .iter()
-        .filter(|t| shown(vis.as_ref(), ComponentKind::Template, &t.template.uri_template, &t.tags, t.enabled))
-        .map(|t| t.template.clone())
-        .collect();
-    list_page(server, ctx, req, "resourceTemplates", items, select::on_list_resource_templates).await
+    list(server, ctx, req, "resources", "resourceTemplates", select::on_list_resource_templates, |c, vis| {
+        let shown = |t: &&Arc<ResourceTemplateDef>| {
+            Visibility::shows(vis, ComponentKind::Template, &t.template.uri_template, &t.tags, t.enabled)
+        };
+        c.templates.iter().filter(shown).map(|t| t.template.clone()).collect::<Vec<ResourceTemplate>>()
+    })
+    .await
 }
 
 async fn list_prompts(server: &Server, ctx: &Context, req: &Request) -> R {
-    require_capability(server, "prompts", &req.method)?;
-    let vis = visibility(ctx).await?;
-    let c = server.registry().snapshot();
-    let items: Vec<Prompt> = c
-        .prompts
-        .iter()
-        .filter(|p| shown(vis.as_ref(), ComponentKind::Prompt, &p.prompt.name, &p.tags, p.enabled))
-        .map(|p| p.prompt.clone())
-        .collect();
-    list_page(server, ctx, req, "prompts", items, select::on_list_prompts).await
+    list(server, ctx, req, "prompts", "prompts", select::on_list_prompts, |c, vis| {
+        let shown =
+            |p: &&Arc<PromptDef>| Visibility::shows(vis, ComponentKind::Prompt, &p.prompt.name, &p.tags, p.enabled);
+        c.prompts.iter().filter(shown).map(|p| p.prompt.clone()).collect::<Vec<Prompt>>()
+    })
+    .await
 }
 
 #[derive(Deserialize)]

@@ -14,13 +14,13 @@
 //! await. Session records are not kept: memory does not outlive the process.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::{EventId, EventStore, Retention, StoredEvent, StreamKey};
+use crate::purge::Purger;
 use crate::state::{StoreError, StoreFuture};
 
 #[derive(Default)]
@@ -168,16 +168,7 @@ impl Data {
 struct Shared {
     data: Mutex<Data>,
     retention: Retention,
-    wake: Arc<Notify>,
-    purger: OnceLock<tokio::task::JoinHandle<()>>,
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        if let Some(t) = self.purger.get() {
-            t.abort();
-        }
-    }
+    purger: Purger,
 }
 
 /// The in-memory event store (the default): a bounded ring of events per stream.
@@ -226,12 +217,7 @@ impl MemoryEventStore {
     /// A store with the given retention limits.
     pub fn with_retention(retention: Retention) -> Self {
         MemoryEventStore {
-            shared: Arc::new(Shared {
-                data: Mutex::new(Data::default()),
-                retention,
-                wake: Arc::new(Notify::new()),
-                purger: OnceLock::new(),
-            }),
+            shared: Arc::new(Shared { data: Mutex::new(Data::default()), retention, purger: Purger::default() }),
         }
     }
 
@@ -251,34 +237,9 @@ impl MemoryEventStore {
 
     /// Starts the purge task on first use inside a runtime.
     fn ensure_purger(&self) {
-        if self.shared.purger.get().is_some() {
-            return;
-        }
-        let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
-        let weak = Arc::downgrade(&self.shared);
-        let wake = self.shared.wake.clone();
-        let _ = self.shared.purger.get_or_init(|| handle.spawn(purge_loop(weak, wake)));
-    }
-}
-
-/// Holds only a weak reference between rounds, so dropping the store ends the task.
-async fn purge_loop(weak: Weak<Shared>, wake: Arc<Notify>) {
-    loop {
-        let next = {
-            let Some(shared) = weak.upgrade() else { return };
-            let mut d = shared.data.lock().unwrap_or_else(|p| p.into_inner());
-            d.purge(Instant::now(), &shared.retention)
-        };
-        let wake = wake.notified();
-        match next {
-            Some(at) => {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(at) => {}
-                    _ = wake => {}
-                }
-            }
-            None => wake.await,
-        }
+        self.shared.purger.ensure(&self.shared, |sh, now| {
+            sh.data.lock().unwrap_or_else(|p| p.into_inner()).purge(now, &sh.retention)
+        });
     }
 }
 
@@ -288,7 +249,7 @@ impl EventStore for MemoryEventStore {
         let r = self.lock().append(key, data, &self.shared.retention);
         let r = r.map(|(seq, wake)| {
             if wake {
-                self.shared.wake.notify_one();
+                self.shared.purger.wake();
             }
             EventId { stream: key.stream.clone(), seq }
         });

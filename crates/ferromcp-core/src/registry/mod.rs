@@ -118,6 +118,22 @@ pub struct Components {
 }
 
 impl Components {
+    /// Whether these components warrant capability `name` (`tools`, `resources`,
+    /// `prompts`, `completions`, `logging`).
+    pub fn has_capability(&self, name: &str) -> bool {
+        match name {
+            "tools" => !self.tools.is_empty(),
+            "resources" => !self.resources.is_empty() || !self.templates.is_empty(),
+            "prompts" => !self.prompts.is_empty(),
+            "completions" => {
+                self.prompts.iter().any(|p| !p.completers.is_empty())
+                    || self.templates.iter().any(|t| !t.completers.is_empty())
+            }
+            "logging" => true,
+            _ => false,
+        }
+    }
+
     /// Finds the template that matches `uri`, with its variables.
     pub fn match_template(&self, uri: &str) -> Option<(&Arc<ResourceTemplateDef>, TemplateVars)> {
         self.templates.iter().filter(|t| t.enabled).find_map(|t| t.matcher.matches(uri).map(|v| (t, v)))

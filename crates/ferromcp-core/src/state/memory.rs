@@ -13,10 +13,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::{Entry, StateStore, StoreError, StoreFuture, Version};
+use crate::purge::Purger;
 
 /// Bounds of a [`MemoryStore`].
 #[derive(Debug, Clone, Copy)]
@@ -53,16 +53,7 @@ struct Data {
 struct Shared {
     data: Mutex<Data>,
     cfg: MemoryStoreConfig,
-    wake: Arc<Notify>,
-    purger: std::sync::OnceLock<tokio::task::JoinHandle<()>>,
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        if let Some(t) = self.purger.get() {
-            t.abort();
-        }
-    }
+    purger: Purger,
 }
 
 /// The in-memory state store (the default).
@@ -114,14 +105,7 @@ impl MemoryStore {
 
     /// A store with the given bounds.
     pub fn with_config(cfg: MemoryStoreConfig) -> Self {
-        MemoryStore {
-            shared: Arc::new(Shared {
-                data: Mutex::new(Data::default()),
-                cfg,
-                wake: Arc::new(Notify::new()),
-                purger: std::sync::OnceLock::new(),
-            }),
-        }
+        MemoryStore { shared: Arc::new(Shared { data: Mutex::new(Data::default()), cfg, purger: Purger::default() }) }
     }
 
     fn lock(&self) -> MutexGuard<'_, Data> {
@@ -145,13 +129,9 @@ impl MemoryStore {
 
     /// Starts the purge task on first use inside a runtime.
     fn ensure_purger(&self) {
-        if self.shared.purger.get().is_some() {
-            return;
-        }
-        let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
-        let weak = Arc::downgrade(&self.shared);
-        let wake = self.shared.wake.clone();
-        let _ = self.shared.purger.get_or_init(|| handle.spawn(purge_loop(weak, wake)));
+        self.shared
+            .purger
+            .ensure(&self.shared, |sh, now| purge_expired(&mut sh.data.lock().unwrap_or_else(|p| p.into_inner()), now));
     }
 
     fn remove_slot(d: &mut Data, key: &str) -> Option<Slot> {
@@ -220,27 +200,6 @@ fn purge_expired(d: &mut Data, now: Instant) -> Option<Instant> {
     None
 }
 
-/// Holds only a weak reference between rounds, so dropping the store ends the task.
-async fn purge_loop(weak: std::sync::Weak<Shared>, wake: Arc<Notify>) {
-    loop {
-        let next = {
-            let Some(shared) = weak.upgrade() else { return };
-            let mut d = shared.data.lock().unwrap_or_else(|p| p.into_inner());
-            purge_expired(&mut d, Instant::now())
-        };
-        let wake = wake.notified();
-        match next {
-            Some(at) => {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(at) => {}
-                    _ = wake => {}
-                }
-            }
-            None => wake.await,
-        }
-    }
-}
-
 impl StateStore for MemoryStore {
     fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Result<Option<Entry>, StoreError>> {
         let found = {
@@ -257,7 +216,7 @@ impl StateStore for MemoryStore {
             self.write(&mut d, key, value, ttl)
         };
         if let Ok(true) = r {
-            self.shared.wake.notify_one();
+            self.shared.purger.wake();
         }
         Box::pin(std::future::ready(r.map(|_| ())))
     }
@@ -296,7 +255,7 @@ impl StateStore for MemoryStore {
             }
         };
         if let Ok((_, true)) = r {
-            self.shared.wake.notify_one();
+            self.shared.purger.wake();
         }
         Box::pin(std::future::ready(r.map(|(ok, _)| ok)))
     }

@@ -62,14 +62,14 @@ impl ComponentFilter {
         self.kinds = kinds.into_iter().collect();
         self
     }
-    fn matches(&self, kind: ComponentKind, name: &str, tags: &[&str]) -> bool {
+    fn matches(&self, kind: ComponentKind, name: &str, has_tag: &dyn Fn(&str) -> bool) -> bool {
         if !self.kinds.is_empty() && !self.kinds.contains(&kind) {
             return false;
         }
         if self.names.is_empty() && self.tags.is_empty() {
             return true;
         }
-        self.names.iter().any(|n| n == name) || self.tags.iter().any(|t| tags.contains(&t.as_str()))
+        self.names.iter().any(|n| n == name) || self.tags.iter().any(|t| has_tag(t))
     }
     /// The kinds this filter can affect.
     pub fn affected_kinds(&self) -> Vec<ComponentKind> {
@@ -101,7 +101,26 @@ impl Visibility {
     }
     /// Whether a component is visible under this overlay.
     pub fn visible(&self, kind: ComponentKind, name: &str, tags: &[&str], enabled: bool) -> bool {
-        self.rules.iter().rev().find(|r| r.filter.matches(kind, name, tags)).map_or(enabled, |r| r.enable)
+        self.decide(kind, name, &|t| tags.contains(&t), enabled)
+    }
+
+    fn decide(&self, kind: ComponentKind, name: &str, has_tag: &dyn Fn(&str) -> bool, enabled: bool) -> bool {
+        self.rules.iter().rev().find(|r| r.filter.matches(kind, name, has_tag)).map_or(enabled, |r| r.enable)
+    }
+
+    /// Whether a component with `tags` and registry flag `enabled` is shown under an
+    /// optional overlay (no overlay: the registry flag decides).
+    pub fn shows(
+        overlay: Option<&Visibility>,
+        kind: ComponentKind,
+        name: &str,
+        tags: &std::collections::BTreeSet<String>,
+        enabled: bool,
+    ) -> bool {
+        match overlay {
+            None => enabled,
+            Some(v) => v.decide(kind, name, &|t| tags.contains(t), enabled),
+        }
     }
     /// Whether the overlay has no rules.
     pub fn is_empty(&self) -> bool {
