@@ -20,7 +20,6 @@ import asyncio
 import functools
 import inspect
 import os
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -28,6 +27,9 @@ from pathlib import Path
 import pytest
 
 from support import (
+    free_port,
+    stop_process,
+    wait_port,
     DEFAULT_BIN,
     LEGACY_VERSION,
     MODERN_VERSION,
@@ -64,42 +66,13 @@ def everything_bin() -> str:
 # --------------------------------------------------------------------------- HTTP server
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_ready(proc: subprocess.Popen, port: int, deadline: float) -> bool:
-    """True once the port accepts connections; False if the process died first."""
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.1)
-    return False
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-
 @pytest.fixture(scope="session")
 def http_url(everything_bin: str, tmp_path_factory: pytest.TempPathFactory):
     """Start `everything --port N` on a free loopback port; yield its MCP endpoint URL."""
     log_dir = tmp_path_factory.mktemp("everything-http")
     failures = []
     for attempt in range(3):  # the port picked may be taken by someone else before we bind it
-        port = _free_port()
+        port = free_port()
         log_path = log_dir / f"server-{attempt}.log"
         log = open(log_path, "wb")
         proc = subprocess.Popen(
@@ -108,14 +81,14 @@ def http_url(everything_bin: str, tmp_path_factory: pytest.TempPathFactory):
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        if _wait_ready(proc, port, time.monotonic() + READY_TIMEOUT):
+        if wait_port(proc, port, time.monotonic() + READY_TIMEOUT):
             try:
                 yield f"http://127.0.0.1:{port}/mcp"
             finally:
-                _stop(proc)
+                stop_process(proc)
                 log.close()
             return
-        _stop(proc)
+        stop_process(proc)
         log.close()
         failures.append(f"port {port}: exit={proc.returncode}, log: {log_path.read_text(errors='replace')[-2000:]}")
     pytest.fail("everything HTTP server never became ready:\n" + "\n".join(failures), pytrace=False)

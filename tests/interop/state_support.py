@@ -29,7 +29,16 @@ from typing import Any, AsyncIterator
 
 import anyio
 
-from support import CALL_TIMEOUT, LEGACY_VERSION, MODERN_VERSION, READY_TIMEOUT, REPO_ROOT
+from support import (
+    CALL_TIMEOUT,
+    LEGACY_VERSION,
+    MODERN_VERSION,
+    READY_TIMEOUT,
+    REPO_ROOT,
+    free_port,
+    stop_process,
+    wait_port,
+)
 
 DEFAULT_COUNTER_BIN = REPO_ROOT / "target" / "debug" / "examples" / "counter"
 KINDS = ("fastmcp-legacy", "fastmcp-modern", "sdk-legacy", "sdk-modern")
@@ -60,38 +69,6 @@ def counter_bin_or_reason() -> tuple[str | None, str]:
         "Build it with `cargo build --example counter` from the repository root, "
         "or point FERRO_COUNTER_BIN at an existing binary."
     )
-
-
-# --------------------------------------------------------------------------- processes
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(proc: subprocess.Popen, port: int, deadline: float) -> bool:
-    """True once 127.0.0.1:port accepts connections; False if the process died or time ran out."""
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
-def stop_process(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 @dataclass

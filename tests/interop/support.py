@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -57,3 +60,37 @@ LOG_MESSAGES = ["Tool execution started", "Tool processing data", "Tool executio
 def texts(content) -> list[str]:
     """The text of every text block in a content list."""
     return [block.text for block in content if getattr(block, "type", None) == "text"]
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(proc: subprocess.Popen, port: int, deadline: float) -> bool:
+    """True once 127.0.0.1:port accepts connections; False if the process died or time ran out."""
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """Terminate, then kill if it does not exit within 5 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)

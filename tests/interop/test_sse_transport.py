@@ -6,7 +6,6 @@ server->client request (elicitation) arrives on the stream.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 import urllib.error
@@ -19,6 +18,9 @@ from mcp import ClientSession
 from mcp.client.sse import sse_client
 
 from support import (
+    free_port,
+    stop_process,
+    wait_port,
     CALL_TIMEOUT,
     EXPECTED_RESOURCES,
     EXPECTED_TOOLS,
@@ -32,39 +34,12 @@ from support import (
 )
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _ready(proc: subprocess.Popen, port: int) -> bool:
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.1)
-    return False
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-
 @pytest.fixture(scope="module")
 def base_url(everything_bin: str, tmp_path_factory: pytest.TempPathFactory):
     """`everything --legacy-sse` on a free loopback port; yields `http://127.0.0.1:PORT`."""
     log_dir = tmp_path_factory.mktemp("everything-sse")
     for attempt in range(3):  # the free port may be taken before the server binds it
-        port = _free_port()
+        port = free_port()
         log_path = log_dir / f"server-{attempt}.log"
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
@@ -74,11 +49,11 @@ def base_url(everything_bin: str, tmp_path_factory: pytest.TempPathFactory):
                 stderr=subprocess.STDOUT,
             )
             try:
-                if _ready(proc, port):
+                if wait_port(proc, port, time.monotonic() + READY_TIMEOUT):
                     yield f"http://127.0.0.1:{port}"
                     return
             finally:
-                _stop(proc)
+                stop_process(proc)
     pytest.fail(f"everything --legacy-sse never became ready; log: {log_path.read_text(errors='replace')[-2000:]}")
 
 
