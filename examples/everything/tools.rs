@@ -79,11 +79,12 @@ pub fn register(b: ServerBuilder) -> ServerBuilder {
         ))
         .tool(ToolDef::new("test_tool_with_progress").description("Reports progress 0, 50, 100 of 100").handler(
             |ctx: Context, _: NoArgs| async move {
+                // Every step, the last included, is followed by ~50 ms of work: clients that
+                // handle notifications asynchronously (the TypeScript SDK) would otherwise
+                // see the result before the final progress and drop that progress.
                 for p in [0.0, 50.0, 100.0] {
                     ctx.report_progress(p, Some(100.0), Some("working")).await;
-                    if p < 100.0 {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 "Progress test completed"
             },
