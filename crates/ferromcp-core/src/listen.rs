@@ -40,7 +40,7 @@ pub(crate) async fn listen(server: &Server, ctx: &Context, req: Request) -> Resu
     let outbound = &ctx.inner.outbound;
     let cancel = &ctx.inner.cancel;
     let p: ListenParams = match req.params.as_deref() {
-        Some(raw) => serde_json::from_str(raw.get())
+        Some(raw) => serde_json::from_str(raw)
             .map_err(|e| ProtocolError::invalid_params(format!("Invalid subscriptions/listen params: {e}")))?,
         None => ListenParams::default(),
     };

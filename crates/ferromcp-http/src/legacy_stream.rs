@@ -3,7 +3,6 @@
 //! which case the call moves to SSE — resumable, with a priming event, event ids and
 //! `retry`, when the session has an event store.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -16,7 +15,7 @@ use ferromcp_core::outbound::Frames;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::resume::{CONN_BUFFER, StreamHub};
-use crate::stream::{channel_body, empty_response, json_response, sse_event, sse_response};
+use crate::stream::{ReplyFuture, channel_body, empty_response, json_response, sse_event, sse_response};
 
 /// What makes a session's streams resumable.
 #[derive(Clone)]
@@ -33,16 +32,13 @@ enum First {
 }
 
 /// Runs the request to completion in a task and answers with JSON or SSE.
-pub(crate) async fn respond_legacy<F>(
-    fut: F,
+pub(crate) async fn respond_legacy(
+    fut: ReplyFuture,
     frames: Frames,
     sse_ok: bool,
     resumable: Option<Resumable>,
     extra: HeaderMap,
-) -> Response
-where
-    F: Future<Output = Reply> + Send + 'static,
-{
+) -> Response {
     let (first_tx, first_rx) = oneshot::channel();
     tokio::spawn(drive(fut, frames, sse_ok, resumable, first_tx));
     match first_rx.await {
@@ -55,16 +51,13 @@ where
     }
 }
 
-async fn drive<F>(
-    fut: F,
+async fn drive(
+    mut fut: ReplyFuture,
     mut frames: Frames,
     sse_ok: bool,
     resumable: Option<Resumable>,
     first_tx: oneshot::Sender<First>,
-) where
-    F: Future<Output = Reply> + Send + 'static,
-{
-    let mut fut = std::pin::pin!(fut);
+) {
     if !sse_ok {
         let reply = loop {
             tokio::select! {
@@ -109,8 +102,8 @@ async fn drive<F>(
 }
 
 /// SSE without an event store: frames go to the connection while it lasts.
-async fn drive_plain<F: Future<Output = Reply>>(
-    mut fut: std::pin::Pin<&mut F>,
+async fn drive_plain(
+    mut fut: ReplyFuture,
     mut frames: Frames,
     queued: Vec<Bytes>,
     done: Option<Reply>,
@@ -145,8 +138,8 @@ async fn drive_plain<F: Future<Output = Reply>>(
 }
 
 /// SSE with an event store: every event is stored, then sent with its id.
-async fn drive_resumable<F: Future<Output = Reply>>(
-    mut fut: std::pin::Pin<&mut F>,
+async fn drive_resumable(
+    mut fut: ReplyFuture,
     mut frames: Frames,
     queued: Vec<Bytes>,
     done: Option<Reply>,

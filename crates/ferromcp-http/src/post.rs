@@ -18,8 +18,8 @@ use http_body_util::BodyExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
-use crate::headers::{Headers, PROTOCOL_VERSION, SESSION_ID, accepts, str_header};
-use crate::stream::{empty_response, json_response, respond};
+use crate::headers::{Headers, PROTOCOL_VERSION, SESSION_ID, accepts_each, str_header};
+use crate::stream::{ReplyFuture, empty_response, json_response, respond};
 
 pub(crate) fn error_response(e: &ProtocolError, id: Option<&jsonrpc::RequestId>) -> Response {
     let r = Reply::error(id, e);
@@ -62,8 +62,7 @@ pub(crate) async fn handle(State(st): State<Arc<AppState>>, req: axum::extract::
         Ok(p) => p,
         Err(resp) => return resp,
     };
-    let json_ok = accepts(headers, "application/json");
-    let sse_ok = accepts(headers, "text/event-stream");
+    let [json_ok, sse_ok] = accepts_each(headers, ["application/json", "text/event-stream"]);
     if !json_ok && !sse_ok {
         let e = ProtocolError::invalid_request("Accept must include application/json and text/event-stream")
             .with_status(406);
@@ -186,7 +185,7 @@ async fn request(
         cancel: cancel.clone(),
         principal,
     };
-    let fut = st.server.handle_request(req, env);
+    let fut: ReplyFuture = Box::pin(st.server.handle_request(req, env));
     if is_initialize {
         // Register the session only once initialize succeeded.
         let reply = fut.await;

@@ -9,6 +9,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -18,6 +19,11 @@ use ferromcp_core::Reply;
 use ferromcp_core::outbound::Frames;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+/// A request's dispatch future, boxed once where it is created: the HTTP handler's own
+/// future then holds a pointer, not the dispatch state (which is moved on every poll
+/// layer above and was the largest memcpy per call).
+pub(crate) type ReplyFuture = Pin<Box<dyn Future<Output = Reply> + Send + 'static>>;
 
 /// One SSE `message` event carrying a JSON-RPC message.
 pub(crate) fn sse_event(frame: &[u8]) -> Bytes {
@@ -70,17 +76,13 @@ fn reply_response(reply: Reply, extra: HeaderMap) -> Response {
 }
 
 /// Drives `fut` and answers with JSON or SSE as described in the module docs.
-pub(crate) async fn respond<F>(
-    fut: F,
+pub(crate) async fn respond(
+    mut fut: ReplyFuture,
     mut frames: Frames,
     cancel: CancellationToken,
     sse_ok: bool,
     extra: HeaderMap,
-) -> Response
-where
-    F: Future<Output = Reply> + Send + 'static,
-{
-    let mut fut = Box::pin(fut);
+) -> Response {
     if !sse_ok {
         // The client takes only JSON: frames are dropped (asks were disabled upstream).
         let reply = loop {

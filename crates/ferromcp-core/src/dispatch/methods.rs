@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::Reply;
@@ -88,7 +87,7 @@ async fn dispatch(server: &Server, ctx: &Context, method: Method, req: Request, 
 }
 
 pub(super) fn params_text(req: &Request) -> &str {
-    req.params.as_deref().map(RawValue::get).unwrap_or("{}")
+    req.params.as_deref().unwrap_or("{}")
 }
 
 fn params<'a, T: Deserialize<'a>>(req: &'a Request) -> Result<T, ProtocolError> {

@@ -145,7 +145,7 @@ impl Server {
             "notifications/cancelled" => {
                 let Some(s) = session else { return };
                 let Some(p) = n.params.as_deref() else { return };
-                if let Ok(c) = serde_json::from_str::<CancelledParams>(p.get()) {
+                if let Ok(c) = serde_json::from_str::<CancelledParams>(p) {
                     s.cancel(&c.request_id);
                 }
             }

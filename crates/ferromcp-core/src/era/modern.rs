@@ -166,7 +166,7 @@ pub fn validate_tool_param_headers(
     let args = req
         .params
         .as_deref()
-        .and_then(|p| serde_json::from_str::<Args>(p.get()).ok())
+        .and_then(|p| serde_json::from_str::<Args>(p).ok())
         .and_then(|a| a.arguments)
         .unwrap_or_default();
     for (prop, header) in params {

@@ -12,12 +12,17 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+mod envelope;
+mod scan;
+
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 
 use crate::error::{ProtocolError, code};
 use crate::protocol::{ClientCapabilities, Implementation, LoggingLevel};
+use envelope::Head;
+use scan::{Scanner, string_value};
 
 /// A JSON-RPC request id: a string or an integer (MCP forbids `null`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -83,8 +88,8 @@ pub enum ProgressToken {
 pub struct RequestMeta {
     /// `params._meta` was present at all (a modern-era marker on HTTP).
     pub present: bool,
-    /// `io.modelcontextprotocol/protocolVersion`.
-    pub protocol_version: Option<String>,
+    /// `io.modelcontextprotocol/protocolVersion` (borrowed when it names a known version).
+    pub protocol_version: Option<Cow<'static, str>>,
     /// `io.modelcontextprotocol/clientCapabilities`.
     pub client_capabilities: Option<Arc<ClientCapabilities>>,
     /// `io.modelcontextprotocol/clientInfo`.
@@ -102,8 +107,9 @@ pub struct Request {
     pub id: RequestId,
     /// The method name (borrowed for the methods ferromcp knows).
     pub method: Cow<'static, str>,
-    /// The raw `params` object (absent if the request had none).
-    pub params: Option<Box<RawValue>>,
+    /// The raw JSON text of the `params` object (absent if the request had none or
+    /// `null`); already checked to be valid JSON.
+    pub params: Option<Box<str>>,
     /// The `_meta` fields the framework reads.
     pub meta: RequestMeta,
     /// `params.name` (tools/call, prompts/get) or `params.uri` (resources/read), for routing
@@ -119,7 +125,7 @@ impl Request {
     /// The raw `params.arguments`, if present and not `null`.
     pub fn arguments(&self) -> Option<&str> {
         let range = self.arguments.clone()?;
-        let text = self.params.as_deref()?.get().get(range)?;
+        let text = self.params.as_deref()?.get(range)?;
         (text != "null").then_some(text)
     }
 }
@@ -129,8 +135,8 @@ impl Request {
 pub struct Notification {
     /// The method name.
     pub method: String,
-    /// The raw `params` object.
-    pub params: Option<Box<RawValue>>,
+    /// The raw JSON text of the `params` object.
+    pub params: Option<Box<str>>,
 }
 
 /// An incoming response to a server→client request.
@@ -162,109 +168,6 @@ pub struct DecodeError {
     pub error: ProtocolError,
 }
 
-fn some_raw<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
-    <&RawValue>::deserialize(d).map(Some)
-}
-
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow, default)]
-    jsonrpc: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "some_raw")]
-    id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    method: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "some_raw")]
-    params: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "some_raw")]
-    result: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "some_raw")]
-    error: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct ParamsHead<'a> {
-    #[serde(rename = "_meta", borrow, default, deserialize_with = "meta_object")]
-    meta: Option<MetaIn<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient_str")]
-    name: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "lenient_str")]
-    uri: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    arguments: Option<&'a RawValue>,
-    #[serde(rename = "inputResponses", default)]
-    input_responses: Option<de::IgnoredAny>,
-    #[serde(rename = "requestState", default)]
-    request_state: Option<de::IgnoredAny>,
-}
-
-/// A string field that reads as `None` when it holds anything else (the method's own
-/// parameter decoding reports the type error).
-fn lenient_str<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
-    struct V;
-    impl<'de> de::Visitor<'de> for V {
-        type Value = Option<Cow<'de, str>>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("any JSON value")
-        }
-        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-            Ok(Some(Cow::Borrowed(v)))
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            Ok(Some(Cow::Owned(v.to_owned())))
-        }
-        fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-            Ok(Some(Cow::Owned(v)))
-        }
-        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_seq<A: de::SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
-            while a.next_element::<de::IgnoredAny>()?.is_some() {}
-            Ok(None)
-        }
-        fn visit_map<A: de::MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
-            while a.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
-            Ok(None)
-        }
-    }
-    d.deserialize_any(V)
-}
-
-/// `_meta` must be an object.
-fn meta_object<'de, D: Deserializer<'de>>(d: D) -> Result<Option<MetaIn<'de>>, D::Error> {
-    MetaIn::deserialize(d).map(Some)
-}
-
-#[derive(Deserialize)]
-struct MetaIn<'a> {
-    #[serde(rename = "io.modelcontextprotocol/protocolVersion", borrow, default)]
-    protocol_version: Option<Cow<'a, str>>,
-    #[serde(rename = "io.modelcontextprotocol/clientCapabilities", borrow, default)]
-    client_capabilities: Option<&'a RawValue>,
-    #[serde(rename = "io.modelcontextprotocol/clientInfo", default)]
-    client_info: Option<Box<Implementation>>,
-    #[serde(rename = "io.modelcontextprotocol/logLevel", borrow, default)]
-    log_level: Option<Cow<'a, str>>,
-    #[serde(rename = "progressToken", default)]
-    progress_token: Option<ProgressToken>,
-}
-
 #[derive(Deserialize)]
 struct ErrorIn {
     code: i32,
@@ -279,12 +182,23 @@ pub fn parse_level(s: &str) -> Option<LoggingLevel> {
     serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
 }
 
-fn parse_id(raw: &RawValue) -> Result<RequestId, ProtocolError> {
-    serde_json::from_str::<RequestId>(raw.get())
-        .map_err(|_| ProtocolError::invalid_request("`id` must be a string or an integer (null is not allowed)"))
+fn parse_id(raw: &str) -> Result<RequestId, ProtocolError> {
+    let bad = || ProtocolError::invalid_request("`id` must be a string or an integer (null is not allowed)");
+    match string_value(raw) {
+        Some(s) => Ok(RequestId::String(Arc::from(&*s))),
+        None => raw.parse::<i64>().map(RequestId::Number).map_err(|_| bad()),
+    }
+}
+
+fn parse_error(msg: String) -> DecodeError {
+    DecodeError { id: None, error: ProtocolError::parse(msg) }
 }
 
 /// Decodes one JSON-RPC message. Never panics, whatever the input.
+///
+/// One validating pass reads the envelope and, inside `params`, the fields needed
+/// before dispatch (see [`RequestMeta`]); method parameters are decoded later, by the
+/// method's handler.
 ///
 /// ```
 /// use ferromcp_core::jsonrpc::{decode, Message};
@@ -294,46 +208,42 @@ fn parse_id(raw: &RawValue) -> Result<RequestId, ProtocolError> {
 /// assert_eq!(bad.error.code, -32700);
 /// ```
 pub fn decode(input: &[u8]) -> Result<Message, DecodeError> {
-    let first = input.iter().find(|b| !b.is_ascii_whitespace());
-    if first == Some(&b'[') {
-        // Still tell a parse error from a batch.
-        if serde_json::from_slice::<de::IgnoredAny>(input).is_err() {
-            return Err(DecodeError { id: None, error: ProtocolError::parse("Parse error: invalid JSON") });
-        }
-        return Err(DecodeError {
-            id: None,
-            error: ProtocolError::invalid_request(
-                "JSON-RPC batches are not supported since 2025-06-18; send one message per request",
-            ),
-        });
-    }
-    let env: Envelope<'_> = match serde_json::from_slice(input) {
-        Ok(e) => e,
-        Err(e) if e.is_data() => {
-            return Err(DecodeError {
-                id: None,
-                error: ProtocolError::invalid_request(format!("Invalid request: {e}")),
-            });
-        }
-        Err(e) => {
-            return Err(DecodeError { id: None, error: ProtocolError::parse(format!("Parse error: {e}")) });
-        }
+    let Ok(text) = std::str::from_utf8(input) else {
+        return Err(parse_error("Parse error: the message is not valid UTF-8".into()));
     };
+    let first = Scanner::new(text).peek();
+    if first != Some(b'{') {
+        let error = if !scan::is_json(text) {
+            ProtocolError::parse("Parse error: invalid JSON")
+        } else if first == Some(b'[') {
+            ProtocolError::invalid_request(
+                "JSON-RPC batches are not supported since 2025-06-18; send one message per request",
+            )
+        } else {
+            ProtocolError::invalid_request("Invalid request: a JSON-RPC message is a JSON object")
+        };
+        return Err(DecodeError { id: None, error });
+    }
+    let env = envelope::read(text).map_err(|e| parse_error(format!("Parse error: {e}")))?;
+    if let Some(name) = env.duplicate {
+        let error = ProtocolError::invalid_request(format!("Invalid request: duplicate field `{name}`"));
+        return Err(DecodeError { id: None, error });
+    }
     let id = match env.id {
         Some(raw) => Some(parse_id(raw).map_err(|error| DecodeError { id: None, error })?),
         None => None,
     };
     let id_for_errors = id.clone();
     let fail = |error: ProtocolError| DecodeError { id: id_for_errors.clone(), error };
-    if env.jsonrpc.as_deref() != Some("2.0") {
+    if env.jsonrpc.and_then(string_value).as_deref() != Some("2.0") {
         return Err(fail(ProtocolError::invalid_request("`jsonrpc` must be \"2.0\"")));
     }
-    if let Some(method_raw) = env.method {
-        let method: Cow<'_, str> = serde_json::from_str(method_raw.get())
-            .map_err(|_| fail(ProtocolError::invalid_request("`method` must be a string")))?;
+    if let Some(method_raw) = env.method.filter(|m| *m != "null") {
+        let method = string_value(method_raw)
+            .ok_or_else(|| fail(ProtocolError::invalid_request("`method` must be a string")))?;
         let params = match env.params {
-            Some(p) if p.get() == "null" => None,
-            Some(p) if !p.get().starts_with('{') => {
+            Some("null") => None,
+            Some(p) if !p.starts_with('{') => {
                 return Err(fail(ProtocolError::invalid_params("`params` must be an object").with_status(400)));
             }
             other => other,
@@ -341,11 +251,11 @@ pub fn decode(input: &[u8]) -> Result<Message, DecodeError> {
         let Some(id) = id else {
             return Ok(Message::Notification(Notification {
                 method: method.into_owned(),
-                params: params.map(RawValue::to_owned),
+                params: params.map(Box::from),
             }));
         };
         let head = match params {
-            Some(p) => read_head(p).map_err(|error| DecodeError { id: Some(id.clone()), error })?,
+            Some(_) => env.head.interpret().map_err(|error| DecodeError { id: Some(id.clone()), error })?,
             None => Head::default(),
         };
         let method = match crate::era::Method::parse(&method) {
@@ -355,7 +265,7 @@ pub fn decode(input: &[u8]) -> Result<Message, DecodeError> {
         return Ok(Message::Request(Request {
             id,
             method,
-            params: params.map(RawValue::to_owned),
+            params: params.map(Box::from),
             meta: head.meta,
             name: head.name,
             arguments: head.arguments,
@@ -368,9 +278,11 @@ pub fn decode(input: &[u8]) -> Result<Message, DecodeError> {
         )));
     };
     let outcome = match (env.result, env.error) {
-        (Some(r), None) => Ok(r.to_owned()),
+        (Some(r), None) => Ok(serde_json::from_str::<&RawValue>(r)
+            .map(ToOwned::to_owned)
+            .map_err(|e| fail(ProtocolError::invalid_request(format!("Invalid result: {e}"))))?),
         (None, Some(e)) => {
-            let e: ErrorIn = serde_json::from_str(e.get())
+            let e: ErrorIn = serde_json::from_str(e)
                 .map_err(|_| fail(ProtocolError::invalid_request("`error` must be {code, message}")))?;
             let mut p = ProtocolError::new(e.code, e.message);
             p.data = e.data.map(Box::new);
@@ -379,55 +291,6 @@ pub fn decode(input: &[u8]) -> Result<Message, DecodeError> {
         _ => return Err(fail(ProtocolError::invalid_request("a response needs exactly one of `result` and `error`"))),
     };
     Ok(Message::Response(Response { id, outcome }))
-}
-
-#[derive(Default)]
-struct Head {
-    meta: RequestMeta,
-    name: Option<String>,
-    arguments: Option<std::ops::Range<usize>>,
-    mrtr_retry: bool,
-}
-
-/// The capabilities of a client that declared none, shared by every such request.
-fn no_capabilities() -> Arc<ClientCapabilities> {
-    static EMPTY: std::sync::OnceLock<Arc<ClientCapabilities>> = std::sync::OnceLock::new();
-    EMPTY.get_or_init(|| Arc::new(ClientCapabilities::default())).clone()
-}
-
-fn read_capabilities(raw: &RawValue) -> Result<Arc<ClientCapabilities>, ProtocolError> {
-    let text = raw.get();
-    if text.bytes().all(|b| b == b'{' || b == b'}' || b.is_ascii_whitespace()) && text.contains('{') {
-        return Ok(no_capabilities());
-    }
-    serde_json::from_str::<ClientCapabilities>(text)
-        .map(Arc::new)
-        .map_err(|e| ProtocolError::invalid_params(format!("Invalid `_meta` clientCapabilities: {e}")).with_status(400))
-}
-
-fn read_head(params: &RawValue) -> Result<Head, ProtocolError> {
-    let text = params.get();
-    let head: ParamsHead<'_> = serde_json::from_str(text)
-        .map_err(|e| ProtocolError::invalid_params(format!("Invalid params: {e}")).with_status(400))?;
-    let name = head.name.or(head.uri).map(Cow::into_owned);
-    // `arguments` borrows from `text`, so its offset is a plain pointer difference.
-    let arguments = head.arguments.map(|a| {
-        let start = a.get().as_ptr() as usize - text.as_ptr() as usize;
-        start..start + a.get().len()
-    });
-    let mrtr_retry = head.input_responses.is_some() || head.request_state.is_some();
-    let Some(m) = head.meta else {
-        return Ok(Head { meta: RequestMeta::default(), name, arguments, mrtr_retry });
-    };
-    let meta = RequestMeta {
-        present: true,
-        protocol_version: m.protocol_version.map(Cow::into_owned),
-        client_capabilities: m.client_capabilities.map(read_capabilities).transpose()?,
-        client_info: m.client_info,
-        log_level: m.log_level.map(|l| parse_level(&l).ok_or_else(|| l.into_owned())),
-        progress_token: m.progress_token,
-    };
-    Ok(Head { meta, name, arguments, mrtr_retry })
 }
 
 /// Writes `{"jsonrpc":"2.0","id":ID,"result":RESULT}` where `result` is already JSON.
@@ -496,19 +359,12 @@ pub fn write_request<P: Serialize>(
 }
 
 fn write_id(buf: &mut Vec<u8>, id: &RequestId) {
-    match id {
-        RequestId::Number(n) => {
-            let mut b = itoa_buf(*n);
-            buf.append(&mut b);
-        }
-        RequestId::String(s) => {
-            let _ = serde_json::to_writer(&mut *buf, &**s);
-        }
-    }
-}
-
-fn itoa_buf(n: i64) -> Vec<u8> {
-    n.to_string().into_bytes()
+    use std::io::Write as _;
+    // Writing into a Vec cannot fail.
+    let _ = match id {
+        RequestId::Number(n) => write!(buf, "{n}"),
+        RequestId::String(s) => serde_json::to_writer(&mut *buf, &**s).map_err(std::io::Error::from),
+    };
 }
 
 /// `code::INVALID_REQUEST` re-exported for transports.
@@ -551,6 +407,62 @@ mod tests {
             let err = decode(input).expect_err(std::str::from_utf8(input).unwrap());
             assert_eq!(err.error.code, *want, "{}", String::from_utf8_lossy(input));
         }
+    }
+
+    /// Over mutated messages: a parse error exactly when `serde_json` finds no JSON, and
+    /// a request's id and method exactly as `serde_json` reads them.
+    #[test]
+    fn decode_agrees_with_serde_json() {
+        use scan::tests::{Rng, mutate};
+        let seeds = [
+            r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"add","arguments":{"a":3,"b":4},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"progressToken":"p\u0031"}}}"#,
+            r#"{ "jsonrpc" : "2.0" , "id" : "s\"1" , "method" : "resources/read" , "params" : { "uri" : "test://x" } }"#,
+            r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":3}}"#,
+            r#"{"jsonrpc":"2.0","id":-12,"result":{"content":[]}}"#,
+        ];
+        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+        let (mut requests, mut parse_errors) = (0, 0);
+        for seed in seeds {
+            for _ in 0..3000 {
+                let bytes = mutate(&mut rng, seed);
+                let json_ok =
+                    std::str::from_utf8(&bytes).is_ok_and(|t| serde_json::from_str::<de::IgnoredAny>(t).is_ok());
+                let text = String::from_utf8_lossy(&bytes);
+                match decode(&bytes) {
+                    Err(e) if e.error.code == code::PARSE_ERROR => {
+                        assert!(!json_ok, "parse error on valid JSON {text:?}");
+                        parse_errors += 1;
+                    }
+                    other => {
+                        assert!(json_ok, "invalid JSON accepted: {text:?}");
+                        if let Ok(Message::Request(r)) = other {
+                            let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                            assert_eq!(v["method"].as_str(), Some(&*r.method), "{text:?}");
+                            let id = match &r.id {
+                                RequestId::Number(n) => serde_json::json!(n),
+                                RequestId::String(s) => serde_json::json!(&**s),
+                            };
+                            assert_eq!(v["id"], id, "{text:?}");
+                            let params =
+                                r.params.as_deref().map(|p| serde_json::from_str::<serde_json::Value>(p).unwrap());
+                            assert_eq!(params.as_ref(), v.get("params"), "{text:?}");
+                            requests += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(requests > 500 && parse_errors > 1000, "{requests} requests, {parse_errors} parse errors");
+    }
+
+    /// Found by the fuzzer: a key holding a lone surrogate is valid JSON (serde_json
+    /// skips it too) and must not turn the message into a parse error.
+    #[test]
+    fn lone_surrogate_keys_are_not_parse_errors() {
+        let m = decode(
+            br#"{"jsonrpc":"2.0","id":"r","method":"resources/read","params":{"uri":"x","_meta":{"\ud800":7}}}"#,
+        );
+        assert!(matches!(m, Ok(Message::Request(r)) if r.name.as_deref() == Some("x")));
     }
 
     #[test]
