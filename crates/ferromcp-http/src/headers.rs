@@ -36,14 +36,40 @@ pub(crate) fn accepts(h: &HeaderMap, mime: &str) -> bool {
 
 /// For each of `mimes`, whether `Accept` allows it, reading the header once.
 pub(crate) fn accepts_each<const N: usize>(h: &HeaderMap, mimes: [&str; N]) -> [bool; N] {
-    let Some(accept) = h.get(axum::http::header::ACCEPT).and_then(|v| v.to_str().ok()) else { return [true; N] };
+    let Some(accept) = h.get(axum::http::header::ACCEPT).filter(|v| v.to_str().is_ok()) else { return [true; N] };
     let mut found = [false; N];
-    for part in accept.split(',') {
-        let m = part.split(';').next().unwrap_or("").trim();
+    for part in accept.as_bytes().split(|b| *b == b',') {
+        let range = part.split(|b| *b == b';').next().unwrap_or_default().trim_ascii();
         for (mime, hit) in mimes.iter().zip(found.iter_mut()) {
             let kind = mime.split_once('/').map_or(*mime, |(k, _)| k);
-            *hit |= m == *mime || m == "*/*" || m.strip_suffix("/*").is_some_and(|k| k == kind);
+            *hit |= range == mime.as_bytes()
+                || range == b"*/*"
+                || range.strip_suffix(b"/*").is_some_and(|k| k == kind.as_bytes());
         }
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(axum::http::header::ACCEPT, HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    #[test]
+    fn accept_ranges_match_types_wildcards_and_parameters() {
+        let both = ["application/json", "text/event-stream"];
+        assert_eq!(accepts_each(&HeaderMap::new(), both), [true, true]);
+        assert_eq!(accepts_each(&accept("application/json, text/event-stream"), both), [true, true]);
+        assert_eq!(accepts_each(&accept("application/json;q=0.9"), both), [true, false]);
+        assert_eq!(accepts_each(&accept(" text/event-stream "), both), [false, true]);
+        assert_eq!(accepts_each(&accept("*/*"), both), [true, true]);
+        assert_eq!(accepts_each(&accept("text/*, image/png"), both), [false, true]);
+        assert_eq!(accepts_each(&accept("application/jsonx, text/html"), both), [false, false]);
+        assert!(accepts(&accept("application/*"), "application/json"));
+    }
 }

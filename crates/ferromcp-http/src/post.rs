@@ -114,8 +114,8 @@ pub(crate) async fn handle(State(st): State<Arc<AppState>>, req: axum::extract::
 
 fn is_modern_marker(req: &Request, headers: &HeaderMap, in_session: bool) -> bool {
     let header_modern =
-        str_header(headers, &PROTOCOL_VERSION).is_some_and(|v| !era::legacy::is_legacy_version(v.trim()));
-    if in_session { req.meta.protocol_version.is_some() } else { req.meta.present || header_modern }
+        || str_header(headers, &PROTOCOL_VERSION).is_some_and(|v| !era::legacy::is_legacy_version(v.trim()));
+    if in_session { req.meta.protocol_version.is_some() } else { req.meta.present || header_modern() }
 }
 
 async fn request(

@@ -193,7 +193,10 @@ fn is_session_error(e: &Error) -> bool {
 }
 
 pub(super) async fn call_tool(server: &Server, ctx: &Context, req: Request, scope_error: Option<Error>) -> R {
-    require_capability(server, "tools", &req.method)?;
+    let snapshot = server.registry().snapshot();
+    if !snapshot.has_capability("tools") {
+        return Err(ProtocolError::method_not_found(&req.method));
+    }
     if let Some(e) = scope_error {
         return tool_error(server, ctx, &req.id, e.to_string());
     }
@@ -210,7 +213,6 @@ pub(super) async fn call_tool(server: &Server, ctx: &Context, req: Request, scop
         None => None,
     };
     let vis = ctx.visibility().await.map_err(Error::into_protocol)?;
-    let snapshot = server.registry().snapshot();
     let visible = |n: &str| {
         snapshot.tools.get(n).filter(|t| Visibility::shows(vis.as_ref(), ComponentKind::Tool, n, &t.tags, t.enabled))
     };
@@ -246,8 +248,13 @@ pub(super) async fn call_tool(server: &Server, ctx: &Context, req: Request, scop
         Driven::InputRequired => input_required(server, ctx, &req.id, "tools/call", name, args_raw),
         Driven::Done(Ok(mut result)) => {
             result.result_type = None;
-            let meta = result.meta.take().map(|m| m.0);
-            write_with_meta(server, ctx.era(), &req.id, ResultKind::Complete, &result, meta)
+            match result.meta.take() {
+                None => era::write_response_with(ctx.era(), &req.id, ResultKind::Complete, server.info_json(), |buf| {
+                    super::tool_json::write(buf, &result)
+                })
+                .map(Reply::ok),
+                Some(meta) => write_with_meta(server, ctx.era(), &req.id, ResultKind::Complete, &result, Some(meta.0)),
+            }
         }
         Driven::Done(Err(Error::Tool(msg))) => tool_error(server, ctx, &req.id, msg),
         Driven::Done(Err(e)) if is_session_error(&e) => tool_error(server, ctx, &req.id, e.to_string()),

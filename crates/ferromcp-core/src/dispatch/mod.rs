@@ -10,6 +10,7 @@
 mod calls;
 mod drive;
 mod methods;
+mod tool_json;
 
 pub(crate) use methods::write_with_meta;
 

@@ -33,6 +33,35 @@ impl std::fmt::Display for SyntaxError {
 
 type Result<T> = std::result::Result<T, SyntaxError>;
 
+/// The offset (from `from`) of the first byte that ends a plain run of string
+/// characters: `"`, `\\` or a control byte; `b.len()` if there is none. Eight bytes at a
+/// time (the classic SWAR zero-byte test): a flagged lane is exact for the lowest one,
+/// which is all that is used.
+fn string_run_end(b: &[u8], from: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = from;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut lanes = [0u8; 8];
+        lanes.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(lanes);
+        let quote = x ^ (ONES * u64::from(b'"'));
+        let backslash = x ^ (ONES * u64::from(b'\\'));
+        let found = (quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash)
+            | (x.wrapping_sub(ONES * 0x20) & !x);
+        let found = found & HIGH;
+        if found != 0 {
+            return i + (found.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < b.len() && !matches!(b[i], b'"' | b'\\' | 0..0x20) {
+        i += 1;
+    }
+    i
+}
+
 /// A cursor over a JSON text.
 pub(crate) struct Scanner<'a> {
     text: &'a str,
@@ -130,24 +159,29 @@ impl<'a> Scanner<'a> {
         Ok(&self.text[start..self.pos])
     }
 
-    /// Skips one value without recursion: `stack` holds, per open container, whether it
-    /// is an object.
+    /// Skips one value without recursion: bit `d` of `objects` tells whether the open
+    /// container at depth `d` is an object (128 levels fit in a `u128`).
     fn skip_value(&mut self) -> Result<()> {
-        let mut stack = [false; MAX_DEPTH];
+        let mut objects = 0u128;
         let mut depth = 0usize;
         loop {
             // A value (possibly the opening of a container).
             match self.peek() {
-                Some(b'{' | b'[') => {
+                Some(b'"') => self.skip_string()?,
+                Some(b'-' | b'0'..=b'9') => self.number()?,
+                Some(open @ (b'{' | b'[')) => {
                     if depth == MAX_DEPTH {
                         return self.fail("recursion limit exceeded");
                     }
-                    let object = self.bytes()[self.pos] == b'{';
+                    let object = open == b'{';
                     self.pos += 1;
-                    stack[depth] = object;
+                    if object {
+                        objects |= 1 << depth;
+                    } else {
+                        objects &= !(1 << depth);
+                    }
                     depth += 1;
-                    let close = if object { b'}' } else { b']' };
-                    if self.peek() == Some(close) {
+                    if self.peek() == Some(if object { b'}' } else { b']' }) {
                         self.pos += 1;
                         depth -= 1;
                     } else {
@@ -157,8 +191,6 @@ impl<'a> Scanner<'a> {
                         continue;
                     }
                 }
-                Some(b'"') => self.skip_string()?,
-                Some(b'-' | b'0'..=b'9') => self.number()?,
                 Some(b't') => self.literal(b"true")?,
                 Some(b'f') => self.literal(b"false")?,
                 Some(b'n') => self.literal(b"null")?,
@@ -170,7 +202,7 @@ impl<'a> Scanner<'a> {
                 if depth == 0 {
                     return Ok(());
                 }
-                let object = stack[depth - 1];
+                let object = objects & (1 << (depth - 1)) != 0;
                 match self.peek() {
                     Some(b',') => {
                         self.pos += 1;
@@ -255,6 +287,7 @@ impl<'a> Scanner<'a> {
         self.pos += 1;
         let b = self.bytes();
         loop {
+            self.pos = string_run_end(b, self.pos);
             match b.get(self.pos) {
                 None => return self.fail("unterminated string"),
                 Some(b'"') => {
@@ -278,6 +311,7 @@ impl<'a> Scanner<'a> {
         let start = self.pos;
         let b = self.bytes();
         loop {
+            self.pos = string_run_end(b, self.pos);
             match b.get(self.pos) {
                 None => return self.fail("unterminated string"),
                 Some(b'"') => {
@@ -305,9 +339,7 @@ impl<'a> Scanner<'a> {
                 }
                 Some(0..0x20) => return self.fail("control character in string"),
                 Some(_) => {
-                    while self.pos < b.len() && !matches!(b[self.pos], b'"' | b'\\' | 0..0x20) {
-                        self.pos += 1;
-                    }
+                    self.pos = string_run_end(b, self.pos);
                     out.push_str(&self.text[run..self.pos]);
                 }
             }
@@ -454,6 +486,26 @@ pub(super) mod tests {
             }
         }
         assert!(checked > 20_000, "only {checked} inputs checked");
+    }
+
+    #[test]
+    fn string_runs_end_at_the_first_special_byte() {
+        let specials = [b'"', b'\\', 0u8, 0x1f];
+        let mut rng = Rng(7);
+        for _ in 0..5000 {
+            let len = rng.below(40);
+            let text: Vec<u8> = (0..len)
+                .map(|_| match rng.below(10) {
+                    0 => specials[rng.below(specials.len())],
+                    1 => 0x20 + rng.below(0x60) as u8,
+                    2 => 0x80 | rng.below(0x80) as u8,
+                    _ => b'a' + rng.below(26) as u8,
+                })
+                .collect();
+            let from = rng.below(len + 1);
+            let want = (from..len).find(|&i| matches!(text[i], b'"' | b'\\' | 0..0x20)).unwrap_or(len);
+            assert_eq!(string_run_end(&text, from), want, "{text:?} from {from}");
+        }
     }
 
     #[test]
