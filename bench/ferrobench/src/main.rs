@@ -16,9 +16,11 @@
 //! Modules: [`client`] (HTTP/MCP client), [`load`] (S1 closed loop), [`sessions`]
 //! (memory per idle session), [`resume`] (cost of resumable streams), [`state`]
 //! (session state: stores, `increment`, memory per key), [`servers`] (the servers under
-//! test), [`procs`] (/proc, pinning, child processes), [`report`] (table, verdicts, JSON
-//! line).
+//! test), [`ceiling`] (the raw axum ceiling, shared with the `ferrobench-inproc` binary,
+//! which measures one call in process), [`procs`] (/proc, pinning, child processes),
+//! [`report`] (table, verdicts, JSON line).
 
+mod ceiling;
 mod client;
 mod load;
 mod procs;
