@@ -15,8 +15,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use ferromcp_core::ProtocolError;
+use ferromcp_core::transport::stdio::{Line, read_line};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -227,46 +228,6 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         }
     }
     let _ = w.shutdown().await;
-}
-
-enum Line {
-    Data(Vec<u8>),
-    TooLong,
-    Eof,
-}
-
-async fn read_line<R: AsyncBufRead + Unpin>(r: &mut R, max: usize) -> std::io::Result<Line> {
-    let mut out = Vec::new();
-    let mut too_long = false;
-    loop {
-        let buf = r.fill_buf().await?;
-        if buf.is_empty() {
-            return Ok(match (out.is_empty(), too_long) {
-                (_, true) => Line::TooLong,
-                (true, false) => Line::Eof,
-                (false, false) => Line::Data(out),
-            });
-        }
-        let newline = buf.iter().position(|b| *b == b'\n');
-        let chunk = &buf[..newline.unwrap_or(buf.len())];
-        if !too_long {
-            if out.len() + chunk.len() > max {
-                too_long = true;
-                out = Vec::new();
-            } else {
-                out.extend_from_slice(chunk);
-            }
-        }
-        let used = newline.map_or(buf.len(), |i| i + 1);
-        r.consume(used);
-        if newline.is_some() {
-            return Ok(if too_long {
-                Line::TooLong
-            } else {
-                Line::Data(out)
-            });
-        }
-    }
 }
 
 async fn read_loop<R: AsyncRead + Unpin>(reader: R, shared: Arc<Shared>) {

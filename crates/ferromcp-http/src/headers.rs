@@ -1,7 +1,7 @@
 //! Header names and helpers.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use ferromcp_core::era::modern::HeaderLookup;
+use ferromcp_core::era::modern::{HeaderLookup, RoutingHeader};
 
 pub(crate) const SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 pub(crate) const PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
@@ -13,15 +13,17 @@ pub(crate) struct Headers<'a>(pub(crate) &'a HeaderMap);
 
 impl HeaderLookup for Headers<'_> {
     fn header(&self, name: &str) -> Option<&[u8]> {
-        // The routing headers every modern request carries are looked up by a prebuilt
-        // name; parsing a `&str` name costs more than the lookup itself.
-        let value = match name {
-            "mcp-protocol-version" => self.0.get(PROTOCOL_VERSION),
-            "mcp-method" => self.0.get(MCP_METHOD),
-            "mcp-name" => self.0.get(MCP_NAME),
-            _ => self.0.get(name),
+        self.0.get(name).map(HeaderValue::as_bytes)
+    }
+
+    /// By prebuilt name: parsing a `&str` name costs more than the lookup itself.
+    fn routing(&self, which: RoutingHeader) -> Option<&[u8]> {
+        let name = match which {
+            RoutingHeader::ProtocolVersion => PROTOCOL_VERSION,
+            RoutingHeader::Method => MCP_METHOD,
+            RoutingHeader::Name => MCP_NAME,
         };
-        value.map(HeaderValue::as_bytes)
+        self.0.get(name).map(HeaderValue::as_bytes)
     }
 }
 

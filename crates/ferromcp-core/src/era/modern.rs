@@ -18,10 +18,37 @@ pub fn has_method(method: Method) -> bool {
     !matches!(method, Method::Initialize | Method::Ping | Method::SetLevel | Method::Subscribe | Method::Unsubscribe)
 }
 
+/// The routing headers every modern POST carries (SEP-2243).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoutingHeader {
+    /// `MCP-Protocol-Version`.
+    ProtocolVersion,
+    /// `Mcp-Method`.
+    Method,
+    /// `Mcp-Name` (tools/call, resources/read, prompts/get).
+    Name,
+}
+
+impl RoutingHeader {
+    /// The header's name, lowercase.
+    pub fn name(self) -> &'static str {
+        match self {
+            RoutingHeader::ProtocolVersion => "mcp-protocol-version",
+            RoutingHeader::Method => "mcp-method",
+            RoutingHeader::Name => "mcp-name",
+        }
+    }
+}
+
 /// Read access to request headers, so era rules need no HTTP types.
 pub trait HeaderLookup {
     /// The value of header `name` (case-insensitive), if present.
     fn header(&self, name: &str) -> Option<&[u8]>;
+    /// The value of a routing header. The default looks it up by [`RoutingHeader::name`];
+    /// a transport with prebuilt header names overrides it (it runs on every request).
+    fn routing(&self, which: RoutingHeader) -> Option<&[u8]> {
+        self.header(which.name())
+    }
 }
 
 /// Checks `_meta` and resolves the version. `headers` is `None` off HTTP (stdio).
@@ -82,7 +109,7 @@ pub fn decode_header_value(raw: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
 }
 
 fn validate_headers(req: &Request, version: &str, h: &dyn HeaderLookup) -> Result<(), ProtocolError> {
-    match h.header("mcp-protocol-version").and_then(decode_header_value) {
+    match h.routing(RoutingHeader::ProtocolVersion).and_then(decode_header_value) {
         None => {
             return Err(header_mismatch(
                 "Missing MCP-Protocol-Version header (required on every 2026-07-28 POST)".into(),
@@ -95,7 +122,7 @@ fn validate_headers(req: &Request, version: &str, h: &dyn HeaderLookup) -> Resul
         }
         Some(_) => {}
     }
-    match h.header("mcp-method").and_then(decode_header_value) {
+    match h.routing(RoutingHeader::Method).and_then(decode_header_value) {
         None => return Err(header_mismatch("Missing Mcp-Method header".into())),
         Some(m) if m != req.method => {
             return Err(header_mismatch(format!("Mcp-Method header {m:?} does not match method {:?}", req.method)));
@@ -104,7 +131,7 @@ fn validate_headers(req: &Request, version: &str, h: &dyn HeaderLookup) -> Resul
     }
     if matches!(&*req.method, "tools/call" | "resources/read" | "prompts/get") {
         let body = req.name.as_deref().unwrap_or_default();
-        match h.header("mcp-name").and_then(decode_header_value) {
+        match h.routing(RoutingHeader::Name).and_then(decode_header_value) {
             None => return Err(header_mismatch("Missing Mcp-Name header".into())),
             Some(n) if n != body => {
                 return Err(header_mismatch(format!("Mcp-Name header {n:?} does not match {body:?}")));

@@ -52,17 +52,31 @@ fn put<'a>(slot: &mut Option<&'a str>, value: &'a str, dup: &mut Option<&'static
     }
 }
 
+/// Reads the current value into `slot` (flagging a second one as a duplicate), or skips
+/// it when the key names nothing the decoder reads.
+fn capture<'a>(
+    s: &mut Scanner<'a>,
+    slot: Option<(&mut Option<&'a str>, &'static str)>,
+    dup: &mut Option<&'static str>,
+) -> Result<(), SyntaxError> {
+    let value = s.value()?;
+    if let Some((slot, name)) = slot {
+        put(slot, value, dup, name);
+    }
+    Ok(())
+}
+
 /// Reads a message whose first non-blank byte is `{`.
 pub(super) fn read(text: &str) -> Result<Envelope<'_>, SyntaxError> {
     let mut env = Envelope::default();
     let mut s = Scanner::new(text);
     s.object(|s, key| {
-        let (slot, name) = match &*key {
-            "jsonrpc" => (&mut env.jsonrpc, "jsonrpc"),
-            "id" => (&mut env.id, "id"),
-            "method" => (&mut env.method, "method"),
-            "result" => (&mut env.result, "result"),
-            "error" => (&mut env.error, "error"),
+        let slot = match &*key {
+            "jsonrpc" => Some((&mut env.jsonrpc, "jsonrpc")),
+            "id" => Some((&mut env.id, "id")),
+            "method" => Some((&mut env.method, "method")),
+            "result" => Some((&mut env.result, "result")),
+            "error" => Some((&mut env.error, "error")),
             "params" => {
                 let start = s.offset();
                 if s.peek() == Some(b'{') {
@@ -75,14 +89,9 @@ pub(super) fn read(text: &str) -> Result<Envelope<'_>, SyntaxError> {
                 put(&mut env.params, value, &mut env.duplicate, "params");
                 return Ok(());
             }
-            _ => {
-                s.value()?;
-                return Ok(());
-            }
+            _ => None,
         };
-        let value = s.value()?;
-        put(slot, value, &mut env.duplicate, name);
-        Ok(())
+        capture(s, slot, &mut env.duplicate)
     })?;
     if !s.at_end() {
         return Err(SyntaxError { at: s.offset(), what: "trailing characters" });
@@ -96,7 +105,7 @@ fn read_param<'a>(
     params_start: usize,
     h: &mut RawHead<'a>,
 ) -> Result<(), SyntaxError> {
-    let (slot, name) = match &*key {
+    let slot = match &*key {
         "_meta" => {
             if h.meta_present {
                 h.duplicate.get_or_insert("_meta");
@@ -108,8 +117,8 @@ fn read_param<'a>(
             h.meta_not_object = Some(s.value()?);
             return Ok(());
         }
-        "name" => (&mut h.name, "name"),
-        "uri" => (&mut h.uri, "uri"),
+        "name" => Some((&mut h.name, "name")),
+        "uri" => Some((&mut h.uri, "uri")),
         "arguments" => {
             let start = s.offset() - params_start;
             let value = s.value()?;
@@ -118,33 +127,23 @@ fn read_param<'a>(
             }
             return Ok(());
         }
-        "inputResponses" => (&mut h.input_responses, "inputResponses"),
-        "requestState" => (&mut h.request_state, "requestState"),
-        _ => {
-            s.value()?;
-            return Ok(());
-        }
+        "inputResponses" => Some((&mut h.input_responses, "inputResponses")),
+        "requestState" => Some((&mut h.request_state, "requestState")),
+        _ => None,
     };
-    let value = s.value()?;
-    put(slot, value, &mut h.duplicate, name);
-    Ok(())
+    capture(s, slot, &mut h.duplicate)
 }
 
 fn read_meta<'a>(s: &mut Scanner<'a>, key: Cow<'a, str>, h: &mut RawHead<'a>) -> Result<(), SyntaxError> {
-    let (slot, name) = match &*key {
-        "io.modelcontextprotocol/protocolVersion" => (&mut h.protocol_version, "protocolVersion"),
-        "io.modelcontextprotocol/clientCapabilities" => (&mut h.client_capabilities, "clientCapabilities"),
-        "io.modelcontextprotocol/clientInfo" => (&mut h.client_info, "clientInfo"),
-        "io.modelcontextprotocol/logLevel" => (&mut h.log_level, "logLevel"),
-        "progressToken" => (&mut h.progress_token, "progressToken"),
-        _ => {
-            s.value()?;
-            return Ok(());
-        }
+    let slot = match &*key {
+        "io.modelcontextprotocol/protocolVersion" => Some((&mut h.protocol_version, "protocolVersion")),
+        "io.modelcontextprotocol/clientCapabilities" => Some((&mut h.client_capabilities, "clientCapabilities")),
+        "io.modelcontextprotocol/clientInfo" => Some((&mut h.client_info, "clientInfo")),
+        "io.modelcontextprotocol/logLevel" => Some((&mut h.log_level, "logLevel")),
+        "progressToken" => Some((&mut h.progress_token, "progressToken")),
+        _ => None,
     };
-    let value = s.value()?;
-    put(slot, value, &mut h.duplicate, name);
-    Ok(())
+    capture(s, slot, &mut h.duplicate)
 }
 
 /// What a request's `params` tell the framework before dispatch.

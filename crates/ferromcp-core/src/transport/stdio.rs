@@ -40,13 +40,33 @@ pub async fn serve_stdio(server: Server) -> std::io::Result<()> {
     serve_io(server, tokio::io::stdin(), tokio::io::stdout(), LineConfig::default()).await
 }
 
-enum Line {
+/// One line of a newline-delimited stream (see [`read_line`]).
+#[derive(Debug)]
+pub enum Line {
+    /// The line's bytes, without the newline.
     Data(Vec<u8>),
+    /// The line was longer than the limit; it was read to its end and dropped.
     TooLong,
+    /// The stream ended with no partial line.
     Eof,
 }
 
-async fn read_line<R: AsyncBufRead + Unpin>(r: &mut R, max: usize) -> std::io::Result<Line> {
+/// Reads one newline-delimited line of at most `max` bytes, holding no more than `max`
+/// bytes of it in memory whatever its length. Shared by this transport and the client.
+///
+/// ```
+/// # tokio_test_block_on(async {
+/// use ferromcp_core::transport::stdio::{read_line, Line};
+/// let mut input: &[u8] = b"{}\nsecond line too long\n";
+/// assert!(matches!(read_line(&mut input, 8).await.unwrap(), Line::Data(l) if l == b"{}"));
+/// assert!(matches!(read_line(&mut input, 8).await.unwrap(), Line::TooLong));
+/// assert!(matches!(read_line(&mut input, 8).await.unwrap(), Line::Eof));
+/// # });
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+pub async fn read_line<R: AsyncBufRead + Unpin>(r: &mut R, max: usize) -> std::io::Result<Line> {
     let mut out = Vec::new();
     let mut too_long = false;
     loop {
