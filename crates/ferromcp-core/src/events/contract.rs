@@ -1,7 +1,8 @@
 //! The contract every [`EventStore`] must satisfy, as a reusable async test suite.
 //!
 //! Backends call [`run`] (default limits) and [`run_retention`] (small limits, so
-//! eviction and expiry are observable) from their tests; a broken rule panics with a
+//! eviction and expiry are observable) from their tests, and [`run_byte_bounds`] if they
+//! enforce [`Retention::max_bytes_per_stream`] and [`Retention::max_bytes`]; a broken rule panics with a
 //! message naming it. Every check uses fresh random session ids, so [`run`] can share
 //! a database with other runs; [`run_retention`] needs stores whose limits apply to
 //! them alone (a fresh database per call of its `make`).
@@ -52,6 +53,17 @@ where
     per_stream_cap(&make(Retention { max_events_per_stream: 5, ..Retention::default() })).await;
     max_streams(&make(Retention { max_streams: 3, ..Retention::default() })).await;
     max_age(&make(Retention { max_age: Duration::from_millis(300), ..Retention::default() })).await;
+}
+
+/// Runs the byte-bound checks: `make` receives the limits the store must enforce.
+pub async fn run_byte_bounds<S, F>(make: F)
+where
+    S: EventStore,
+    F: Fn(Retention) -> S,
+{
+    let ten = 10 * Retention::event_cost(100);
+    per_stream_bytes(&make(Retention::default().with_max_bytes_per_stream(ten))).await;
+    total_bytes(&make(Retention::default().with_max_bytes(ten))).await;
 }
 
 async fn replay<S: EventStore>(s: &S, session: &str, stream: &Arc<str>, seq: u64) -> Option<Vec<StoredEvent>> {
@@ -264,4 +276,41 @@ async fn max_age<S: EventStore>(s: &S) {
     assert_eq!(id.seq, 3, "an append after every event expired continues the stream's seqs");
     let got = replay(s, &session, &key.stream, 2).await.expect("replay after the last expired id");
     assert_eq!((seqs(&got), &got[0].data[..]), (vec![3], &b"new"[..]), "only the fresh event replays");
+}
+
+fn hundred(i: u64) -> Bytes {
+    Bytes::from(format!("{i:0>100}"))
+}
+
+async fn per_stream_bytes<S: EventStore>(s: &S) {
+    let session = new_session_id();
+    let key = StreamKey::new(session.clone());
+    for i in 1..=15 {
+        s.append(&key, hundred(i)).await.expect("append");
+    }
+    let got = replay(s, &session, &key.stream, 5).await.expect("replay within the byte cap");
+    assert_eq!(seqs(&got), (6..=15).collect::<Vec<_>>(), "the newest events that fit max_bytes_per_stream stay");
+    assert_eq!(got[0].data, hundred(6), "retained events keep their bytes");
+    assert!(replay(s, &session, &key.stream, 4).await.is_none(), "an event beyond the byte cap was dropped");
+    let huge = Bytes::from(vec![b'x'; 11 * Retention::event_cost(100)]);
+    assert_eq!(s.append(&key, huge).await.expect("append of an oversized event").seq, 16);
+    assert!(replay(s, &session, &key.stream, 15).await.is_none(), "an event larger than the cap is not kept");
+    assert_eq!(replay(s, &session, &key.stream, 16).await, Some(Vec::new()), "the stream goes on after it");
+    assert_eq!(s.append(&key, hundred(17)).await.expect("append").seq, 17);
+}
+
+async fn total_bytes<S: EventStore>(s: &S) {
+    let session = new_session_id();
+    let (a, b) = (StreamKey::new(session.clone()), StreamKey::new(session.clone()));
+    for i in 1..=6 {
+        s.append(&a, hundred(i)).await.expect("append");
+    }
+    for i in 1..=6 {
+        s.append(&b, hundred(i)).await.expect("append");
+    }
+    let got = replay(s, &session, &a.stream, 2).await.expect("replay of the older stream");
+    assert_eq!(seqs(&got), [3, 4, 5, 6], "max_bytes drops the oldest events of all streams first");
+    assert!(replay(s, &session, &a.stream, 1).await.is_none(), "the two oldest events are gone");
+    let got = replay(s, &session, &b.stream, 0).await.expect("replay of the newer stream");
+    assert_eq!(seqs(&got), [1, 2, 3, 4, 5, 6], "the newer stream is whole");
 }

@@ -1,6 +1,10 @@
 //! [`MemoryEventStore`]: the default event store, a bounded ring of events per stream.
 //!
-//! Each stream keeps its newest `max_events_per_stream` events in a `VecDeque`; events
+//! Each stream keeps its newest events in a `VecDeque`, at most `max_events_per_stream`
+//! of them and at most `max_bytes_per_stream` bytes (payload plus
+//! [`Retention::EVENT_OVERHEAD`] each); across streams at most `max_bytes` are kept, the
+//! oldest events of all streams going first (found through the expiry index, so an
+//! append stays O(log streams) amortised: each event is dropped once). Events
 //! older than `max_age` are dropped lazily when their stream is touched and by a purge
 //! task — owned by the store, spawned on first use inside a runtime, and ended when the
 //! last handle drops — that sleeps until the next event expires (the layout of
@@ -29,6 +33,8 @@ struct Ring {
     session: Arc<str>,
     /// `(seq, appended_at, data)`, oldest first; the seqs are contiguous.
     events: VecDeque<(u64, Instant, Bytes)>,
+    /// What `events` count for ([`Retention::event_cost`]).
+    bytes: usize,
     /// The last seq handed out (kept when its event is dropped: seqs never repeat).
     last_seq: u64,
     /// This ring's key in `Data::lru`.
@@ -48,6 +54,8 @@ struct Data {
     /// Streams by the time of their oldest event, oldest first.
     expirations: BTreeMap<(Instant, u64), Arc<str>>,
     events: usize,
+    /// What every kept event counts for ([`Retention::event_cost`]).
+    bytes: usize,
     tick: u64,
 }
 
@@ -59,6 +67,7 @@ impl Data {
             self.expirations.remove(&e);
         }
         self.events -= ring.events.len();
+        self.bytes -= ring.bytes;
         if let Some(set) = self.sessions.get_mut(&ring.session) {
             set.remove(stream);
             if set.is_empty() {
@@ -67,18 +76,45 @@ impl Data {
         }
     }
 
-    /// Drops `stream`'s events beyond the cap or older than `max_age` and re-files its
-    /// expiry; true if that expiry is now the earliest (the purge task must wake).
+    /// Drops `stream`'s events beyond the count and byte caps or older than `max_age`
+    /// (oldest first) and re-files its expiry; true if that expiry is now the earliest
+    /// (the purge task must wake).
     fn trim(&mut self, stream: &str, now: Instant, retention: &Retention) -> bool {
-        let Data { streams, expirations, events, .. } = self;
+        let Data { streams, events, bytes, .. } = self;
         let Some(ring) = streams.get_mut(stream) else { return false };
-        let before = ring.events.len();
         while ring.events.len() > retention.max_events_per_stream
+            || ring.bytes > retention.max_bytes_per_stream
             || ring.events.front().is_some_and(|(_, at, _)| now.saturating_duration_since(*at) >= retention.max_age)
         {
-            ring.events.pop_front();
+            let Some((_, _, data)) = ring.events.pop_front() else { break };
+            let cost = Retention::event_cost(data.len());
+            ring.bytes -= cost;
+            *bytes -= cost;
+            *events -= 1;
         }
-        *events -= before - ring.events.len();
+        self.refile(stream)
+    }
+
+    /// Drops the oldest events of all streams until at most `max_bytes` are kept. Only
+    /// moves expiries later: the purge task needs no wake-up.
+    fn trim_total(&mut self, retention: &Retention) {
+        while self.bytes > retention.max_bytes {
+            let Some(stream) = self.expirations.values().next().cloned() else { break };
+            let Some(ring) = self.streams.get_mut(&stream) else { break };
+            let Some((_, _, data)) = ring.events.pop_front() else { break };
+            let cost = Retention::event_cost(data.len());
+            ring.bytes -= cost;
+            self.bytes -= cost;
+            self.events -= 1;
+            self.refile(&stream);
+        }
+    }
+
+    /// Files `stream` in `expirations` under its oldest event (releasing the queue's
+    /// memory once it is empty); true if that is now the earliest expiry.
+    fn refile(&mut self, stream: &str) -> bool {
+        let Data { streams, expirations, .. } = self;
+        let Some(ring) = streams.get_mut(stream) else { return false };
         if ring.events.is_empty() && ring.events.capacity() > 0 {
             ring.events = VecDeque::new();
         }
@@ -132,11 +168,15 @@ impl Data {
         ring.last_seq += 1;
         let seq = ring.last_seq;
         let old_tick = std::mem::replace(&mut ring.touched, tick);
+        let cost = Retention::event_cost(data.len());
         ring.events.push_back((seq, now, data));
+        ring.bytes += cost;
         self.lru.remove(&old_tick);
         self.lru.insert(tick, key.stream.clone());
         self.events += 1;
+        self.bytes += cost;
         let wake = self.trim(&key.stream, now, retention);
+        self.trim_total(retention);
         Ok((seq, wake))
     }
 
@@ -203,7 +243,11 @@ impl Default for MemoryEventStore {
 impl std::fmt::Debug for MemoryEventStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let d = self.lock();
-        f.debug_struct("MemoryEventStore").field("streams", &d.streams.len()).field("events", &d.events).finish()
+        f.debug_struct("MemoryEventStore")
+            .field("streams", &d.streams.len())
+            .field("events", &d.events)
+            .field("bytes", &d.bytes)
+            .finish()
     }
 }
 
@@ -229,6 +273,12 @@ impl MemoryEventStore {
     /// How many events are kept (expired ones not yet purged are counted).
     pub fn event_count(&self) -> usize {
         self.lock().events
+    }
+
+    /// What the kept events count for against the byte bounds (payloads plus
+    /// [`Retention::EVENT_OVERHEAD`] each).
+    pub fn byte_count(&self) -> usize {
+        self.lock().bytes
     }
 
     fn lock(&self) -> MutexGuard<'_, Data> {
@@ -293,6 +343,51 @@ mod tests {
     async fn passes_the_event_store_contract() {
         super::super::contract::run(MemoryEventStore::new).await;
         super::super::contract::run_retention(MemoryEventStore::with_retention).await;
+        super::super::contract::run_byte_bounds(MemoryEventStore::with_retention).await;
+    }
+
+    #[tokio::test]
+    async fn byte_counts_follow_appends_drops_and_removals() {
+        let per_stream = 4 * Retention::event_cost(1000);
+        let r = Retention::default().with_max_bytes_per_stream(per_stream).with_max_bytes(3 * per_stream);
+        let s = MemoryEventStore::with_retention(r);
+        let keys: Vec<StreamKey> = (0..5).map(|i| key(if i < 3 { "a" } else { "b" })).collect();
+        for round in 0..20 {
+            for k in &keys {
+                s.append(k, Bytes::from(vec![b'x'; 1000])).await.unwrap();
+                let d = s.lock();
+                let sum: usize = d.streams.values().map(|r| r.bytes).sum();
+                let counted: usize =
+                    d.streams.values().flat_map(|r| &r.events).map(|(_, _, b)| Retention::event_cost(b.len())).sum();
+                assert_eq!((d.bytes, sum), (counted, counted), "round {round}: byte counts are exact");
+                assert!(d.bytes <= 3 * per_stream, "round {round}: the total cap holds");
+                assert!(d.streams.values().all(|r| r.bytes <= per_stream), "round {round}: the stream cap holds");
+            }
+        }
+        assert_eq!(s.byte_count(), 3 * per_stream, "the store is full, not over");
+        s.remove_session("a").await.unwrap();
+        let left: usize = s.lock().streams.values().map(|r| r.bytes).sum();
+        assert_eq!(s.byte_count(), left);
+        s.remove_session("b").await.unwrap();
+        assert_eq!((s.byte_count(), s.event_count()), (0, 0));
+    }
+
+    /// Issue 8's attack: 200 calls whose progress events each echo a 1 MiB token. The
+    /// store keeps at most its byte bounds, not 200 MiB.
+    #[tokio::test]
+    async fn a_flood_of_large_events_stays_within_the_default_bounds() {
+        let s = MemoryEventStore::new();
+        let r = Retention::default();
+        let big = Bytes::from(vec![b'p'; 1 << 20]);
+        for i in 0..200 {
+            let k = key(if i % 2 == 0 { "a" } else { "b" });
+            for _ in 0..2 {
+                s.append(&k, big.clone()).await.unwrap();
+            }
+            s.append(&k, Bytes::from_static(b"{}")).await.unwrap();
+            assert!(s.byte_count() <= r.max_bytes, "call {i}: {} bytes kept", s.byte_count());
+        }
+        assert!(s.byte_count() <= 32 << 20);
     }
 
     #[tokio::test]

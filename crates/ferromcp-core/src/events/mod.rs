@@ -84,19 +84,85 @@ pub struct StoredEvent {
 }
 
 /// Retention limits of an event store.
+///
+/// The defaults keep what one client can make the server hold small: at most
+/// 1 MiB of events per stream, 32 MiB in total, for 5 minutes (a client that lost its
+/// connection resumes within seconds; 5 minutes leaves room for a laptop waking up).
+/// The byte bounds count each event's payload plus [`Retention::EVENT_OVERHEAD`] bytes
+/// (its id, time and slot); they are enforced by [`MemoryEventStore`]. Stores that keep
+/// events on disk (SQLite) enforce the counts and the age only.
+///
+/// ```
+/// use std::time::Duration;
+/// use ferromcp_core::events::Retention;
+/// let r = Retention::default()
+///     .with_max_bytes_per_stream(256 * 1024)
+///     .with_max_bytes(8 << 20)
+///     .with_max_age(Duration::from_secs(60));
+/// assert_eq!((r.max_bytes_per_stream, r.max_bytes, r.max_age.as_secs()), (256 * 1024, 8 << 20, 60));
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Retention {
-    /// Most events kept per stream (older ones are dropped first).
+    /// Most events kept per stream (older ones are dropped first). Default 10,000.
     pub max_events_per_stream: usize,
-    /// Events older than this are dropped.
+    /// Events older than this are dropped. Default 5 minutes.
     pub max_age: Duration,
     /// Most streams kept in total (the least recently appended are dropped first).
+    /// Default 100,000.
     pub max_streams: usize,
+    /// Most bytes of events kept per stream (the stream's oldest events are dropped
+    /// first; an event larger than this is sent but not kept). Default 1 MiB.
+    pub max_bytes_per_stream: usize,
+    /// Most bytes of events kept in total (the oldest events of all streams are dropped
+    /// first). Default 32 MiB.
+    pub max_bytes: usize,
 }
 
 impl Default for Retention {
     fn default() -> Self {
-        Retention { max_events_per_stream: 10_000, max_age: Duration::from_secs(15 * 60), max_streams: 100_000 }
+        Retention {
+            max_events_per_stream: 10_000,
+            max_age: Duration::from_secs(5 * 60),
+            max_streams: 100_000,
+            max_bytes_per_stream: 1 << 20,
+            max_bytes: 32 << 20,
+        }
+    }
+}
+
+impl Retention {
+    /// Bytes counted per stored event on top of its payload: its seq, timestamp, slot
+    /// and buffer header.
+    pub const EVENT_OVERHEAD: usize = 64;
+
+    /// Sets [`max_events_per_stream`](Self::max_events_per_stream).
+    pub fn with_max_events_per_stream(mut self, n: usize) -> Self {
+        self.max_events_per_stream = n;
+        self
+    }
+    /// Sets [`max_age`](Self::max_age).
+    pub fn with_max_age(mut self, age: Duration) -> Self {
+        self.max_age = age;
+        self
+    }
+    /// Sets [`max_streams`](Self::max_streams).
+    pub fn with_max_streams(mut self, n: usize) -> Self {
+        self.max_streams = n;
+        self
+    }
+    /// Sets [`max_bytes_per_stream`](Self::max_bytes_per_stream).
+    pub fn with_max_bytes_per_stream(mut self, bytes: usize) -> Self {
+        self.max_bytes_per_stream = bytes;
+        self
+    }
+    /// Sets [`max_bytes`](Self::max_bytes).
+    pub fn with_max_bytes(mut self, bytes: usize) -> Self {
+        self.max_bytes = bytes;
+        self
+    }
+    /// The bytes one stored event with `payload` bytes counts for.
+    pub fn event_cost(payload: usize) -> usize {
+        payload.saturating_add(Self::EVENT_OVERHEAD)
     }
 }
 
