@@ -162,6 +162,10 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// A state write crossed a limit (`max_state_value_bytes`,
+    /// `max_state_keys_per_scope`); the message names it. A `-32602` error.
+    #[error("{0}")]
+    StateLimit(String),
     /// The state store failed.
     #[error(transparent)]
     Store(#[from] crate::state::StoreError),
@@ -193,6 +197,7 @@ impl Error {
             Error::AskFailed { error, .. } => error,
             Error::Serde(e) => ProtocolError::invalid_params(e.to_string()),
             Error::NoScope(m) => ProtocolError::invalid_params(m),
+            Error::StateLimit(m) => ProtocolError::invalid_params(m),
             Error::InvalidSession => {
                 ProtocolError::invalid_params("Invalid session: open a new one with `open_session`")
             }
@@ -222,6 +227,7 @@ mod tests {
             Error::NoScope("no scope".into()),
             Error::InvalidSession,
             Error::State { key: "k".into(), reason: "r".into() },
+            Error::StateLimit("over the limit".into()),
             Error::Store(crate::state::StoreError::Unavailable("down".into())),
         ];
         for e in all {

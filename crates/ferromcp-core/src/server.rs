@@ -43,6 +43,18 @@ pub struct ServerConfig {
     /// Prefix of every state key in the store (default `ferromcp:`); give each
     /// application sharing a Redis its own.
     pub state_namespace: String,
+    /// Longest JSON text of a client value the server echoes back and may store in
+    /// resumable events: a request `id` and a `_meta.progressToken` (default 1 KiB,
+    /// [`DEFAULT_MAX_ECHOED_BYTES`](crate::jsonrpc::DEFAULT_MAX_ECHOED_BYTES)). Longer
+    /// ones are refused with `-32602` before anything is stored.
+    pub max_echoed_value_bytes: usize,
+    /// Largest state value, in bytes of serialized JSON (default 1 MiB); a larger
+    /// `set`/`update` fails with an error naming the limit.
+    pub max_state_value_bytes: usize,
+    /// Most state keys per scope (session, principal or handle; default 10,000); a
+    /// write that would add a key beyond it fails with an error naming the limit.
+    /// Enforced on stores that can count keys ([`StateStore::count_prefix`]).
+    pub max_state_keys_per_scope: u64,
 }
 
 impl Default for ServerConfig {
@@ -56,6 +68,9 @@ impl Default for ServerConfig {
             session_limits: SessionLimits::default(),
             state_ttl: Duration::from_secs(24 * 60 * 60),
             state_namespace: "ferromcp:".into(),
+            max_echoed_value_bytes: crate::jsonrpc::DEFAULT_MAX_ECHOED_BYTES,
+            max_state_value_bytes: 1 << 20,
+            max_state_keys_per_scope: 10_000,
         }
     }
 }
@@ -272,6 +287,24 @@ impl ServerBuilder {
     /// Default TTL of state values and session handles.
     pub fn state_ttl(mut self, ttl: Duration) -> Self {
         self.config.state_ttl = ttl;
+        self
+    }
+    /// Longest JSON text of a request `id` or `progressToken` the server accepts
+    /// (default 1 KiB; see [`ServerConfig::max_echoed_value_bytes`]).
+    pub fn max_echoed_value_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_echoed_value_bytes = bytes;
+        self
+    }
+    /// Largest state value in serialized bytes (default 1 MiB; see
+    /// [`ServerConfig::max_state_value_bytes`]).
+    pub fn max_state_value_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_state_value_bytes = bytes;
+        self
+    }
+    /// Most state keys per scope (default 10,000; see
+    /// [`ServerConfig::max_state_keys_per_scope`]).
+    pub fn max_state_keys_per_scope(mut self, n: u64) -> Self {
+        self.config.max_state_keys_per_scope = n;
         self
     }
     /// Calls `f` once for every legacy session when it enters the session table: a

@@ -72,7 +72,7 @@ pub(crate) async fn handle(State(st): State<Arc<AppState>>, req: axum::extract::
         Ok(b) => b,
         Err(e) => return error_response(&e, None),
     };
-    let msg = match jsonrpc::decode(&bytes) {
+    let msg = match jsonrpc::decode_with_limit(&bytes, st.server.config().max_echoed_value_bytes) {
         Ok(m) => m,
         Err(e) => {
             let mut err = e.error;

@@ -217,7 +217,7 @@ async fn message(State(st): State<Arc<SseState>>, req: axum::extract::Request) -
         Err(e) => return error_response(&e, None),
     };
     let server = &st.app.server;
-    match jsonrpc::decode(&bytes) {
+    match jsonrpc::decode_with_limit(&bytes, server.config().max_echoed_value_bytes) {
         Err(e) => {
             let mut err = e.error;
             err.http_status = 400;

@@ -35,7 +35,7 @@ pub(super) struct RawHead<'a> {
     client_capabilities: Option<&'a str>,
     client_info: Option<&'a str>,
     log_level: Option<&'a str>,
-    progress_token: Option<&'a str>,
+    pub(super) progress_token: Option<&'a str>,
     name: Option<&'a str>,
     uri: Option<&'a str>,
     /// `arguments` and where it starts in `params`.

@@ -190,6 +190,19 @@ fn parse_id(raw: &str) -> Result<RequestId, ProtocolError> {
     }
 }
 
+/// The default limit on the JSON text of client values the server echoes back and may
+/// store: a request `id` and a `_meta.progressToken` (see [`decode_with_limit`]).
+pub const DEFAULT_MAX_ECHOED_BYTES: usize = 1024;
+
+/// The error for an echoed value (`what`) whose JSON text is `len` bytes, over `max`.
+fn echoed_too_long(what: &str, len: usize, max: usize) -> ProtocolError {
+    ProtocolError::invalid_params(format!(
+        "Invalid params: the {what} is {len} bytes of JSON, which exceeds the {max}-byte limit on values the \
+         server echoes back; send a shorter one (servers raise the limit with `max_echoed_value_bytes`)"
+    ))
+    .with_status(400)
+}
+
 fn parse_error(msg: String) -> DecodeError {
     DecodeError { id: None, error: ProtocolError::parse(msg) }
 }
@@ -207,7 +220,27 @@ fn parse_error(msg: String) -> DecodeError {
 /// let bad = decode(b"{nope").unwrap_err();
 /// assert_eq!(bad.error.code, -32700);
 /// ```
+///
+/// A request `id` or `progressToken` longer than [`DEFAULT_MAX_ECHOED_BYTES`] is refused
+/// (see [`decode_with_limit`]).
 pub fn decode(input: &[u8]) -> Result<Message, DecodeError> {
+    decode_with_limit(input, DEFAULT_MAX_ECHOED_BYTES)
+}
+
+/// [`decode`] with `max_echoed_bytes` as the limit on the JSON text of the values the
+/// server echoes back (in replies and in stored progress events): a message whose `id`
+/// is longer is refused with `-32602` and a `null` id (the id itself is the problem); a
+/// request whose `_meta.progressToken` is longer is refused with `-32602` echoing its id.
+/// The check is a length comparison on text the decoder already holds.
+///
+/// ```
+/// use ferromcp_core::jsonrpc::decode_with_limit;
+/// let long = format!(r#"{{"jsonrpc":"2.0","id":"{}","method":"ping"}}"#, "x".repeat(20));
+/// let e = decode_with_limit(long.as_bytes(), 16).unwrap_err();
+/// assert_eq!((e.error.code, e.id), (-32602, None));
+/// assert!(decode_with_limit(long.as_bytes(), 22).is_ok());
+/// ```
+pub fn decode_with_limit(input: &[u8], max_echoed_bytes: usize) -> Result<Message, DecodeError> {
     let Ok(text) = std::str::from_utf8(input) else {
         return Err(parse_error("Parse error: the message is not valid UTF-8".into()));
     };
@@ -227,6 +260,10 @@ pub fn decode(input: &[u8]) -> Result<Message, DecodeError> {
     let env = envelope::read(text).map_err(|e| parse_error(format!("Parse error: {e}")))?;
     if let Some(name) = env.duplicate {
         let error = ProtocolError::invalid_request(format!("Invalid request: duplicate field `{name}`"));
+        return Err(DecodeError { id: None, error });
+    }
+    if let Some(raw) = env.id.filter(|raw| raw.len() > max_echoed_bytes) {
+        let error = echoed_too_long("request `id`", raw.len(), max_echoed_bytes);
         return Err(DecodeError { id: None, error });
     }
     let id = match env.id {
@@ -254,6 +291,9 @@ pub fn decode(input: &[u8]) -> Result<Message, DecodeError> {
                 params: params.map(Box::from),
             }));
         };
+        if let Some(t) = env.head.progress_token.filter(|t| t.len() > max_echoed_bytes) {
+            return Err(fail(echoed_too_long("`_meta.progressToken`", t.len(), max_echoed_bytes)));
+        }
         let head = match params {
             Some(_) => env.head.interpret().map_err(|error| DecodeError { id: Some(id.clone()), error })?,
             None => Head::default(),
@@ -469,6 +509,31 @@ mod tests {
     fn error_ids_are_echoed_when_readable() {
         let err = decode(br#"{"jsonrpc":"2.0","id":9,"method":"x","params":{"_meta":3}}"#).unwrap_err();
         assert_eq!(err.id, Some(RequestId::Number(9)));
+    }
+
+    #[test]
+    fn echoed_values_over_the_limit_are_refused() {
+        let quoted = |c: &str, n: usize| format!("\"{}\"", c.repeat(n));
+        let (id, token) = (quoted("i", 1023), quoted("t", 1023));
+        let msg = |id: &str, token: &str| {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"x","_meta":{{"progressToken":{token}}}}}}}"#
+            )
+        };
+        let at_limit = msg(&quoted("i", 1022), &quoted("t", 1022));
+        assert!(decode(at_limit.as_bytes()).is_ok(), "1024 bytes of JSON text is within the limit");
+        let e = decode(msg(&id, "1").as_bytes()).unwrap_err();
+        assert_eq!((e.error.code, e.id, e.error.http_status), (code::INVALID_PARAMS, None, 400));
+        assert!(e.error.message.contains("exceeds the 1024-byte limit"), "{}", e.error.message);
+        assert!(e.error.message.contains("`id`"), "the message names the value: {}", e.error.message);
+        let e = decode(msg("7", &token).as_bytes()).unwrap_err();
+        assert_eq!((e.error.code, e.id), (code::INVALID_PARAMS, Some(RequestId::Number(7))), "the id is echoed");
+        assert!(e.error.message.contains("progressToken") && e.error.message.contains("1025 bytes"));
+        let big_number = format!("1{}", "0".repeat(1030));
+        assert_eq!(decode(msg("7", &big_number).as_bytes()).unwrap_err().error.code, code::INVALID_PARAMS);
+        let response = format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{}}}}"#);
+        assert_eq!(decode(response.as_bytes()).unwrap_err().id, None, "responses are held to the limit too");
+        assert!(decode_with_limit(msg(&id, &token).as_bytes(), 2048).is_ok(), "the limit is configurable");
     }
 
     #[test]

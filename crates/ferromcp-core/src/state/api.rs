@@ -8,6 +8,15 @@
 //! let last: Option<i64> = ctx.state().get("last_visit").await?;
 //! # Ok(()) }
 //! ```
+//!
+//! Limits (server configuration, checked here so they hold for every store): a value
+//! larger than [`max_state_value_bytes`](crate::ServerConfig::max_state_value_bytes)
+//! of serialized JSON is refused, and so is a write that would add a key to a scope
+//! holding [`max_state_keys_per_scope`](crate::ServerConfig::max_state_keys_per_scope)
+//! keys already (on stores that implement [`StateStore::count_prefix`]; concurrent
+//! writes of new keys may pass the limit by their number). Both fail with
+//! [`Error::StateLimit`], a `-32602` error whose message names the limit. `get` does no
+//! extra work.
 
 use std::time::Duration;
 
@@ -68,11 +77,46 @@ impl<'a> State<'a> {
         }
     }
 
-    /// Writes `key`.
+    /// Writes `key`. Fails with [`Error::StateLimit`] if the value or the scope's key
+    /// count is over its limit (see the module docs).
     pub async fn set<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<()> {
         let k = self.full_key(key)?;
         let v = encode(key, value)?;
+        self.check_size(key, &v)?;
+        if self.scope_is_full().await? && self.store().get(&k).await?.is_none() {
+            return Err(self.too_many_keys(key));
+        }
         Ok(self.store().put(&k, v, self.effective_ttl()).await?)
+    }
+
+    /// Refuses a value over `max_state_value_bytes` (serialization stops at the limit).
+    fn check_size(&self, key: &str, v: &Value) -> Result<()> {
+        let max = self.ctx.server().config().max_state_value_bytes;
+        let mut w = SizeLimit { written: 0, max };
+        if serde_json::to_writer(&mut w, v).is_err() && w.written > max {
+            return Err(Error::StateLimit(format!(
+                "state key `{key}`: the value is more than {max} bytes of JSON, over the limit on state values \
+                 (`max_state_value_bytes`); store less, or split it over several keys"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether the scope already holds `max_state_keys_per_scope` keys (false when the
+    /// store cannot count).
+    async fn scope_is_full(&self) -> Result<bool> {
+        let max = self.ctx.server().config().max_state_keys_per_scope;
+        let prefix = self.full_key("")?;
+        let counted = self.store().count_prefix(&prefix, max).await?;
+        Ok(counted.is_some_and(|n| n >= max))
+    }
+
+    fn too_many_keys(&self, key: &str) -> Error {
+        let max = self.ctx.server().config().max_state_keys_per_scope;
+        Error::StateLimit(format!(
+            "state key `{key}`: this scope already holds {max} keys, the limit (`max_state_keys_per_scope`); \
+             delete keys you no longer need, or clear the scope"
+        ))
     }
 
     /// Deletes `key`; true if it existed.
@@ -102,6 +146,10 @@ impl<'a> State<'a> {
             };
             let new = f(old);
             let encoded = encode(key, &new)?;
+            self.check_size(key, &encoded)?;
+            if current.is_none() && self.scope_is_full().await? {
+                return Err(self.too_many_keys(key));
+            }
             if store
                 .compare_and_swap(&k, current.as_ref().map(|e| &e.version), Some(encoded), self.effective_ttl())
                 .await?
@@ -117,6 +165,25 @@ impl<'a> State<'a> {
     pub async fn clear(&self) -> Result<u64> {
         let prefix = self.full_key("")?;
         Ok(self.store().delete_prefix(&prefix).await?)
+    }
+}
+
+/// A writer that only counts, and fails once more than `max` bytes were written.
+struct SizeLimit {
+    written: usize,
+    max: usize,
+}
+
+impl std::io::Write for SizeLimit {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.written = self.written.saturating_add(buf.len());
+        if self.written > self.max {
+            return Err(std::io::Error::other("over the size limit"));
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

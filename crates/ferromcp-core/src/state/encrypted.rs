@@ -132,6 +132,11 @@ impl<S: StateStore + ?Sized> StateStore for EncryptedStore<S> {
     fn delete_prefix<'a>(&'a self, prefix: &'a str) -> StoreFuture<'a, Result<u64, StoreError>> {
         self.inner.delete_prefix(prefix)
     }
+
+    fn count_prefix<'a>(&'a self, prefix: &'a str, limit: u64) -> StoreFuture<'a, Result<Option<u64>, StoreError>> {
+        // Keys are stored in the clear: the inner store counts them.
+        self.inner.count_prefix(prefix, limit)
+    }
 }
 
 #[cfg(test)]

@@ -277,6 +277,22 @@ impl StateStore for MemoryStore {
         };
         Box::pin(std::future::ready(Ok(n)))
     }
+
+    /// A walk of the ordered keys under `prefix` that stops at `limit`: O(min(keys in
+    /// the scope, limit)) under the lock.
+    fn count_prefix<'a>(&'a self, prefix: &'a str, limit: u64) -> StoreFuture<'a, Result<Option<u64>, StoreError>> {
+        let n = {
+            let d = self.lock();
+            let now = Instant::now();
+            let live = d
+                .map
+                .range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .filter(|(_, s)| s.expires.is_none_or(|(at, _)| at > now));
+            live.take(usize::try_from(limit).unwrap_or(usize::MAX)).count() as u64
+        };
+        Box::pin(std::future::ready(Ok(Some(n))))
+    }
 }
 
 #[cfg(test)]
@@ -297,6 +313,22 @@ mod tests {
         s.put("a", Value::from(10), None).await.unwrap();
         assert_eq!(s.get("a").await.unwrap().unwrap().value, 10);
         assert_eq!(s.len(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn count_prefix_counts_live_keys_of_the_prefix_up_to_the_limit() {
+        let s = MemoryStore::new();
+        for i in 0..5 {
+            s.put(&format!("a:{i}"), Value::from(i), None).await.unwrap();
+        }
+        s.put("a:short", Value::from(1), Some(Duration::from_secs(1))).await.unwrap();
+        s.put("a", Value::from(1), None).await.unwrap();
+        s.put("b:0", Value::from(1), None).await.unwrap();
+        assert_eq!(s.count_prefix("a:", 100).await.unwrap(), Some(6));
+        assert_eq!(s.count_prefix("a:", 3).await.unwrap(), Some(3), "counting stops at the limit");
+        assert_eq!(s.count_prefix("c:", 100).await.unwrap(), Some(0));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(s.count_prefix("a:", 100).await.unwrap(), Some(5), "expired keys do not count");
     }
 
     #[tokio::test(start_paused = true)]

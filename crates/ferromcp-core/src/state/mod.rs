@@ -146,6 +146,19 @@ pub trait StateStore: Send + Sync + 'static {
     ) -> StoreFuture<'a, Result<bool, StoreError>>;
     /// Deletes every key starting with `prefix`; returns how many.
     fn delete_prefix<'a>(&'a self, prefix: &'a str) -> StoreFuture<'a, Result<u64, StoreError>>;
+    /// How many live keys start with `prefix`, counting no further than `limit` (a
+    /// store may stop there and return `limit`). The state API calls it before a write
+    /// to enforce [`ServerConfig::max_state_keys_per_scope`](crate::ServerConfig), so it
+    /// must be cheap for small scopes.
+    ///
+    /// The default returns `None`: the store cannot count a prefix cheaply, and the
+    /// keys-per-scope limit is not enforced on it (the value-size limit still is). The
+    /// memory store counts with a bounded walk of its ordered keys; a network store whose
+    /// only way to count is a scan of its whole keyspace (Redis `SCAN`) should keep the
+    /// default and rely on its own memory bounds and TTLs.
+    fn count_prefix<'a>(&'a self, _prefix: &'a str, _limit: u64) -> StoreFuture<'a, Result<Option<u64>, StoreError>> {
+        Box::pin(std::future::ready(Ok(None)))
+    }
 }
 
 /// Atomic read-modify-write on any store: reads, applies `f`, and compare-and-swaps,

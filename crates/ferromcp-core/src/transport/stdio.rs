@@ -145,7 +145,7 @@ where
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match jsonrpc::decode(&line) {
+        match jsonrpc::decode_with_limit(&line, server.config().max_echoed_value_bytes) {
             Err(e) => send_reply(&out, Reply::error(e.id.as_ref(), &e.error)).await,
             Ok(Message::Notification(n)) => server.handle_notification(n, Some(&session)),
             Ok(Message::Response(r)) => {
