@@ -34,6 +34,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub use ferromcp_core::BuildError;
 pub use ferromcp_core::{
     Blob, Completer, Context, Era, Error, Extensions, IntoCallToolResult, IntoGetPromptResult, IntoResourceContents,
     Json, Method, NoArgs, PromptDef, ProtocolError, Reply, ResourceDef, ResourceTemplateDef, Result, Server,

@@ -5,6 +5,8 @@
 //! ```sh
 //! cargo run --example everything -- --port 3001     # Streamable HTTP on 127.0.0.1:3001/mcp
 //! cargo run --example everything -- --stdio         # stdio
+//! # bearer tokens (optional auth) and a shared requestState sealing key
+//! cargo run --example everything -- --token alice-token=alice --sealing-key "$(openssl rand -hex 32)"
 //! ```
 
 mod mrtr_tools;
@@ -16,7 +18,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use ferromcp::Server;
+use ferromcp::auth::StaticBearer;
+use ferromcp::http::HttpAuth;
+use ferromcp::state::Principal;
+use ferromcp::{Server, ServerBuilder};
 
 #[derive(Parser)]
 #[command(about = "ferromcp's conformance \"everything\" server")]
@@ -36,17 +41,77 @@ struct Args {
     /// Also serve the 2024-11-05 HTTP+SSE transport (`GET /sse`, `POST /messages`).
     #[arg(long)]
     legacy_sse: bool,
+    /// Accept a bearer token: `TOKEN=SUBJECT` (repeatable). Requests without a token
+    /// stay allowed (unauthenticated); a token binds sessions and MRTR state to SUBJECT.
+    #[arg(long = "token")]
+    tokens: Vec<String>,
+    /// MRTR `requestState` sealing key in hex (64+ hex digits recommended; repeatable:
+    /// the first is the current key, later ones are previous keys still accepted).
+    /// Without one a random per-process key is used.
+    #[arg(long = "sealing-key")]
+    sealing_keys: Vec<String>,
 }
 
 /// Builds the server (also used by tests).
 pub fn build() -> Server {
+    builder().build()
+}
+
+/// The server's builder, with every component registered.
+fn builder() -> ServerBuilder {
     let b = Server::builder("ferromcp-everything", env!("CARGO_PKG_VERSION")).instructions(
         "ferromcp's conformance fixture: every tool, resource and prompt the MCP conformance suite calls.",
     );
     let b = tools::register(b);
     let b = mrtr_tools::register(b);
     let b = resources::register(b);
-    prompts::register(b).build()
+    prompts::register(b)
+}
+
+/// Applies `--sealing-key` (first current, later previous) to the builder.
+fn with_sealing_keys(mut b: ServerBuilder, keys: &[String]) -> std::io::Result<ServerBuilder> {
+    for (i, k) in keys.iter().enumerate() {
+        let key = decode_hex(k).ok_or_else(|| {
+            std::io::Error::other(format!(
+                "--sealing-key takes an even number of hex digits (0-9, a-f), e.g. the output of \
+                 `openssl rand -hex 32`; key {} is not hex",
+                i + 1
+            ))
+        })?;
+        b = if i == 0 { b.sealing_key(key) } else { b.previous_sealing_key(key) };
+    }
+    Ok(b)
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if s.is_empty() || !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| s.get(i..i + 2).and_then(|d| u8::from_str_radix(d, 16).ok())).collect()
+}
+
+/// The value, or a clear message on stderr and exit status 2 (a startup misconfiguration).
+fn or_exit<T>(r: std::io::Result<T>) -> T {
+    r.unwrap_or_else(|e| {
+        eprintln!("everything: {e}");
+        std::process::exit(2)
+    })
+}
+
+/// `--token TOKEN=SUBJECT` values as optional bearer authentication.
+fn bearer_auth(tokens: &[String]) -> std::io::Result<Option<HttpAuth>> {
+    if tokens.is_empty() {
+        return Ok(None);
+    }
+    let mut verifier = StaticBearer::new();
+    for t in tokens {
+        let (token, subject) = t
+            .split_once('=')
+            .filter(|(t, s)| !t.is_empty() && !s.is_empty())
+            .ok_or_else(|| std::io::Error::other(format!("--token takes TOKEN=SUBJECT, got `{t}`")))?;
+        verifier = verifier.token(token, Principal::new(subject));
+    }
+    Ok(Some(HttpAuth::optional(verifier)))
 }
 
 #[tokio::main]
@@ -56,7 +121,10 @@ async fn main() -> std::io::Result<()> {
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .init();
-    let server = build();
+    let server = or_exit(
+        with_sealing_keys(builder(), &args.sealing_keys).and_then(|b| b.try_build().map_err(std::io::Error::other)),
+    );
+    let auth = or_exit(bearer_auth(&args.tokens));
     // test://watched-resource changes every 3 s; subscribers are told.
     let watched = server.clone();
     tokio::spawn(async move {
@@ -71,6 +139,10 @@ async fn main() -> std::io::Result<()> {
     }
     let addr = SocketAddr::new(args.host, args.port);
     let cfg = ferromcp::http::HttpConfig::default().legacy_sse(args.legacy_sse);
+    let cfg = match auth {
+        Some(a) => cfg.auth(a),
+        None => cfg,
+    };
     let cfg = match args.events.as_str() {
         "memory" => cfg,
         "off" => cfg.without_event_store(),

@@ -57,7 +57,7 @@ pub use registry::{
     Blob, Completer, IntoCallToolResult, IntoGetPromptResult, IntoResourceContents, Json, NoArgs, PromptDef,
     ResourceDef, ResourceTemplateDef, ToolDef,
 };
-pub use server::{Server, ServerBuilder, ServerConfig};
+pub use server::{BuildError, Server, ServerBuilder, ServerConfig};
 
 /// Re-exported so generated code and users share one version.
 pub use schemars;

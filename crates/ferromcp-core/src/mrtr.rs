@@ -2,13 +2,17 @@
 //!
 //! When a handler asks the client for input on the modern era, the call ends with an
 //! `InputRequiredResult` whose `requestState` carries the answers gathered so far. The
-//! state is sealed with HMAC-SHA256 over: the principal, the method, the target
-//! (tool/prompt name or resource URI), a digest of the arguments, an expiry, the answers
-//! and memoised values. On the retry ferromcp verifies it before replaying the handler;
-//! tampered, expired or foreign state is a `-32602` error.
+//! state is sealed with HMAC-SHA256 over: the principal (hashed; empty when the request
+//! is unauthenticated), the method, the target (tool/prompt name or resource URI), a
+//! digest of the arguments, an expiry, the answers and memoised values. On the retry
+//! ferromcp verifies it before replaying the handler; tampered, expired or foreign state
+//! (another principal, another request, a key no longer in the ring) is a `-32602` error.
 //!
 //! The key is configuration: every node of a deployment must share it, or a retry that
-//! lands on another node fails verification. [`Sealer::random`] is for single-process
+//! lands on another node fails verification. A [`Sealer`] holds a key ring: it seals
+//! with the current key and opens with the current key or any previous key, so a key
+//! rotates without breaking retries in flight (keep the old key as a previous key for at
+//! least the state TTL, then remove it). [`Sealer::random`] is for single-process
 //! servers and tests.
 
 use std::collections::BTreeMap;
@@ -21,20 +25,55 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::error::ProtocolError;
+use crate::state::Principal;
 
 type HmacSha256 = hmac::Hmac<Sha256>;
 
-/// What a sealed state is bound to.
+/// What a sealed state is bound to: the caller and the request. Built only by
+/// [`Binding::new`], which takes the principal, so a binding cannot leave it out by
+/// accident.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Binding {
-    /// The principal (hashed or opaque), empty when unauthenticated.
-    pub principal: String,
-    /// The method (`tools/call`, `prompts/get`, `resources/read`).
-    pub method: String,
+    principal: String,
+    method: String,
+    target: String,
+    args_digest: String,
+}
+
+impl Binding {
+    /// Binds to `principal` (its hashed subject; `None` for an unauthenticated request),
+    /// the `method` (`tools/call`, `prompts/get`, `resources/read`), the `target` (tool or
+    /// prompt name, resource URI) and the digest of the arguments (see
+    /// [`digest_arguments`]).
+    pub fn new(
+        principal: Option<&Principal>,
+        method: impl Into<String>,
+        target: impl Into<String>,
+        args_digest: impl Into<String>,
+    ) -> Self {
+        Binding {
+            principal: principal.map(|p| p.hashed().to_owned()).unwrap_or_default(),
+            method: method.into(),
+            target: target.into(),
+            args_digest: args_digest.into(),
+        }
+    }
+    /// The hashed principal, empty when unauthenticated.
+    pub fn principal(&self) -> &str {
+        &self.principal
+    }
+    /// The method.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
     /// The tool or prompt name, or the resource URI.
-    pub target: String,
-    /// Digest of the arguments (see [`digest_arguments`]).
-    pub args_digest: String,
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+    /// The digest of the arguments.
+    pub fn args_digest(&self) -> &str {
+        &self.args_digest
+    }
 }
 
 /// The content of a state: answers by ask key, memoised values by key.
@@ -63,16 +102,35 @@ struct Payload {
     c: Continuation,
 }
 
-/// Seals and opens `requestState` values.
+/// The operating system's random number generator failed while drawing a sealing key.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "could not draw a random requestState sealing key from the operating system: {0}; \
+     configure a key with ServerBuilder::sealing_key"
+)]
+pub struct RandomKeyError(String);
+
+type Key = [u8; 32];
+
+fn derive_key(material: &[u8]) -> Key {
+    Sha256::digest(material).into()
+}
+
+/// Seals and opens `requestState` values with a key ring: the current key seals, the
+/// current and every previous key open.
 #[derive(Clone)]
 pub struct Sealer {
-    key: [u8; 32],
+    current: Key,
+    previous: Vec<Key>,
     ttl: Duration,
 }
 
 impl std::fmt::Debug for Sealer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sealer").field("ttl", &self.ttl).finish_non_exhaustive()
+        f.debug_struct("Sealer")
+            .field("ttl", &self.ttl)
+            .field("previous_keys", &self.previous.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -88,30 +146,62 @@ impl Sealer {
     /// A sealer with key material `key` (any length; hashed to 32 bytes) and state TTL.
     ///
     /// ```
-    /// use ferromcp_core::mrtr::{Sealer, Binding, Continuation};
+    /// use ferromcp_core::mrtr::{Sealer, Binding, Continuation, digest_arguments};
+    /// use ferromcp_core::state::Principal;
     /// let s = Sealer::new(b"shared secret of the deployment", std::time::Duration::from_secs(600));
-    /// let b = Binding { principal: String::new(), method: "tools/call".into(), target: "t".into(), args_digest: "d".into() };
+    /// let alice = Principal::new("alice");
+    /// let b = Binding::new(Some(&alice), "tools/call", "t", digest_arguments(None));
     /// let sealed = s.seal(&b, &Continuation::default());
     /// assert!(s.open(&sealed, &b).is_ok());
     /// assert!(s.open(&format!("{sealed}-TAMPERED"), &b).is_err());
+    /// let bob = Binding::new(Some(&Principal::new("bob")), "tools/call", "t", digest_arguments(None));
+    /// assert!(s.open(&sealed, &bob).is_err(), "bound to alice");
     /// ```
     pub fn new(key: &[u8], ttl: Duration) -> Self {
-        let digest = Sha256::digest(key);
-        let mut k = [0u8; 32];
-        k.copy_from_slice(&digest);
-        Sealer { key: k, ttl }
+        Sealer { current: derive_key(key), previous: Vec::new(), ttl }
     }
 
-    /// A sealer with a random per-process key (single-process servers only).
-    pub fn random(ttl: Duration) -> Self {
-        let mut k = [0u8; 32];
-        let _ = getrandom::fill(&mut k);
-        Sealer { key: k, ttl }
+    /// A key ring: seals with `current`, opens with `current` or any of `previous`. To
+    /// rotate, make the new key current and keep the old one in `previous` for at least
+    /// the state TTL; state sealed under a key that is no longer in the ring is rejected.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ferromcp_core::mrtr::{Sealer, Binding, Continuation, digest_arguments};
+    /// let b = Binding::new(None, "tools/call", "t", digest_arguments(None));
+    /// let old = Sealer::new(b"key A", Duration::from_secs(600));
+    /// let sealed = old.seal(&b, &Continuation::default());
+    /// let rotated = Sealer::with_keys(b"key B", [b"key A"], Duration::from_secs(600));
+    /// assert!(rotated.open(&sealed, &b).is_ok());
+    /// let removed = Sealer::new(b"key B", Duration::from_secs(600));
+    /// assert!(removed.open(&sealed, &b).is_err());
+    /// ```
+    pub fn with_keys<I, K>(current: &[u8], previous: I, ttl: Duration) -> Self
+    where
+        I: IntoIterator<Item = K>,
+        K: AsRef<[u8]>,
+    {
+        let previous = previous.into_iter().map(|k| derive_key(k.as_ref())).collect();
+        Sealer { current: derive_key(current), previous, ttl }
     }
 
-    fn mac(&self) -> HmacSha256 {
+    /// A sealer with a random per-process key (single-process servers only: state does
+    /// not survive a restart and is rejected by other nodes). Fails when the operating
+    /// system cannot supply random bytes.
+    pub fn random(ttl: Duration) -> Result<Self, RandomKeyError> {
+        let mut k = [0u8; 32];
+        getrandom::fill(&mut k).map_err(|e| RandomKeyError(e.to_string()))?;
+        Ok(Sealer { current: k, previous: Vec::new(), ttl })
+    }
+
+    /// The lifetime of sealed state.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    fn mac(key: &Key) -> HmacSha256 {
         // HMAC accepts keys of any length, so this cannot fail.
-        <HmacSha256 as KeyInit>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!())
+        <HmacSha256 as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!())
     }
 
     /// Seals `c` bound to `b`, valid for the configured TTL.
@@ -126,7 +216,7 @@ impl Sealer {
             c: c.clone(),
         };
         let json = serde_json::to_vec(&payload).unwrap_or_default();
-        let mut mac = self.mac();
+        let mut mac = Self::mac(&self.current);
         mac.update(&json);
         let tag = mac.finalize().into_bytes();
         let e = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -139,9 +229,16 @@ impl Sealer {
         let (body, tag) = sealed.split_once('.').ok_or_else(|| invalid_state("malformed"))?;
         let json = e.decode(body).map_err(|_| invalid_state("malformed"))?;
         let tag = e.decode(tag).map_err(|_| invalid_state("malformed"))?;
-        let mut mac = self.mac();
-        mac.update(&json);
-        mac.verify_slice(&tag).map_err(|_| invalid_state("integrity check failed"))?;
+        let verifies = |key: &Key| {
+            let mut mac = Self::mac(key);
+            mac.update(&json);
+            mac.verify_slice(&tag).is_ok()
+        };
+        if !std::iter::once(&self.current).chain(&self.previous).any(verifies) {
+            return Err(invalid_state(
+                "integrity check failed (tampered, or sealed under a key this server no longer accepts)",
+            ));
+        }
         let p: Payload = serde_json::from_slice(&json).map_err(|_| invalid_state("malformed"))?;
         if p.v != 1 {
             return Err(invalid_state("unknown version"));
@@ -149,7 +246,10 @@ impl Sealer {
         if p.exp < now_secs() {
             return Err(invalid_state("expired"));
         }
-        if p.p != b.principal || p.m != b.method || p.t != b.target || p.d != b.args_digest {
+        if p.p != b.principal {
+            return Err(invalid_state("it was issued to another caller"));
+        }
+        if p.m != b.method || p.t != b.target || p.d != b.args_digest {
             return Err(invalid_state("it belongs to another request"));
         }
         Ok(p.c)
@@ -197,12 +297,7 @@ mod tests {
     use super::*;
 
     fn binding() -> Binding {
-        Binding {
-            principal: "p".into(),
-            method: "tools/call".into(),
-            target: "x".into(),
-            args_digest: digest_arguments(None),
-        }
+        Binding::new(Some(&Principal::new("p")), "tools/call", "x", digest_arguments(None))
     }
 
     #[test]
@@ -212,13 +307,32 @@ mod tests {
         c.answers.insert("a".into(), serde_json::json!({"action": "accept"}));
         let sealed = s.seal(&binding(), &c);
         assert_eq!(s.open(&sealed, &binding()).unwrap(), c);
-        let other = Binding { target: "y".into(), ..binding() };
+        let other = Binding::new(Some(&Principal::new("p")), "tools/call", "y", digest_arguments(None));
         assert!(s.open(&sealed, &other).is_err());
+        let anonymous = Binding::new(None, "tools/call", "x", digest_arguments(None));
+        let e = s.open(&sealed, &anonymous).unwrap_err();
+        assert!(e.message.contains("another caller"), "{}", e.message);
         let other_key = Sealer::new(b"k2", Duration::from_secs(60));
         assert!(other_key.open(&sealed, &binding()).is_err());
         for junk in ["", ".", "a.b", "!!!.???", &sealed[1..]] {
             assert!(s.open(junk, &binding()).is_err());
         }
+    }
+
+    #[test]
+    fn the_ring_opens_with_current_and_previous_keys_and_seals_with_the_current() {
+        let ttl = Duration::from_secs(60);
+        let (a, b) = (Sealer::new(b"A", ttl), Sealer::new(b"B", ttl));
+        let ring = Sealer::with_keys(b"B", [b"A".as_slice(), b"Z"], ttl);
+        let c = Continuation::default();
+        assert!(ring.open(&a.seal(&binding(), &c), &binding()).is_ok(), "previous key accepted");
+        assert!(ring.open(&b.seal(&binding(), &c), &binding()).is_ok(), "current key accepted");
+        let by_ring = ring.seal(&binding(), &c);
+        assert!(b.open(&by_ring, &binding()).is_ok(), "sealed with the current key");
+        assert!(a.open(&by_ring, &binding()).is_err(), "not with a previous key");
+        let e = b.open(&a.seal(&binding(), &c), &binding()).unwrap_err();
+        assert_eq!(e.code, -32602);
+        assert!(Sealer::random(ttl).is_ok());
     }
 
     #[test]

@@ -55,6 +55,14 @@ pub struct ServerConfig {
     /// write that would add a key beyond it fails with an error naming the limit.
     /// Enforced on stores that can count keys ([`StateStore::count_prefix`]).
     pub max_state_keys_per_scope: u64,
+    /// The largest sealed MRTR `requestState` the server hands out, in bytes (default
+    /// 1 MiB, well under the HTTP body limit, so every retry can be sent). A call whose
+    /// state would be larger fails with `-32602` naming this limit.
+    pub max_request_state_bytes: usize,
+    /// How long calls still running when a line-delimited connection's input ends
+    /// (stdin closed) may take to finish and write their results before they are
+    /// cancelled (default 30 s).
+    pub eof_grace: Duration,
 }
 
 impl Default for ServerConfig {
@@ -71,6 +79,8 @@ impl Default for ServerConfig {
             max_echoed_value_bytes: crate::jsonrpc::DEFAULT_MAX_ECHOED_BYTES,
             max_state_value_bytes: 1 << 20,
             max_state_keys_per_scope: 10_000,
+            max_request_state_bytes: 1024 * 1024,
+            eof_grace: Duration::from_secs(30),
         }
     }
 }
@@ -115,6 +125,8 @@ impl Server {
             store: None,
             middleware: Vec::new(),
             session_hooks: SessionHooks::default(),
+            previous_sealing_keys: Vec::new(),
+            multi_node: false,
         }
     }
     /// The server's name and version.
@@ -208,6 +220,23 @@ pub struct ServerBuilder {
     store: Option<Arc<dyn StateStore>>,
     middleware: Vec<Arc<dyn Middleware>>,
     session_hooks: SessionHooks,
+    previous_sealing_keys: Vec<Vec<u8>>,
+    multi_node: bool,
+}
+
+/// Why [`ServerBuilder::try_build`] refused to build a server.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// Several nodes serve the deployment but no sealing key is configured: each node
+    /// would seal with its own random key and reject the others' `requestState`.
+    #[error(
+        "the server is configured for several nodes (ServerBuilder::multi_node) but has no requestState \
+         sealing key: give every node the same key with ServerBuilder::sealing_key"
+    )]
+    MissingSealingKey,
+    /// No key is configured and the operating system could not supply a random one.
+    #[error(transparent)]
+    RandomKey(#[from] crate::mrtr::RandomKeyError),
 }
 
 impl ServerBuilder {
@@ -358,22 +387,71 @@ impl ServerBuilder {
         self.session_hooks.expired.push(Arc::new(f));
         self
     }
-    /// The key that seals MRTR `requestState`. Every node of a deployment must share it;
-    /// without one a random per-process key is used.
+    /// The current key that seals MRTR `requestState` (any length; 32 random bytes or
+    /// more recommended). Every node of a deployment must share it. Without one a random
+    /// per-process key is used (a warning is logged at build): state then does not
+    /// survive a restart, and [`multi_node`](Self::multi_node) servers refuse to build.
     pub fn sealing_key(mut self, key: impl Into<Vec<u8>>) -> Self {
         self.sealing_key = Some(key.into());
         self
     }
+    /// A previous sealing key, still accepted when opening `requestState` (repeatable).
+    /// To rotate: make the new key current, keep the old one here for at least the
+    /// state TTL, then remove it (state sealed under a removed key is rejected).
+    pub fn previous_sealing_key(mut self, key: impl Into<Vec<u8>>) -> Self {
+        self.previous_sealing_keys.push(key.into());
+        self
+    }
+    /// Declares that several nodes serve this deployment (default `false`). Such a
+    /// server needs a shared [`sealing_key`](Self::sealing_key):
+    /// [`try_build`](Self::try_build) fails without one.
+    pub fn multi_node(mut self, yes: bool) -> Self {
+        self.multi_node = yes;
+        self
+    }
+    /// The largest sealed `requestState` handed out (default 1 MiB; see
+    /// [`ServerConfig::max_request_state_bytes`]).
+    pub fn max_request_state_bytes(mut self, n: usize) -> Self {
+        self.config.max_request_state_bytes = n;
+        self
+    }
+    /// How long running calls may finish after a line-delimited connection's input
+    /// ends (default 30 s; see [`ServerConfig::eof_grace`]).
+    pub fn eof_grace(mut self, d: Duration) -> Self {
+        self.config.eof_grace = d;
+        self
+    }
 
     /// Builds the server.
+    ///
+    /// # Panics
+    ///
+    /// When [`try_build`](Self::try_build) fails: a [`multi_node`](Self::multi_node)
+    /// server without a sealing key, or no key configured and no randomness available
+    /// from the operating system. The panic message says what to configure.
     pub fn build(self) -> Server {
+        match self.try_build() {
+            Ok(s) => s,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Builds the server, or says why the configuration cannot work (see [`BuildError`]).
+    pub fn try_build(self) -> Result<Server, BuildError> {
         for dup in &self.tool_errors {
             tracing::warn!(tool = %dup, "tool registered twice; the last registration wins");
         }
         let ttl = self.config.request_state_ttl;
         let sealer = match &self.sealing_key {
-            Some(k) => Sealer::new(k, ttl),
-            None => Sealer::random(ttl),
+            Some(k) => Sealer::with_keys(k, &self.previous_sealing_keys, ttl),
+            None if self.multi_node => return Err(BuildError::MissingSealingKey),
+            None => {
+                tracing::warn!(
+                    "no requestState sealing key configured: using a random per-process key, so MRTR \
+                     retries fail after a restart or on another node; set ServerBuilder::sealing_key"
+                );
+                Sealer::random(ttl)?
+            }
         };
         let info_json = serde_json::to_string(&self.info).unwrap_or_else(|_| "{}".into()).into_boxed_str();
         let (resource_updates, _) = tokio::sync::broadcast::channel(256);
@@ -410,7 +488,7 @@ impl ServerBuilder {
                 }
             });
         }
-        Server {
+        Ok(Server {
             inner: Arc::new(Inner {
                 info: self.info,
                 info_json,
@@ -424,7 +502,7 @@ impl ServerBuilder {
                 sealer,
                 resource_updates,
             }),
-        }
+        })
     }
 }
 

@@ -77,6 +77,11 @@ impl PeerRequests {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// Fails every waiting ask at once (its handler sees `AskUnavailable`): for when no
+    /// answer can arrive any more, e.g. the connection's input ended.
+    pub fn fail_all(&self) {
+        lock(&self.pending).clear();
+    }
 }
 
 /// One connection (stdio, in-memory) or one legacy HTTP session.

@@ -21,7 +21,7 @@ use crate::mrtr::{Binding, digest_arguments};
 use crate::protocol::{CallToolResult, ContentBlock, GetPromptResult, ResourceContents};
 use crate::registry::{Components, ResourceHandler, TemplateVars};
 use crate::server::Server;
-use crate::state::{ComponentKind, SessionScope, Visibility};
+use crate::state::{ComponentKind, Principal, SessionScope, Visibility};
 
 /// Fields shared by the MRTR-capable methods, plus the target (`name` or `uri`).
 #[derive(Deserialize)]
@@ -93,7 +93,8 @@ pub(super) async fn prepare(
             .is_some_and(|n| server.registry().snapshot().tools.get(n).is_some_and(|t| t.session_arg));
     let p: MrtrParams<'_> = serde_json::from_str(text)
         .map_err(|e| ProtocolError::invalid_params(format!("Invalid {} params: {e}", req.method)))?;
-    let mrtr = Some(mrtr_state(server, method.as_str(), p.target(), &p)?);
+    let principal = env.principal.as_deref();
+    let mrtr = Some(mrtr_state(server, principal, method.as_str(), p.target(), &p)?);
     let (mut scope, mut scope_error) = (None, None);
     if takes_handle {
         match handle_scope(server, env, p.args()).await {
@@ -104,8 +105,14 @@ pub(super) async fn prepare(
     Ok(Prepared { mrtr, scope, scope_error })
 }
 
-/// Verifies `requestState` and reads `inputResponses`.
-fn mrtr_state(server: &Server, method: &str, target: &str, p: &MrtrParams<'_>) -> Result<MrtrState, ProtocolError> {
+/// Verifies `requestState` (against the caller and the request) and reads `inputResponses`.
+fn mrtr_state(
+    server: &Server,
+    principal: Option<&Principal>,
+    method: &str,
+    target: &str,
+    p: &MrtrParams<'_>,
+) -> Result<MrtrState, ProtocolError> {
     let mut st = MrtrState::default();
     if let Some(raw) = p.input_responses {
         match serde_json::from_str::<Value>(raw.get()) {
@@ -118,20 +125,17 @@ fn mrtr_state(server: &Server, method: &str, target: &str, p: &MrtrParams<'_>) -
         }
     }
     if let Some(state) = &p.request_state {
-        st.prior = server.sealer().open(state, &binding(method, target, p.args()))?;
+        st.prior = server.sealer().open(state, &binding(principal, method, target, p.args()))?;
         st.once = st.prior.once.clone();
     }
     Ok(st)
 }
 
-fn binding(method: &str, target: &str, args: Option<&RawValue>) -> Binding {
+/// The binding of a request's state: its caller (hashed principal; none when
+/// unauthenticated), method, target and arguments.
+fn binding(principal: Option<&Principal>, method: &str, target: &str, args: Option<&RawValue>) -> Binding {
     let v: Option<Value> = args.and_then(|a| serde_json::from_str(a.get()).ok());
-    Binding {
-        principal: String::new(),
-        method: method.to_owned(),
-        target: target.to_owned(),
-        args_digest: digest_arguments(v.as_ref()),
-    }
+    Binding::new(principal, method, target, digest_arguments(v.as_ref()))
 }
 
 /// The scope named by a tool's `session` handle argument, validated against the caller.
@@ -168,7 +172,16 @@ fn input_required(
 ) -> R {
     let Some(slot) = &ctx.inner.mrtr else { return Err(ProtocolError::internal("input required outside MRTR")) };
     let st = slot.lock().unwrap_or_else(|p| p.into_inner());
-    let state = server.sealer().seal(&binding(method, target, args), &st.next_continuation());
+    let state = server.sealer().seal(&binding(ctx.principal(), method, target, args), &st.next_continuation());
+    let limit = server.config().max_request_state_bytes;
+    if state.len() > limit {
+        return Err(ProtocolError::invalid_params(format!(
+            "the requestState of this call would be {} bytes, over the server's limit of {limit} bytes \
+             (ServerConfig::max_request_state_bytes), so its retry could not be sent; \
+             answer with smaller input responses, or raise the limit",
+            state.len()
+        )));
+    }
     let out = InputRequiredOut { input_requests: st.pending.clone(), request_state: state };
     write(server, ctx.era(), id, ResultKind::InputRequired, &out)
 }

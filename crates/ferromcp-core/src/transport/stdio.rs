@@ -4,8 +4,11 @@
 //! is decided per message (spec digest §7): `initialize` puts the connection in legacy
 //! mode; a request whose `_meta` names a protocol version is modern. Requests run
 //! concurrently (so a tool can wait for an elicitation answer on the same pipe); every
-//! outgoing message goes through one writer task. On EOF the connection ends: in-flight
-//! requests are cancelled and the session is closed.
+//! outgoing message goes through one writer task. On EOF the connection ends: requests
+//! still running may finish and their results are written (for at most
+//! [`ServerConfig::eof_grace`](crate::ServerConfig::eof_grace), then they are cancelled),
+//! asks waiting for the client fail at once (no answer can arrive any more), and the
+//! session is closed.
 
 use std::sync::Arc;
 
@@ -174,6 +177,7 @@ where
         }
         while tasks.try_join_next().is_some() {}
     }
+    finish_running(&server, &session, &mut tasks).await;
     conn_cancel.cancel();
     while tasks.join_next().await.is_some() {}
     // EOF ends the session: hooks run (`on_session_ended`) and its state is cleared.
@@ -188,6 +192,28 @@ where
     drop(out);
     let _ = writer_task.await;
     Ok(())
+}
+
+/// After EOF: lets the running requests finish (their replies go out) for at most the
+/// grace period. Asks waiting for the client can no longer be answered, so they fail at
+/// once, also those a request starts while it finishes.
+async fn finish_running(server: &Server, session: &Session, tasks: &mut tokio::task::JoinSet<()>) {
+    let deadline = tokio::time::Instant::now() + server.config().eof_grace;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(50));
+    loop {
+        session.peer().fail_all();
+        tokio::select! {
+            done = tasks.join_next() => if done.is_none() { return },
+            _ = tick.tick() => {}
+            () = tokio::time::sleep_until(deadline) => {
+                tracing::warn!(
+                    running = tasks.len(),
+                    "input ended and requests still run after the grace period (ServerConfig::eof_grace); cancelling them"
+                );
+                return;
+            }
+        }
+    }
 }
 
 fn resolve_era(req: &Request, session: &Arc<Session>) -> Result<Era, crate::error::ProtocolError> {
