@@ -131,6 +131,18 @@ pub enum Error {
     /// A server→client request was not answered in time.
     #[error("the client did not answer `{0}` within the configured timeout")]
     AskTimeout(String),
+    /// A server→client request was refused at once, before anything was sent or parked:
+    /// as many asks as the limit `limit` allows already wait for the client's answers.
+    #[error(
+        "cannot ask the client: {max} asks already wait for its answers, the `{limit}` limit; \
+         let the client answer (or cancel) them first, or raise `ServerBuilder::{limit}`"
+    )]
+    TooManyAsks {
+        /// The limit crossed: `max_pending_asks_per_session` or `max_pending_asks`.
+        limit: &'static str,
+        /// Its value.
+        max: usize,
+    },
     /// The client answered a server→client request with an error.
     #[error("the client answered `{method}` with an error: {error}")]
     AskFailed {
@@ -235,6 +247,15 @@ mod tests {
             let p = e.into_protocol();
             assert!(p.code < 0);
         }
+    }
+
+    #[test]
+    fn too_many_asks_names_the_limit_and_what_to_do() {
+        let e = Error::TooManyAsks { limit: "max_pending_asks_per_session", max: 64 };
+        let text = e.to_string();
+        assert!(text.contains("64 asks") && text.contains("`max_pending_asks_per_session`"), "{text}");
+        assert!(text.contains("ServerBuilder::max_pending_asks_per_session"), "{text}");
+        assert_eq!(e.into_protocol().code, code::INTERNAL_ERROR);
     }
 
     #[test]

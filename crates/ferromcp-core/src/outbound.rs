@@ -24,6 +24,8 @@ struct Shared {
     rx: Mutex<Option<mpsc::Receiver<Bytes>>>,
     ready: Notify,
     receiver_gone: AtomicBool,
+    /// Woken when the receiving end ([`Frames`]) is dropped.
+    gone: Notify,
 }
 
 /// A sender of serialized JSON-RPC messages to one stream. An empty frame is a control
@@ -86,6 +88,7 @@ impl Outbound {
             rx: Mutex::new(None),
             ready: Notify::new(),
             receiver_gone: AtomicBool::new(false),
+            gone: Notify::new(),
         });
         (Outbound { shared: Some(shared.clone()) }, Frames { shared, rx: None })
     }
@@ -100,6 +103,27 @@ impl Outbound {
         self.shared
             .as_ref()
             .is_some_and(|s| !s.receiver_gone.load(Ordering::Acquire) && s.tx.get().is_none_or(|tx| !tx.is_closed()))
+    }
+
+    /// Resolves once the stream is closed: its receiving end is gone (the transport
+    /// stopped reading it, e.g. the client disconnected). At once for [`Outbound::none`].
+    pub async fn closed(&self) {
+        let Some(s) = &self.shared else { return };
+        loop {
+            let gone = s.gone.notified();
+            tokio::pin!(gone);
+            gone.as_mut().enable();
+            if s.receiver_gone.load(Ordering::Acquire) {
+                return;
+            }
+            gone.await;
+        }
+    }
+
+    /// Whether a frame sent now would be queued without waiting (false once the stream's
+    /// buffer is full because nobody reads it, or the stream is closed).
+    pub fn has_room(&self) -> bool {
+        self.is_open() && self.shared.as_ref().and_then(|s| s.tx.get()).is_none_or(|tx| tx.capacity() > 0)
     }
 
     fn sender(&self) -> Option<&mpsc::Sender<Bytes>> {
@@ -187,6 +211,7 @@ impl Frames {
 impl Drop for Frames {
     fn drop(&mut self) {
         self.shared.receiver_gone.store(true, Ordering::Release);
+        self.shared.gone.notify_waiters();
     }
 }
 
@@ -216,6 +241,28 @@ mod tests {
         let (out, mut frames) = Outbound::channel();
         drop(out);
         assert!(frames.recv().await.is_none(), "a stream nobody wrote to ends too");
+    }
+
+    #[tokio::test]
+    async fn closed_resolves_when_the_receiver_goes_and_has_room_sees_a_full_buffer() {
+        let (out, frames) = Outbound::channel();
+        let waiter = {
+            let out = out.clone();
+            tokio::spawn(async move { out.closed().await })
+        };
+        for _ in 0..STREAM_BUFFER {
+            assert!(out.has_room());
+            out.try_send(b"x".to_vec()).unwrap();
+        }
+        assert!(!out.has_room(), "nobody reads: the buffer is full");
+        assert!(out.is_open());
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "the receiver is still there");
+        drop(frames);
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiter).await.unwrap().unwrap();
+        out.closed().await;
+        assert!(!out.has_room());
+        tokio::time::timeout(std::time::Duration::from_secs(5), Outbound::none().closed()).await.unwrap();
     }
 
     #[tokio::test]

@@ -63,6 +63,13 @@ pub struct ServerConfig {
     /// (stdin closed) may take to finish and write their results before they are
     /// cancelled (default 30 s).
     pub eof_grace: Duration,
+    /// Most legacy asks (elicitation, sampling, roots) of one session that may wait for the
+    /// client's answers at once (default 64); one more fails at once with
+    /// [`Error::TooManyAsks`](crate::Error::TooManyAsks) and nothing is sent or parked.
+    pub max_pending_asks_per_session: usize,
+    /// Most legacy asks waiting for answers in the whole server (default 10,000); one more
+    /// fails at once with [`Error::TooManyAsks`](crate::Error::TooManyAsks).
+    pub max_pending_asks: usize,
 }
 
 impl Default for ServerConfig {
@@ -81,6 +88,8 @@ impl Default for ServerConfig {
             max_state_keys_per_scope: 10_000,
             max_request_state_bytes: 1024 * 1024,
             eof_grace: Duration::from_secs(30),
+            max_pending_asks_per_session: 64,
+            max_pending_asks: 10_000,
         }
     }
 }
@@ -97,6 +106,8 @@ pub(crate) struct Inner {
     pub(crate) store: Arc<dyn StateStore>,
     pub(crate) middleware: Arc<[Arc<dyn Middleware>]>,
     pub(crate) visibility_used: std::sync::atomic::AtomicBool,
+    /// Legacy asks waiting for answers now, across all sessions (see `context::ask`).
+    pub(crate) pending_asks: std::sync::atomic::AtomicUsize,
 }
 
 /// An MCP server: components plus configuration. Cheap to clone (one `Arc`); serve it
@@ -162,6 +173,11 @@ impl Server {
     /// The `requestState` sealer.
     pub fn sealer(&self) -> &Sealer {
         &self.inner.sealer
+    }
+    /// Legacy asks (elicitation, sampling, roots) waiting for the client's answers now,
+    /// across all sessions; bounded by [`ServerConfig::max_pending_asks`].
+    pub fn pending_asks(&self) -> usize {
+        self.inner.pending_asks.load(std::sync::atomic::Ordering::Acquire)
     }
     /// Instructions sent in `initialize` / `server/discover`.
     pub fn instructions(&self) -> Option<&str> {
@@ -286,6 +302,18 @@ impl ServerBuilder {
     /// Timeout of legacy server→client requests.
     pub fn ask_timeout(mut self, t: Duration) -> Self {
         self.config.ask_timeout = t;
+        self
+    }
+    /// Most legacy asks of one session waiting for the client's answers at once (default
+    /// 64; at least 1); see [`ServerConfig::max_pending_asks_per_session`].
+    pub fn max_pending_asks_per_session(mut self, n: usize) -> Self {
+        self.config.max_pending_asks_per_session = n.max(1);
+        self
+    }
+    /// Most legacy asks waiting for answers in the whole server (default 10,000; at least
+    /// 1); see [`ServerConfig::max_pending_asks`].
+    pub fn max_pending_asks(mut self, n: usize) -> Self {
+        self.config.max_pending_asks = n.max(1);
         self
     }
     /// Items per list page.
@@ -501,6 +529,7 @@ impl ServerBuilder {
                 config: self.config,
                 sealer,
                 resource_updates,
+                pending_asks: std::sync::atomic::AtomicUsize::new(0),
             }),
         })
     }

@@ -42,6 +42,9 @@ pub struct ClientInit {
 
 type Waiter = oneshot::Sender<Result<Box<RawValue>, ProtocolError>>;
 
+/// Where the client's answer to one server→client request arrives.
+pub type AnswerReceiver = oneshot::Receiver<Result<Box<RawValue>, ProtocolError>>;
+
 /// Pending server→client requests of one session, correlated by id.
 #[derive(Default)]
 pub struct PeerRequests {
@@ -56,6 +59,18 @@ impl PeerRequests {
         let (tx, rx) = oneshot::channel();
         lock(&self.pending).insert(id, tx);
         (id, rx)
+    }
+    /// Like [`register`](Self::register), unless `max` asks already wait: then `None`
+    /// and nothing is registered.
+    pub fn try_register(&self, max: usize) -> Option<(i64, AnswerReceiver)> {
+        let mut pending = lock(&self.pending);
+        if pending.len() >= max {
+            return None;
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let (tx, rx) = oneshot::channel();
+        pending.insert(id, tx);
+        Some((id, rx))
     }
     /// Drops a waiter (timeout or cancellation).
     pub fn forget(&self, id: i64) {
@@ -228,6 +243,16 @@ impl Session {
     /// Attaches the session's standalone stream (HTTP GET, or the stdio connection).
     pub fn set_stream(&self, out: Option<Outbound>) {
         *lock(&self.stream) = out;
+    }
+    /// Attaches `out` as the standalone stream unless an open one is attached already
+    /// (then `out` is dropped and false returned): one standalone stream per session.
+    pub fn try_set_stream(&self, out: Outbound) -> bool {
+        let mut slot = lock(&self.stream);
+        if slot.as_ref().is_some_and(Outbound::is_open) {
+            return false;
+        }
+        *slot = Some(out);
+        true
     }
     /// The standalone stream, if one is open.
     pub fn stream(&self) -> Option<Outbound> {

@@ -58,6 +58,18 @@ pub struct HttpConfig {
     /// Serves the session metrics (Prometheus text) at `GET` this path, e.g. `/metrics`
     /// (default `None`); see [`metrics`](crate::metrics). Must differ from `path`.
     pub metrics_path: Option<String>,
+    /// How long a POST to the HTTP+SSE `messages_path` waits for its session to have room
+    /// (fewer than `sse_max_in_flight` requests in flight) before it is refused with 503
+    /// (the stream is not being read) or 429 (too many requests in flight), both with
+    /// `Retry-After` (default 5 s).
+    pub sse_backpressure_wait: Duration,
+    /// Most requests of one HTTP+SSE session in flight: running, or with their answer
+    /// waiting for room on the session's stream (default 64). This bounds what a client
+    /// that never reads its stream can make the server hold.
+    pub sse_max_in_flight: usize,
+    /// Most SSE streams open at once in this app: Streamable HTTP `GET` streams and
+    /// HTTP+SSE streams (default 10,000). One more is refused with 503 and `Retry-After`.
+    pub max_open_streams: usize,
 }
 
 /// A shared [`EventStore`].
@@ -85,6 +97,9 @@ impl Default for HttpConfig {
             sse_path: "/sse".into(),
             messages_path: "/messages".into(),
             metrics_path: None,
+            sse_backpressure_wait: Duration::from_secs(5),
+            sse_max_in_flight: 64,
+            max_open_streams: 10_000,
         }
     }
 }
@@ -134,6 +149,24 @@ impl HttpConfig {
     /// Sets the DNS-rebinding policy.
     pub fn dns_rebinding(mut self, d: DnsRebinding) -> Self {
         self.dns_rebinding = d;
+        self
+    }
+    /// How long an HTTP+SSE POST waits for room before 503/429 (default 5 s); see
+    /// the `sse_backpressure_wait` field.
+    pub fn sse_backpressure_wait(mut self, wait: Duration) -> Self {
+        self.sse_backpressure_wait = wait;
+        self
+    }
+    /// Most requests of one HTTP+SSE session in flight (default 64, at least 1); see
+    /// the `sse_max_in_flight` field.
+    pub fn sse_max_in_flight(mut self, n: usize) -> Self {
+        self.sse_max_in_flight = n.max(1);
+        self
+    }
+    /// Most SSE streams open at once (default 10,000); see
+    /// the `max_open_streams` field.
+    pub fn max_open_streams(mut self, n: usize) -> Self {
+        self.max_open_streams = n;
         self
     }
 }

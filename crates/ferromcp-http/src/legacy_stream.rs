@@ -101,39 +101,58 @@ async fn drive(
     }
 }
 
-/// SSE without an event store: frames go to the connection while it lasts.
+/// SSE without an event store: frames go to the connection while it lasts. When it
+/// closes the call cannot be resumed: the request runs on (a disconnect is not a cancel
+/// on 2025-11-25) but its stream is dropped, so an ask waiting for the client's answer
+/// fails at once instead of waiting out the ask timeout.
 async fn drive_plain(
     mut fut: ReplyFuture,
-    mut frames: Frames,
+    frames: Frames,
     queued: Vec<Bytes>,
     done: Option<Reply>,
     tx: mpsc::Sender<Bytes>,
 ) {
-    let mut open = true;
+    let mut frames = Some(frames);
     for f in queued.iter().filter(|f| !f.is_empty()) {
-        open = open && tx.send(sse_event(f)).await.is_ok();
+        if frames.is_some() && tx.send(sse_event(f)).await.is_err() {
+            frames = None;
+        }
     }
     let reply = match done {
         Some(r) => r,
         None => loop {
             tokio::select! {
                 biased;
-                f = frames.recv() => match f {
-                    Some(f) if !f.is_empty() => open = open && tx.send(sse_event(&f)).await.is_ok(),
+                f = next_frame(&mut frames) => match f {
+                    Some(f) if !f.is_empty() => {
+                        if tx.send(sse_event(&f)).await.is_err() {
+                            frames = None;
+                        }
+                    }
                     Some(_) => {}
                     None => break (&mut fut).await,
                 },
+                _ = tx.closed(), if frames.is_some() => frames = None,
                 r = &mut fut => break r,
             }
         },
     };
+    let Some(mut frames) = frames else { return };
     while let Some(f) = frames.try_recv() {
-        if !f.is_empty() {
-            open = open && tx.send(sse_event(&f)).await.is_ok();
+        if !f.is_empty() && tx.send(sse_event(&f)).await.is_err() {
+            return;
         }
     }
-    if let (true, Some(b)) = (open, reply.body) {
+    if let Some(b) = reply.body {
         let _ = tx.send(sse_event(&b)).await;
+    }
+}
+
+/// The next frame of a stream that is still read; never, once it was dropped.
+async fn next_frame(frames: &mut Option<Frames>) -> Option<Bytes> {
+    match frames {
+        Some(f) => f.recv().await,
+        None => std::future::pending().await,
     }
 }
 

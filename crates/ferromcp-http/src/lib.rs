@@ -23,6 +23,7 @@
 //! - `restore`: sessions restored from a persistent event store (after a restart).
 //! - `session_routes`: GET (standalone stream) and DELETE (end session).
 //! - `headers`: header helpers and the era module's header view.
+//! - `limits`: the open-stream bound and the 503/429 refusals with `Retry-After`.
 //! - [`metrics`]: `GET /metrics`, the session counters in Prometheus text format.
 
 #![forbid(unsafe_code)]
@@ -33,6 +34,7 @@ pub mod config;
 mod guard;
 mod headers;
 mod legacy_stream;
+mod limits;
 pub mod metrics;
 mod post;
 mod restore;
@@ -58,6 +60,8 @@ pub(crate) struct AppState {
     pub(crate) server: Server,
     pub(crate) cfg: HttpConfig,
     pub(crate) hub: Arc<resume::StreamHub>,
+    /// Open SSE streams, against `cfg.max_open_streams`.
+    pub(crate) streams: Arc<limits::OpenStreams>,
 }
 
 impl AppState {
@@ -90,7 +94,8 @@ pub fn router(server: Server, cfg: HttpConfig) -> Router {
             }
         });
     }
-    let state = Arc::new(AppState { server, cfg, hub: Arc::default() });
+    let streams = limits::OpenStreams::new(cfg.max_open_streams);
+    let state = Arc::new(AppState { server, cfg, hub: Arc::default(), streams });
     let app = Router::new()
         .route(&path, post_route(post::handle).get(session_routes::get).delete(session_routes::delete))
         .with_state(state.clone());

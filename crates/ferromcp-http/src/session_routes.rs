@@ -1,6 +1,8 @@
 //! GET (the legacy standalone SSE stream of a session, or the resumption of any of its
 //! streams with `Last-Event-ID`) and DELETE (end a session). Modern clients use neither:
-//! without a session both answer 405.
+//! without a session both answer 405. A session has at most one standalone stream (a
+//! second GET without a resumable `Last-Event-ID` gets 409), and every GET stream counts
+//! against `HttpConfig::max_open_streams` (503 beyond it).
 
 use std::sync::Arc;
 
@@ -20,9 +22,10 @@ use tokio::sync::mpsc;
 use crate::AppState;
 use crate::headers::{SESSION_ID, accepts, str_header};
 use crate::legacy_stream::Resumable;
+use crate::limits::counted_body;
 use crate::post::error_response;
 use crate::resume::{CONN_BUFFER, Resumed, resume};
-use crate::stream::{channel_body, empty_response, sse_event, sse_response};
+use crate::stream::{empty_response, sse_event, sse_response};
 
 const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 
@@ -79,9 +82,10 @@ pub(crate) async fn get(State(st): State<Arc<AppState>>, headers: HeaderMap) -> 
             ProtocolError::invalid_request("Conflict: this session already has an open GET stream").with_status(409);
         return error_response(&e, None);
     }
+    let Some(slot) = st.streams.try_open() else { return st.streams.refusal() };
     let (tx, rx) = mpsc::channel(CONN_BUFFER);
     tokio::spawn(run_get(st, session, last, resumable, tx));
-    sse_response(channel_body(rx), HeaderMap::new())
+    sse_response(counted_body(rx, slot), HeaderMap::new())
 }
 
 /// Resumes the stream named by `last` if there is one; otherwise serves the session's
@@ -114,7 +118,10 @@ async fn run_get(
 /// session's stream; resumable (ids, priming) when the session has an event store.
 async fn standalone(st: Arc<AppState>, session: Arc<Session>, resumable: Option<Resumable>, conn: mpsc::Sender<Bytes>) {
     let (out, mut frames) = Outbound::channel();
-    session.set_stream(Some(out));
+    // A concurrent GET may have attached first: one standalone stream per session.
+    if !session.try_set_stream(out) {
+        return;
+    }
     let mut changes = st.server.registry().subscribe();
     let mut updates = st.server.resource_updates();
     let weak = Arc::downgrade(&session);

@@ -16,6 +16,18 @@
 //! POSTs get the same Host/Origin guard, authentication and body limit as Streamable
 //! HTTP; an unknown `session_id`, or another principal's, is 404. Only the legacy era is
 //! served here: a request naming a 2026-07-28 version in `_meta` gets `-32022`.
+//!
+//! # Backpressure
+//! Everything for a session goes through bounded queues (its [`Outbound`], then the
+//! stream's body), and each request holds one of the session's
+//! [`sse_max_in_flight`](crate::HttpConfig::sse_max_in_flight) places from its POST until
+//! its answer is queued. A client that does not read its stream fills the queues, its
+//! requests keep their places, and its next POST waits up to
+//! [`sse_backpressure_wait`](crate::HttpConfig::sse_backpressure_wait) for one: then 503
+//! (the stream is not being read) or 429 (too many requests in flight), with
+//! `Retry-After`. Nothing grows without bound, and when the stream closes the session,
+//! its queues and its waiting answers are dropped. Streams count against
+//! [`max_open_streams`](crate::HttpConfig::max_open_streams).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -37,14 +49,15 @@ use ferromcp_core::session::Session;
 use ferromcp_core::state::Principal;
 use ferromcp_core::{ProtocolError, Reply, RequestEnv, TransportKind};
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
 use crate::headers::accepts;
+use crate::limits::{counted_body, overloaded};
 use crate::post::{error_response, read_body};
 use crate::resume::CONN_BUFFER;
-use crate::stream::{channel_body, sse_event, sse_response};
+use crate::stream::{sse_event, sse_response};
 
 /// One open SSE connection: its session and the stream everything for it goes to.
 struct Conn {
@@ -52,6 +65,8 @@ struct Conn {
     out: Outbound,
     /// Cancelled when the connection ends; parent of every request's token.
     cancel: CancellationToken,
+    /// Places for requests in flight (`sse_max_in_flight`).
+    in_flight: Arc<Semaphore>,
 }
 
 /// State of the HTTP+SSE routes: the app and the open connections by session id.
@@ -105,10 +120,12 @@ async fn open(State(st): State<Arc<SseState>>, req: axum::extract::Request) -> R
     if !accepts(headers, "text/event-stream") {
         return refuse(406, "Accept must include text/event-stream");
     }
+    let Some(slot) = st.app.streams.try_open() else { return st.app.streams.refusal() };
     let session = Session::new(principal.as_ref().map(|p| Arc::from(p.hashed())));
     let (out, frames) = Outbound::channel();
     session.set_stream(Some(out.clone()));
-    let conn = Arc::new(Conn { session: session.clone(), out, cancel: CancellationToken::new() });
+    let in_flight = Arc::new(Semaphore::new(st.app.cfg.sse_max_in_flight.max(1)));
+    let conn = Arc::new(Conn { session: session.clone(), out, cancel: CancellationToken::new(), in_flight });
     st.conns().insert(session.id_arc(), conn.clone());
     st.app.server.sessions().insert(session.clone());
     // Behind `Router::nest`, the message URL carries the nesting prefix too.
@@ -118,7 +135,7 @@ async fn open(State(st): State<Arc<SseState>>, req: axum::extract::Request) -> R
     let (tx, rx) = mpsc::channel(CONN_BUFFER);
     let _ = tx.try_send(Bytes::from(endpoint));
     tokio::spawn(run(st, conn, frames, tx));
-    sse_response(channel_body(rx), HeaderMap::new())
+    sse_response(counted_body(rx, slot), HeaderMap::new())
 }
 
 /// Serves one connection's stream until the client goes away or the session ends.
@@ -159,10 +176,13 @@ async fn run(st: Arc<SseState>, conn: Arc<Conn>, mut frames: Frames, tx: mpsc::S
                 Err(RecvError::Closed) => break,
             },
         };
-        if let Some(e) = event
-            && tx.send(e).await.is_err()
-        {
-            break;
+        // A stream nobody reads blocks here: the session's requests then wait for their
+        // answers' places (backpressure), and the session's end still stops the stream.
+        if let Some(e) = event {
+            tokio::select! {
+                sent = tx.send(e) => if sent.is_err() { break },
+                _ = conn.cancel.cancelled() => break,
+            }
         }
     }
     // The connection was this client's session: it ends, and its state goes with it.
@@ -228,11 +248,15 @@ async fn message(State(st): State<Arc<SseState>>, req: axum::extract::Request) -
             server.handle_response(r, Some(&conn.session));
         }
         Ok(Message::Request(req)) => {
+            let place = match in_flight_place(&conn, cfg).await {
+                Ok(p) => p,
+                Err(refused) => return refused,
+            };
             let out = conn.out.clone();
             let fut = match resolve_era(&req, &conn.session) {
                 Err(e) => {
                     let reply = Reply::error(Some(&req.id), &e);
-                    tokio::spawn(async move { send(&out, reply).await });
+                    tokio::spawn(async move { send(&out, reply, place).await });
                     return accepted();
                 }
                 Ok(era) => server.handle_request(
@@ -247,16 +271,46 @@ async fn message(State(st): State<Arc<SseState>>, req: axum::extract::Request) -
                     },
                 ),
             };
-            tokio::spawn(async move { send(&out, fut.await).await });
+            tokio::spawn(async move { send(&out, fut.await, place).await });
         }
     }
     accepted()
 }
 
-async fn send(out: &Outbound, reply: Reply) {
+/// Queues a request's answer on the session's stream, then frees its place.
+async fn send(out: &Outbound, reply: Reply, place: OwnedSemaphorePermit) {
     if let Some(body) = reply.body {
         let _ = out.send(body).await;
     }
+    drop(place);
+}
+
+/// A place for one more request of `conn` in flight, waiting at most
+/// `sse_backpressure_wait`; then the refusal (503 when the stream is not being read,
+/// 429 when the client just has too many requests running).
+async fn in_flight_place(conn: &Conn, cfg: &crate::HttpConfig) -> Result<OwnedSemaphorePermit, Response> {
+    let wait = tokio::time::timeout(cfg.sse_backpressure_wait, conn.in_flight.clone().acquire_owned());
+    if let Ok(Ok(place)) = wait.await {
+        return Ok(place);
+    }
+    let max = cfg.sse_max_in_flight;
+    Err(if conn.out.has_room() {
+        overloaded(
+            429,
+            format!(
+                "Too Many Requests: {max} requests of this session are in flight (sse_max_in_flight); \
+                 wait for their answers on the SSE stream, then retry"
+            ),
+        )
+    } else {
+        overloaded(
+            503,
+            format!(
+                "Service Unavailable: this session's SSE stream is not being read and its answers \
+                 are queued ({max} requests wait, sse_max_in_flight); read the stream, then retry"
+            ),
+        )
+    })
 }
 
 fn accepted() -> Response {

@@ -1,7 +1,12 @@
 //! Asking the client: elicitation, sampling and roots, with one API for both eras.
 //!
 //! - Legacy (2025-11-25): a real JSON-RPC request on this request's own stream,
-//!   correlated by id through the session, with a timeout and cancellation.
+//!   correlated by id through the session, with a timeout and cancellation. Waiting asks
+//!   are bounded per session and per server
+//!   ([`ServerConfig::max_pending_asks_per_session`](crate::ServerConfig::max_pending_asks_per_session),
+//!   [`max_pending_asks`](crate::ServerConfig::max_pending_asks)): one more fails at once
+//!   with [`Error::TooManyAsks`]. An ask whose stream closes (the client went away and
+//!   cannot resume) fails at once instead of waiting out its timeout.
 //! - Modern (2026-07-28): MRTR. Each ask has a key (explicit, or `ask-N` in call order).
 //!   An ask whose answer is known (from this retry's `inputResponses` or the sealed
 //!   `requestState`) returns it at once; an unanswered ask parks the handler, and the
@@ -16,6 +21,7 @@ use std::collections::BTreeMap;
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use schemars::JsonSchema;
@@ -30,6 +36,7 @@ use crate::jsonrpc::{self, RequestId};
 use crate::mrtr::Continuation;
 use crate::protocol::{CreateMessageResult, ElicitResult, ElicitationAction, ListRootsResult, Root};
 use crate::registry::BoxFuture;
+use crate::session::{AnswerReceiver, Session};
 
 /// The user's answer to an elicitation.
 #[derive(Debug, Clone, PartialEq)]
@@ -319,6 +326,44 @@ async fn run_modern<T>(ask: &Ask<T>, key: String) -> Result<T> {
     }
 }
 
+/// One legacy ask counted in the server's total and registered in its session. Dropping
+/// it (answer, timeout, cancellation, a closed stream, or a handler that drops the ask
+/// future) forgets the waiter and gives the slot back, so neither count can leak.
+struct Parked<'a> {
+    total: &'a AtomicUsize,
+    session: &'a Session,
+    id: Option<i64>,
+}
+
+impl Parked<'_> {
+    /// Takes a slot in the server's total and then in `session`, or fails with the limit
+    /// crossed; nothing stays registered on failure.
+    fn take<'a>(ctx: &'a Context, session: &'a Session) -> Result<(Parked<'a>, AnswerReceiver)> {
+        let cfg = ctx.inner.server.config();
+        let total = &ctx.inner.server.inner.pending_asks;
+        if total.fetch_add(1, Ordering::AcqRel) >= cfg.max_pending_asks {
+            total.fetch_sub(1, Ordering::AcqRel);
+            return Err(Error::TooManyAsks { limit: "max_pending_asks", max: cfg.max_pending_asks });
+        }
+        let mut parked = Parked { total, session, id: None };
+        let Some((id, rx)) = session.peer().try_register(cfg.max_pending_asks_per_session) else {
+            let max = cfg.max_pending_asks_per_session;
+            return Err(Error::TooManyAsks { limit: "max_pending_asks_per_session", max });
+        };
+        parked.id = Some(id);
+        Ok((parked, rx))
+    }
+}
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id {
+            self.session.peer().forget(id);
+        }
+        self.total.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 async fn run_legacy<T>(ask: &Ask<T>) -> Result<T> {
     let ctx = &ask.ctx;
     let Some(session) = &ctx.inner.session else {
@@ -329,25 +374,28 @@ async fn run_legacy<T>(ask: &Ask<T>) -> Result<T> {
     if !ctx.inner.outbound.is_open() {
         return Err(Error::AskUnavailable("the request's stream is closed".into()));
     }
-    let (id, rx) = session.peer().register();
+    let (parked, rx) = Parked::take(ctx, session)?;
+    let id = parked.id.unwrap_or_default();
     let mut buf = Vec::with_capacity(128);
     jsonrpc::write_request(&mut buf, &RequestId::Number(id), ask.method, &ask.params)?;
     if ctx.inner.outbound.send(buf).await.is_err() {
-        session.peer().forget(id);
         return Err(Error::AskUnavailable("the request's stream is closed".into()));
     }
     let timeout = ask.timeout.unwrap_or(ctx.inner.server.config().ask_timeout);
+    // A stream that closes cannot carry the answer's context any more (a transport that
+    // can resume keeps it open until the request ends): the ask fails at once.
     let outcome = tokio::select! {
         r = rx => r,
-        _ = tokio::time::sleep(timeout) => {
-            session.peer().forget(id);
-            return Err(Error::AskTimeout(ask.method.to_owned()));
-        }
-        _ = ctx.inner.cancel.cancelled() => {
-            session.peer().forget(id);
-            return Err(Error::Cancelled);
+        _ = tokio::time::sleep(timeout) => return Err(Error::AskTimeout(ask.method.to_owned())),
+        _ = ctx.inner.cancel.cancelled() => return Err(Error::Cancelled),
+        _ = ctx.inner.outbound.closed() => {
+            return Err(Error::AskUnavailable(format!(
+                "the client's stream closed before it answered `{}`; the request goes on without the answer",
+                ask.method
+            )));
         }
     };
+    drop(parked);
     match outcome {
         Ok(Ok(raw)) => {
             let v: Value = serde_json::from_str(raw.get())?;
