@@ -553,7 +553,11 @@ mod tests {
             }
         };
         let server = Server::builder("t", "1")
-            .session_limits(SessionLimits { idle_timeout: Some(Duration::from_millis(5)), max_sessions: 2 })
+            .session_limits(SessionLimits {
+                idle_timeout: Some(Duration::from_millis(5)),
+                max_sessions: 2,
+                ..Default::default()
+            })
             .on_session_created(hook("created"))
             .on_session_ended(hook("ended"))
             .on_session_expired(hook("expired"))

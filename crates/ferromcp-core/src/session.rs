@@ -8,12 +8,21 @@
 //!
 //! [`SessionRegistry`] holds the HTTP sessions: ids from the OS CSPRNG (128 bits,
 //! base64url), an idle timeout enforced by a reaper task owned by a guard, and a bound
-//! that sheds the oldest idle session instead of refusing new clients.
+//! that sheds the oldest idle session instead of refusing new clients. A second bound,
+//! per client (principal, else address), makes a client at its cap shed its *own* least
+//! recently used idle session, so one client cannot evict the others' sessions. Shedding
+//! and expiry use an ordered index (`session/index.rs`), O(log n) amortised.
+
+mod index;
+mod registry;
+
+pub use registry::{ReaperGuard, SessionRefused, SessionRegistry};
 
 use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::value::RawValue;
@@ -112,6 +121,10 @@ pub struct Session {
     stream: Mutex<Option<Outbound>>,
     principal: Option<Arc<str>>,
     last_seen_ms: AtomicU64,
+    /// The time the registry's index files this session under (changed under its lock).
+    filed_ms: AtomicU64,
+    /// The client's address, for the per-client cap of unauthenticated sessions.
+    addr: Option<IpAddr>,
     closed: AtomicBool,
     /// Lifecycle-hook bookkeeping (see [`SessionRegistry`]): `HOOK_*` bits.
     hooks: AtomicU8,
@@ -155,6 +168,16 @@ impl Session {
 
     /// A session with a known id: one restored from a persisted record.
     pub fn with_id(id: Arc<str>, principal: Option<Arc<str>>) -> Arc<Session> {
+        Self::build(id, principal, None)
+    }
+
+    /// A new session for a client at `addr` (counted against that address's share of
+    /// [`SessionLimits::max_per_client`] when `principal` is `None`).
+    pub fn for_client(principal: Option<Arc<str>>, addr: Option<IpAddr>) -> Arc<Session> {
+        Self::build(new_session_id(), principal, addr)
+    }
+
+    fn build(id: Arc<str>, principal: Option<Arc<str>>, addr: Option<IpAddr>) -> Arc<Session> {
         Arc::new(Session {
             id,
             init: OnceLock::new(),
@@ -166,6 +189,8 @@ impl Session {
             stream: Mutex::new(None),
             principal,
             last_seen_ms: AtomicU64::new(0),
+            filed_ms: AtomicU64::new(0),
+            addr,
             closed: AtomicBool::new(false),
             hooks: AtomicU8::new(0),
         })
@@ -181,6 +206,10 @@ impl Session {
     /// The principal this session is bound to.
     pub fn principal(&self) -> Option<&str> {
         self.principal.as_deref()
+    }
+    /// The client address the session was opened from, if known.
+    pub fn client_addr(&self) -> Option<IpAddr> {
+        self.addr
     }
     /// Records `initialize`; false if the session was already initialized.
     pub fn set_init(&self, init: ClientInit) -> bool {
@@ -315,13 +344,6 @@ impl EndReason {
     }
 }
 
-// `Session::hooks` bits: the created hooks have returned; the session has ended (its
-// reason in the two bits above). Whichever of inserter and ender comes second runs the
-// end hooks, so they always follow the created hooks and run exactly once.
-const HOOK_CREATED_DONE: u8 = 1;
-const HOOK_ENDED: u8 = 2;
-const HOOK_REASON_SHIFT: u8 = 2;
-
 /// What the session lifecycle hooks learn about a session (see
 /// [`ServerBuilder::on_session_created`](crate::ServerBuilder::on_session_created)).
 ///
@@ -356,17 +378,36 @@ impl<'a> SessionInfo<'a> {
 }
 
 /// Limits of the legacy session registry.
+///
+/// ```
+/// use ferromcp_core::session::SessionLimits;
+/// let l = SessionLimits { max_per_client: Some(50), ..SessionLimits::default() };
+/// assert_eq!((l.max_sessions, l.max_per_client), (100_000, Some(50)));
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct SessionLimits {
     /// Sessions idle longer than this are reaped (`None` = never).
     pub idle_timeout: Option<Duration>,
     /// At most this many sessions; a new one sheds the oldest idle one.
     pub max_sessions: usize,
+    /// At most this many sessions per client: per principal when authenticated, else per
+    /// client address (IPv4 address or IPv6 /64; sessions with neither, such as stdio,
+    /// are not counted). A client at its cap that opens another session sheds its own
+    /// least recently used idle session; if none is idle the new session is refused
+    /// ([`SessionRefused`], HTTP 429). `None` = no per-client cap. Default 1,000.
+    ///
+    /// Behind a reverse proxy every unauthenticated client has the proxy's address:
+    /// authenticate clients, or raise this (or set `None`).
+    pub max_per_client: Option<usize>,
 }
 
 impl Default for SessionLimits {
     fn default() -> Self {
-        SessionLimits { idle_timeout: Some(Duration::from_secs(30 * 60)), max_sessions: 100_000 }
+        SessionLimits {
+            idle_timeout: Some(Duration::from_secs(30 * 60)),
+            max_sessions: 100_000,
+            max_per_client: Some(1_000),
+        }
     }
 }
 
@@ -412,234 +453,6 @@ impl SessionMetrics {
     }
 }
 
-type CreatedHook = Arc<dyn Fn(&Arc<Session>) + Send + Sync>;
-type EndHook = Arc<dyn Fn(&Arc<Session>, EndReason) + Send + Sync>;
-
-/// Runs one hook; a panicking hook is logged and does not stop the others (or the reaper).
-fn run_hook(what: &str, f: impl FnOnce()) {
-    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
-        tracing::error!("a session {what} hook panicked");
-    }
-}
-
-/// The legacy HTTP session table.
-///
-/// # Lifecycle hooks
-/// [`on_created`](Self::on_created) hooks run once per session, when [`insert`](Self::insert)
-/// adds it; [`on_end`](Self::on_end) hooks run once per session, when it leaves
-/// ([`remove`](Self::remove), [`reap`](Self::reap), or shedding in `insert`). A session's
-/// end hooks always run after its created hooks have returned (if it ends while they run,
-/// the end hooks run right after them, on the inserting thread). No hook runs under the
-/// registry's lock, so hooks may call back into the registry; a panicking hook is logged.
-pub struct SessionRegistry {
-    sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
-    limits: SessionLimits,
-    epoch: Instant,
-    created: AtomicU64,
-    ended: AtomicU64,
-    expired: AtomicU64,
-    shed: AtomicU64,
-    on_created: Mutex<Arc<[CreatedHook]>>,
-    on_end: Mutex<Arc<[EndHook]>>,
-}
-
-impl SessionRegistry {
-    /// An empty registry with `limits`.
-    pub fn new(limits: SessionLimits) -> Self {
-        SessionRegistry {
-            sessions: Mutex::new(HashMap::new()),
-            limits,
-            epoch: Instant::now(),
-            created: AtomicU64::new(0),
-            ended: AtomicU64::new(0),
-            expired: AtomicU64::new(0),
-            shed: AtomicU64::new(0),
-            on_created: Mutex::new(Arc::new([])),
-            on_end: Mutex::new(Arc::new([])),
-        }
-    }
-
-    fn now_ms(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
-    }
-
-    /// The limits in force.
-    pub fn limits(&self) -> SessionLimits {
-        self.limits
-    }
-
-    /// Registers a hook called once for every session that enters the registry. Keep it
-    /// cheap: it runs on the request that created the session.
-    pub fn on_created(&self, f: impl Fn(&Arc<Session>) + Send + Sync + 'static) {
-        let mut hooks = lock(&self.on_created);
-        *hooks = hooks.iter().cloned().chain([Arc::new(f) as CreatedHook]).collect();
-    }
-
-    /// Registers a hook called once whenever a session leaves the registry. Keep it cheap:
-    /// it runs on the request or the reaper that ended the session.
-    pub fn on_end(&self, f: impl Fn(&Arc<Session>, EndReason) + Send + Sync + 'static) {
-        let mut hooks = lock(&self.on_end);
-        *hooks = hooks.iter().cloned().chain([Arc::new(f) as EndHook]).collect();
-    }
-
-    /// Runs the created hooks of a session just inserted, then its end hooks if it ended
-    /// meanwhile.
-    fn announce(&self, s: &Arc<Session>) {
-        let hooks = lock(&self.on_created).clone();
-        for h in hooks.iter() {
-            run_hook("created", || h(s));
-        }
-        let prev = s.hooks.fetch_or(HOOK_CREATED_DONE, Ordering::AcqRel);
-        if prev & HOOK_ENDED != 0 {
-            self.run_end_hooks(s, EndReason::from_bits(prev >> HOOK_REASON_SHIFT));
-        }
-    }
-
-    /// Closes a session that left the map and runs its end hooks (or leaves them to
-    /// `announce` if its created hooks have not returned yet).
-    fn fire_end(&self, s: &Arc<Session>, why: EndReason) {
-        s.close();
-        let prev = s.hooks.fetch_or(HOOK_ENDED | (why.bits() << HOOK_REASON_SHIFT), Ordering::AcqRel);
-        if prev & HOOK_CREATED_DONE != 0 {
-            self.run_end_hooks(s, why);
-        }
-    }
-
-    fn run_end_hooks(&self, s: &Arc<Session>, why: EndReason) {
-        let hooks = lock(&self.on_end).clone();
-        for h in hooks.iter() {
-            run_hook("end", || h(s, why));
-        }
-    }
-
-    /// Inserts a session, shedding the oldest idle one if the registry is full, and returns
-    /// the session now registered under its id: `s`, or the one already there (a session
-    /// restored twice concurrently is registered, and announced, once).
-    pub fn insert(&self, s: Arc<Session>) -> Arc<Session> {
-        let now = self.now_ms();
-        s.touch(now);
-        let shed = {
-            let mut map = lock(&self.sessions);
-            if let Some(existing) = map.get(&s.id) {
-                existing.touch(now);
-                return existing.clone();
-            }
-            let victim = if map.len() >= self.limits.max_sessions {
-                let oldest = map
-                    .values()
-                    .filter(|v| !v.busy())
-                    .min_by_key(|v| v.last_seen_ms.load(Ordering::Relaxed))
-                    .or_else(|| map.values().min_by_key(|v| v.last_seen_ms.load(Ordering::Relaxed)))
-                    .map(|v| v.id.clone());
-                oldest.and_then(|id| map.remove(&id))
-            } else {
-                None
-            };
-            map.insert(s.id.clone(), s.clone());
-            victim
-        };
-        self.created.fetch_add(1, Ordering::Relaxed);
-        if let Some(v) = shed {
-            self.shed.fetch_add(1, Ordering::Relaxed);
-            self.fire_end(&v, EndReason::Shed);
-        }
-        self.announce(&s);
-        s
-    }
-
-    /// Looks a session up and marks it active.
-    pub fn get(&self, id: &str) -> Option<Arc<Session>> {
-        let s = lock(&self.sessions).get(id).cloned()?;
-        s.touch(self.now_ms());
-        Some(s)
-    }
-
-    /// Removes a session (DELETE, or its connection closed); false if it did not exist.
-    pub fn remove(&self, id: &str) -> bool {
-        let s = lock(&self.sessions).remove(id);
-        match s {
-            Some(s) => {
-                self.ended.fetch_add(1, Ordering::Relaxed);
-                self.fire_end(&s, EndReason::Closed);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Reaps sessions idle longer than the timeout; returns how many.
-    pub fn reap(&self) -> usize {
-        let Some(timeout) = self.limits.idle_timeout else { return 0 };
-        let now = self.now_ms();
-        let limit = timeout.as_millis() as u64;
-        let victims: Vec<Arc<Session>> = {
-            let mut map = lock(&self.sessions);
-            let ids: Vec<Arc<str>> = map
-                .values()
-                .filter(|s| now.saturating_sub(s.last_seen_ms.load(Ordering::Relaxed)) > limit && !s.busy())
-                .map(|s| s.id.clone())
-                .collect();
-            let victims: Vec<Arc<Session>> = ids.iter().filter_map(|id| map.remove(id)).collect();
-            // Give memory back after a wave of sessions ends (tables keep their peak
-            // capacity otherwise).
-            if map.capacity() > 64 && map.len() < map.capacity() / 4 {
-                map.shrink_to_fit();
-            }
-            victims
-        };
-        for s in &victims {
-            self.expired.fetch_add(1, Ordering::Relaxed);
-            self.fire_end(s, EndReason::Expired);
-        }
-        victims.len()
-    }
-
-    /// Starts the idle reaper on the current tokio runtime; it stops when the guard drops.
-    pub fn start_reaper(self: &Arc<Self>) -> ReaperGuard {
-        let Some(timeout) = self.limits.idle_timeout else { return ReaperGuard(None) };
-        let period = (timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
-        let weak = Arc::downgrade(self);
-        let task = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(period);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let Some(reg) = weak.upgrade() else { break };
-                reg.reap();
-            }
-        });
-        ReaperGuard(Some(task))
-    }
-
-    /// A snapshot of the counters.
-    pub fn metrics(&self) -> SessionMetrics {
-        SessionMetrics {
-            open: lock(&self.sessions).len() as u64,
-            created: self.created.load(Ordering::Relaxed),
-            ended: self.ended.load(Ordering::Relaxed),
-            expired: self.expired.load(Ordering::Relaxed),
-            shed: self.shed.load(Ordering::Relaxed),
-        }
-    }
-
-    /// Every open session (for broadcasts such as list_changed).
-    pub fn all(&self) -> Vec<Arc<Session>> {
-        lock(&self.sessions).values().cloned().collect()
-    }
-}
-
-/// Owns the reaper task; dropping it stops the task.
-#[must_use = "the reaper stops when the guard is dropped"]
-pub struct ReaperGuard(Option<tokio::task::JoinHandle<()>>);
-
-impl Drop for ReaperGuard {
-    fn drop(&mut self) {
-        if let Some(t) = self.0.take() {
-            t.abort();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -655,7 +468,7 @@ mod tests {
 
     #[test]
     fn full_registry_sheds_the_oldest_idle_session() {
-        let reg = SessionRegistry::new(SessionLimits { idle_timeout: None, max_sessions: 2 });
+        let reg = SessionRegistry::new(SessionLimits { idle_timeout: None, max_sessions: 2, ..Default::default() });
         let s1 = Session::new(None);
         let s2 = Session::new(None);
         let s3 = Session::new(None);
@@ -673,8 +486,11 @@ mod tests {
 
     #[test]
     fn idle_sessions_are_reaped() {
-        let reg =
-            SessionRegistry::new(SessionLimits { idle_timeout: Some(Duration::from_millis(5)), max_sessions: 10 });
+        let reg = SessionRegistry::new(SessionLimits {
+            idle_timeout: Some(Duration::from_millis(5)),
+            max_sessions: 10,
+            ..Default::default()
+        });
         let s = Session::new(None);
         reg.insert(s.clone());
         std::thread::sleep(Duration::from_millis(20));
@@ -702,7 +518,11 @@ mod tests {
 
     #[test]
     fn created_and_end_hooks_fire_once_per_session() {
-        let (reg, log) = logged(SessionLimits { idle_timeout: Some(Duration::from_millis(5)), max_sessions: 2 });
+        let (reg, log) = logged(SessionLimits {
+            idle_timeout: Some(Duration::from_millis(5)),
+            max_sessions: 2,
+            ..Default::default()
+        });
         let (a, b, c, d) = (Session::new(None), Session::new(None), Session::new(None), Session::new(None));
         reg.insert(a.clone());
         reg.insert(b.clone());
@@ -741,7 +561,7 @@ mod tests {
 
     #[test]
     fn hooks_run_outside_the_lock_and_an_end_during_created_waits_for_it() {
-        let (reg, log) = logged(SessionLimits { idle_timeout: None, max_sessions: 10 });
+        let (reg, log) = logged(SessionLimits { idle_timeout: None, max_sessions: 10, ..Default::default() });
         // A created hook that calls back into the registry would deadlock under the lock;
         // this one even ends the session it announces.
         let weak = Arc::downgrade(&reg);
@@ -761,7 +581,7 @@ mod tests {
 
     #[test]
     fn a_panicking_hook_does_not_stop_the_others() {
-        let reg = SessionRegistry::new(SessionLimits { idle_timeout: None, max_sessions: 10 });
+        let reg = SessionRegistry::new(SessionLimits { idle_timeout: None, max_sessions: 10, ..Default::default() });
         let seen = Arc::new(AtomicU64::new(0));
         reg.on_end(|_, _| panic!("hook bug"));
         let n = seen.clone();

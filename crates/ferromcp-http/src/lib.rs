@@ -55,6 +55,13 @@ pub use auth::HttpAuth;
 pub use config::{DnsRebinding, EventStoreHandle, HttpConfig};
 pub use metrics::metrics_router;
 
+/// The client's IP address, when the server records connection info (as [`serve`] and
+/// [`serve_listener`] do): it bounds unauthenticated clients' sessions
+/// ([`SessionLimits::max_per_client`](ferromcp_core::session::SessionLimits::max_per_client)).
+pub(crate) fn client_ip(ext: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    ext.get::<axum::extract::ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
+}
+
 /// Shared state of the HTTP app.
 pub(crate) struct AppState {
     pub(crate) server: Server,
@@ -130,5 +137,5 @@ pub async fn serve_listener(server: Server, listener: tokio::net::TcpListener, c
             tracing::warn!("could not set TCP_NODELAY: {e}");
         }
     });
-    axum::serve(listener, app).await
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
 }

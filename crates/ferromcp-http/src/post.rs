@@ -83,8 +83,9 @@ pub(crate) async fn handle(State(st): State<Arc<AppState>>, req: axum::extract::
         }
     };
     let session_header = str_header(headers, &SESSION_ID);
+    let peer = crate::client_ip(&parts.extensions);
     match msg {
-        Message::Request(req) => request(&st, req, headers, session_header, sse_ok, principal).await,
+        Message::Request(req) => request(&st, req, headers, session_header, sse_ok, principal, peer).await,
         Message::Notification(n) => {
             let session = match session_header {
                 Some(id) => match crate::restore::find(&st, id, principal.as_deref()).await {
@@ -125,6 +126,7 @@ async fn request(
     session_header: Option<&str>,
     sse_ok: bool,
     principal: Option<Arc<ferromcp_core::state::Principal>>,
+    peer: Option<std::net::IpAddr>,
 ) -> Response {
     let mut extra = HeaderMap::new();
     let (era, session) = if is_modern_marker(&req, headers, session_header.is_some()) {
@@ -155,7 +157,12 @@ async fn request(
         (Era::Legacy(version), Some(s))
     } else if req.method == "initialize" {
         if st.cfg.stateful {
-            let s = Session::new(principal.as_ref().map(|p| Arc::from(p.hashed())));
+            let s = Session::for_client(principal.as_ref().map(|p| Arc::from(p.hashed())), peer);
+            // A client at its session cap with no idle session to shed is refused before
+            // `initialize` runs (and again, for good, when the session is registered).
+            if let Err(e) = st.server.sessions().admits(&s) {
+                return error_response(&e.into(), Some(&req.id));
+            }
             if let Ok(v) = HeaderValue::from_str(s.id()) {
                 extra.insert(SESSION_ID, v);
             }
@@ -185,12 +192,15 @@ async fn request(
         cancel: cancel.clone(),
         principal,
     };
+    let init_id = is_initialize.then(|| req.id.clone());
     let fut: ReplyFuture = Box::pin(st.server.handle_request(req, env));
     if is_initialize {
         // Register the session only once initialize succeeded.
         let reply = fut.await;
         if let (Some(s), false) = (session, reply.is_error) {
-            st.server.sessions().insert(s.clone());
+            if let Err(e) = st.server.sessions().try_insert(s.clone()) {
+                return error_response(&e.into(), init_id.as_ref());
+            }
             crate::restore::save(st, &s).await;
         } else {
             extra.remove(SESSION_ID);

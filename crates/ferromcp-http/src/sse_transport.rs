@@ -121,13 +121,18 @@ async fn open(State(st): State<Arc<SseState>>, req: axum::extract::Request) -> R
         return refuse(406, "Accept must include text/event-stream");
     }
     let Some(slot) = st.app.streams.try_open() else { return st.app.streams.refusal() };
-    let session = Session::new(principal.as_ref().map(|p| Arc::from(p.hashed())));
+    let peer = crate::client_ip(&parts.extensions);
+    let session = Session::for_client(principal.as_ref().map(|p| Arc::from(p.hashed())), peer);
     let (out, frames) = Outbound::channel();
     session.set_stream(Some(out.clone()));
     let in_flight = Arc::new(Semaphore::new(st.app.cfg.sse_max_in_flight.max(1)));
     let conn = Arc::new(Conn { session: session.clone(), out, cancel: CancellationToken::new(), in_flight });
     st.conns().insert(session.id_arc(), conn.clone());
-    st.app.server.sessions().insert(session.clone());
+    if let Err(e) = st.app.server.sessions().try_insert(session.clone()) {
+        st.conns().remove(session.id());
+        session.close();
+        return error_response(&e.into(), None);
+    }
     // Behind `Router::nest`, the message URL carries the nesting prefix too.
     let prefix = parts.extensions.get::<NestedPath>().map_or("", |p| p.as_str().trim_end_matches('/'));
     let endpoint =

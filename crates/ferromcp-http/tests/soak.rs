@@ -273,7 +273,8 @@ fn idle_sessions_expire_and_give_everything_back() {
         let store = MemoryStore::new();
         let hooks = Hooks::new(TOTAL + 64);
         let opened = Arc::new(Mutex::new(prefaulted(TOTAL)));
-        let limits = SessionLimits { idle_timeout: Some(Duration::from_secs(1)), max_sessions: 100_000 };
+        let limits =
+            SessionLimits { idle_timeout: Some(Duration::from_secs(1)), max_sessions: 100_000, max_per_client: None };
         let server = server(limits, store.clone(), &hooks);
         let addr = start(server.clone()).await;
         let mut conns = Vec::with_capacity(CONCURRENCY);
@@ -385,7 +386,11 @@ fn a_full_registry_sheds_instead_of_refusing() {
         let store = MemoryStore::new();
         let hooks = Hooks::new(OPENED + 64);
         let opened = Arc::new(Mutex::new(Vec::with_capacity(OPENED)));
-        let server = server(SessionLimits { idle_timeout: None, max_sessions: MAX }, store.clone(), &hooks);
+        let server = server(
+            SessionLimits { idle_timeout: None, max_sessions: MAX, max_per_client: None },
+            store.clone(),
+            &hooks,
+        );
         let addr = start(server.clone()).await;
         let mut conns = Vec::with_capacity(CONCURRENCY);
         for _ in 0..CONCURRENCY {
