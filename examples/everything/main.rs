@@ -50,6 +50,19 @@ struct Args {
     /// Without one a random per-process key is used.
     #[arg(long = "sealing-key")]
     sealing_keys: Vec<String>,
+    /// Most HTTP connections open at once (default: the library's, 10,000 capped to 3/4
+    /// of the open-files limit).
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// Time a client has to send a request head, in ms (0 = off; default 20,000).
+    #[arg(long)]
+    header_timeout_ms: Option<u64>,
+    /// Time a request body may send nothing, in ms, before a 408 (0 = off; default 30,000).
+    #[arg(long)]
+    body_timeout_ms: Option<u64>,
+    /// Time an idle connection stays open, in ms (0 = off; default 60,000).
+    #[arg(long)]
+    keep_alive_timeout_ms: Option<u64>,
 }
 
 /// Builds the server (also used by tests).
@@ -153,6 +166,25 @@ async fn main() -> std::io::Result<()> {
             None => return Err(std::io::Error::other("--events takes memory, off or sqlite:PATH")),
         },
     };
+    let cfg = http_hygiene(cfg, &args);
     eprintln!("ferromcp everything server on http://{addr}/mcp");
     ferromcp::http::serve(server, addr, cfg).await
+}
+
+/// Applies the connection limit and timeouts given on the command line.
+fn http_hygiene(mut cfg: ferromcp::http::HttpConfig, args: &Args) -> ferromcp::http::HttpConfig {
+    let ms = Duration::from_millis;
+    if let Some(n) = args.max_connections {
+        cfg = cfg.max_connections(n);
+    }
+    if let Some(t) = args.header_timeout_ms {
+        cfg = cfg.header_read_timeout(ms(t));
+    }
+    if let Some(t) = args.body_timeout_ms {
+        cfg = cfg.body_read_timeout(ms(t));
+    }
+    if let Some(t) = args.keep_alive_timeout_ms {
+        cfg = cfg.keep_alive_timeout(ms(t));
+    }
+    cfg
 }

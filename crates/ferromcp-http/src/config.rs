@@ -70,6 +70,26 @@ pub struct HttpConfig {
     /// Most SSE streams open at once in this app: Streamable HTTP `GET` streams and
     /// HTTP+SSE streams (default 10,000). One more is refused with 503 and `Retry-After`.
     pub max_open_streams: usize,
+    /// How long a client may take to send a complete request head, counted from the
+    /// accept (or from the first byte of a later request on a kept-alive connection);
+    /// past it the connection is closed. Default 20 s; zero turns it off. Applies to
+    /// [`serve`](crate::serve) / [`serve_listener`](crate::serve_listener).
+    pub header_read_timeout: Duration,
+    /// How long a request body may send nothing while it is being read; past it the
+    /// request is answered 408. Default 30 s; zero turns it off. Applies to
+    /// [`serve`](crate::serve) / [`serve_listener`](crate::serve_listener).
+    pub body_read_timeout: Duration,
+    /// How long a connection with no request in flight may stay open without sending
+    /// anything; past it the connection is closed. An open SSE stream is a request in
+    /// flight, so it is never idle. Default 60 s; zero turns it off. Not to be confused
+    /// with [`keep_alive`](Self::keep_alive), the SSE comment interval. Applies to
+    /// [`serve`](crate::serve) / [`serve_listener`](crate::serve_listener).
+    pub keep_alive_timeout: Duration,
+    /// The most connections open at once (default 10,000, and never more than 3/4 of the
+    /// soft open-files limit when it can be read). At the limit, new connections wait in
+    /// the kernel backlog until one closes, and a warning is logged. Applies to
+    /// [`serve`](crate::serve) / [`serve_listener`](crate::serve_listener).
+    pub max_connections: usize,
 }
 
 /// A shared [`EventStore`].
@@ -100,6 +120,10 @@ impl Default for HttpConfig {
             sse_backpressure_wait: Duration::from_secs(5),
             sse_max_in_flight: 64,
             max_open_streams: 10_000,
+            header_read_timeout: Duration::from_secs(20),
+            body_read_timeout: Duration::from_secs(30),
+            keep_alive_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
         }
     }
 }
@@ -167,6 +191,24 @@ impl HttpConfig {
     /// the `max_open_streams` field.
     pub fn max_open_streams(mut self, n: usize) -> Self {
         self.max_open_streams = n;
+    /// Sets the header-read timeout (see [`header_read_timeout`](Self::header_read_timeout)).
+    pub fn header_read_timeout(mut self, d: Duration) -> Self {
+        self.header_read_timeout = d;
+        self
+    }
+    /// Sets the body-read idle timeout (see [`body_read_timeout`](Self::body_read_timeout)).
+    pub fn body_read_timeout(mut self, d: Duration) -> Self {
+        self.body_read_timeout = d;
+        self
+    }
+    /// Sets the idle-connection timeout (see [`keep_alive_timeout`](Self::keep_alive_timeout)).
+    pub fn keep_alive_timeout(mut self, d: Duration) -> Self {
+        self.keep_alive_timeout = d;
+        self
+    }
+    /// Sets the connection limit (at least 1; see [`max_connections`](Self::max_connections)).
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
         self
     }
 }

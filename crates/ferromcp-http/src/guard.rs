@@ -34,7 +34,9 @@ pub(crate) fn check(policy: &DnsRebinding, h: &HeaderMap) -> Result<(), &'static
             if host.is_some_and(|v| !loopback_host(v)) {
                 return Err("Host header is not a loopback name (DNS-rebinding protection)");
             }
-            if origin.is_some_and(|o| o != "null" && !loopback_origin(o)) {
+            // `Origin: null` (sandboxed frames, file: pages, some redirects) is no
+            // loopback origin: refused like any other foreign origin.
+            if origin.is_some_and(|o| !loopback_origin(o)) {
                 return Err("Origin is not allowed (DNS-rebinding protection)");
             }
             Ok(())
@@ -68,5 +70,10 @@ mod tests {
         assert!(loopback_origin("http://localhost:3001"));
         assert!(!loopback_origin("http://evil.example.com"));
         assert!(!loopback_origin("http://localhost:3001/path"));
+        let mut h = HeaderMap::new();
+        h.insert(ORIGIN, axum::http::HeaderValue::from_static("null"));
+        assert!(check(&DnsRebinding::Loopback, &h).is_err());
+        h.insert(ORIGIN, axum::http::HeaderValue::from_static("http://127.0.0.1:3001"));
+        assert!(check(&DnsRebinding::Loopback, &h).is_ok());
     }
 }

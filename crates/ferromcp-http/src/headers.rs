@@ -44,9 +44,10 @@ pub(crate) fn accepts_each<const N: usize>(h: &HeaderMap, mimes: [&str; N]) -> [
         let range = part.split(|b| *b == b';').next().unwrap_or_default().trim_ascii();
         for (mime, hit) in mimes.iter().zip(found.iter_mut()) {
             let kind = mime.split_once('/').map_or(*mime, |(k, _)| k);
-            *hit |= range == mime.as_bytes()
+            // Media types are case-insensitive (RFC 9110 §8.3.1).
+            *hit |= range.eq_ignore_ascii_case(mime.as_bytes())
                 || range == b"*/*"
-                || range.strip_suffix(b"/*").is_some_and(|k| k == kind.as_bytes());
+                || range.strip_suffix(b"/*").is_some_and(|k| k.eq_ignore_ascii_case(kind.as_bytes()));
         }
     }
     found
@@ -73,5 +74,7 @@ mod tests {
         assert_eq!(accepts_each(&accept("text/*, image/png"), both), [false, true]);
         assert_eq!(accepts_each(&accept("application/jsonx, text/html"), both), [false, false]);
         assert!(accepts(&accept("application/*"), "application/json"));
+        assert_eq!(accepts_each(&accept("APPLICATION/JSON, Text/Event-Stream"), both), [true, true]);
+        assert_eq!(accepts_each(&accept("TEXT/*"), both), [false, true]);
     }
 }

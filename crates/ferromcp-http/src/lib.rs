@@ -31,10 +31,12 @@
 
 pub mod auth;
 pub mod config;
+mod conn;
 mod guard;
 mod headers;
 mod legacy_stream;
 mod limits;
+mod listener;
 pub mod metrics;
 mod post;
 mod restore;
@@ -48,7 +50,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::post as post_route;
-use axum::serve::ListenerExt;
 use ferromcp_core::Server;
 
 pub use auth::HttpAuth;
@@ -116,6 +117,10 @@ pub fn router(server: Server, cfg: HttpConfig) -> Router {
 /// Binds `addr`, sets TCP_NODELAY on every connection, starts the idle-session reaper
 /// and serves until the process ends.
 ///
+/// Connections are HTTP/1.1, at most [`HttpConfig::max_connections`] at once, closed by
+/// the header-read, body-read and keep-alive timeouts of [`HttpConfig`]; every request
+/// carries the peer address as `axum::extract::ConnectInfo<SocketAddr>`.
+///
 /// For a non-loopback bind the loopback-only DNS-rebinding guard is switched off (a
 /// public server is reached by its real host name); configure
 /// [`DnsRebinding::AllowList`] to keep a guard.
@@ -128,14 +133,17 @@ pub async fn serve(server: Server, addr: SocketAddr, mut cfg: HttpConfig) -> std
     serve_listener(server, listener, cfg).await
 }
 
-/// Serves on an already bound listener (useful to bind port 0 in tests).
+/// Serves on an already bound listener (useful to bind port 0 in tests), as [`serve`]
+/// does. Accept errors are logged and backed off, never returned.
 pub async fn serve_listener(server: Server, listener: tokio::net::TcpListener, cfg: HttpConfig) -> std::io::Result<()> {
     let _reaper = server.sessions().start_reaper();
+    let max = listener::effective_max_connections(cfg.max_connections);
+    let timeouts = conn::Timeouts {
+        header: cfg.header_read_timeout,
+        body: cfg.body_read_timeout,
+        keep_alive: cfg.keep_alive_timeout,
+    };
     let app = router(server, cfg);
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!("could not set TCP_NODELAY: {e}");
-        }
-    });
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
+    listener::run(listener, app, max, timeouts).await;
+    Ok(())
 }

@@ -42,6 +42,9 @@ pub(crate) async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Re
     match http_body_util::Limited::new(body, max).collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large()),
+        Err(e) if crate::conn::is_body_timeout(&*e) => {
+            Err(ProtocolError::invalid_request(e.to_string()).with_status(408))
+        }
         Err(e) => Err(ProtocolError::invalid_request(format!("Could not read the request body: {e}"))),
     }
 }
