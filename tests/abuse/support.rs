@@ -124,7 +124,11 @@ impl ServerProc {
             if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
                 return server;
             }
-            assert!(Instant::now() < deadline, "the server did not listen on {addr} within {WAIT:?}:\n{}", server.log());
+            assert!(
+                Instant::now() < deadline,
+                "the server did not listen on {addr} within {WAIT:?}:\n{}",
+                server.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -141,11 +145,6 @@ impl ServerProc {
     /// What the server wrote to stderr (its last 64 KiB).
     pub fn log(&self) -> String {
         String::from_utf8_lossy(&self.log.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
-    }
-
-    /// Whether the process still runs.
-    pub fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Samples RSS every 20 ms until the sampler is stopped; keeps the peak.
@@ -372,11 +371,8 @@ pub fn sse_messages(text: &[u8]) -> Vec<Value> {
     let text = String::from_utf8_lossy(text);
     let mut out = Vec::new();
     for block in text.split("\n\n") {
-        let data: Vec<&str> = block
-            .lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .map(|d| d.strip_prefix(' ').unwrap_or(d))
-            .collect();
+        let data: Vec<&str> =
+            block.lines().filter_map(|l| l.strip_prefix("data:")).map(|d| d.strip_prefix(' ').unwrap_or(d)).collect();
         if let Ok(v) = serde_json::from_str::<Value>(&data.join("\n")) {
             out.push(v);
         }
@@ -388,18 +384,22 @@ pub fn sse_messages(text: &[u8]) -> Vec<Value> {
 pub struct SseReader {
     body: Incoming,
     buf: Vec<u8>,
+    /// `buf[..scanned]` holds no complete event (searched already).
+    scanned: usize,
 }
 
 impl SseReader {
     pub fn new(body: Incoming) -> SseReader {
-        SseReader { body, buf: Vec::new() }
+        SseReader { body, buf: Vec::new(), scanned: 0 }
     }
 
     /// The next event as (event name, data), `None` when the stream ends or `wait` passes.
     pub async fn event(&mut self, wait: Duration) -> Option<(String, String)> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            while let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") {
+            while let Some(at) = self.buf[self.scanned.saturating_sub(1)..].windows(2).position(|w| w == b"\n\n") {
+                let end = self.scanned.saturating_sub(1) + at;
+                self.scanned = 0;
                 let block = String::from_utf8_lossy(&self.buf[..end]).into_owned();
                 self.buf.drain(..end + 2);
                 let (mut event, mut data) = (String::from("message"), Vec::new());
@@ -414,6 +414,7 @@ impl SseReader {
                     return Some((event, data.join("\n")));
                 }
             }
+            self.scanned = self.buf.len();
             let frame = tokio::time::timeout_at(deadline, self.body.frame()).await.ok()??.ok()?;
             if let Ok(d) = frame.into_data() {
                 self.buf.extend_from_slice(&d);
@@ -589,6 +590,10 @@ impl Prober {
             failed.len()
         );
         assert!(!seen.is_empty(), "{during}: no probe ran");
-        assert!(failed.is_empty(), "{during}: a well-behaved client was not served: {:?}", &failed[..failed.len().min(3)]);
+        assert!(
+            failed.is_empty(),
+            "{during}: a well-behaved client was not served: {:?}",
+            &failed[..failed.len().min(3)]
+        );
     }
 }
