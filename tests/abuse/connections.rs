@@ -41,7 +41,12 @@ enum Ended {
 /// closes the connection, or `limit` passes.
 async fn hold(addr: SocketAddr, first: Vec<u8>, trickle: Option<&'static [u8]>, limit: Duration) -> Ended {
     let started = Instant::now();
-    let Ok(mut s) = TcpStream::connect(addr).await else { return Ended::Closed(Duration::ZERO) };
+    // A refused connect would pass for a closed connection: it is the test's own limit.
+    let mut s = match tokio::time::timeout(WAIT, TcpStream::connect(addr)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => panic!("could not connect ({e}); raise this process's open-file limit (ulimit -n)"),
+        Err(_) => panic!("connect did not complete within {WAIT:?} (is the listen backlog full?)"),
+    };
     if !first.is_empty() && s.write_all(&first).await.is_err() {
         return Ended::Closed(started.elapsed());
     }

@@ -16,7 +16,7 @@ use crate::support::*;
 
 const FLOODER_CONNS: usize = 16;
 /// Each session in a full registry costs a few KiB; the cap bounds the total.
-const PER_SESSION_KIB: u64 = 8;
+const PER_SESSION_KIB: u64 = 4;
 
 fn legit_ip() -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2))

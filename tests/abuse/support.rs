@@ -67,9 +67,13 @@ pub fn mib(kib: u64) -> f64 {
 // ---------------------------------------------------------------------------------------
 // The server process.
 
-/// `target/debug/examples/everything` (built by `cargo test` / `cargo build --example everything`).
+/// `target/debug/examples/everything` (built by `cargo test` / `cargo build --example
+/// everything`), or `FERRO_EVERYTHING_BIN` as for the interop suites.
 pub fn everything() -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/debug/examples/everything");
+    let p = std::env::var_os("FERRO_EVERYTHING_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/debug/examples/everything"),
+        PathBuf::from,
+    );
     assert!(p.exists(), "{} is missing: run `cargo build --example everything` first", p.display());
     p
 }
