@@ -191,6 +191,8 @@ impl HttpConfig {
     /// the `max_open_streams` field.
     pub fn max_open_streams(mut self, n: usize) -> Self {
         self.max_open_streams = n;
+        self
+    }
     /// Sets the header-read timeout (see [`header_read_timeout`](Self::header_read_timeout)).
     pub fn header_read_timeout(mut self, d: Duration) -> Self {
         self.header_read_timeout = d;
