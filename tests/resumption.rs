@@ -22,7 +22,7 @@ use bytes::Bytes;
 use ferromcp::http::{EventStoreHandle, HttpConfig};
 use ferromcp::sqlite::SqliteEventStore;
 use ferromcp::{Context, NoArgs, Server, ToolDef};
-use ferromcp_core::events::{EventId, EventStore, MemoryEventStore};
+use ferromcp_core::events::{EventId, EventStore, MemoryEventStore, Retention};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
@@ -547,7 +547,10 @@ async fn without_an_event_store_streams_carry_no_ids() {
 /// the resume must not wait for the old connection to drain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_while_the_old_connection_is_stalled_but_open() {
-    let srv = TestServer::start(HttpConfig::default());
+    // The flood (~10 MB) must stay replayable while the old connection holds it up: keep
+    // more than the default 1 MiB per stream.
+    let retention = Retention::default().with_max_bytes_per_stream(16 << 20);
+    let srv = TestServer::start(HttpConfig::default().event_store(MemoryEventStore::with_retention(retention)));
     let sid = open_session(srv.addr).await;
     let mut post = call(srv.addr, &sid, "flood", 11).await.sse();
     let mut tally = Tally::new(11);

@@ -50,6 +50,10 @@ pub struct EventId {
 }
 
 impl EventId {
+    /// The longest stream id [`parse`](Self::parse) accepts (the ids ferromcp mints are
+    /// 23 characters at most): a client's `Last-Event-ID` is never copied beyond this.
+    pub const MAX_STREAM_LEN: usize = 128;
+
     /// Parses `<stream>.<seq>`; `None` for anything else.
     ///
     /// ```
@@ -58,10 +62,14 @@ impl EventId {
     /// assert_eq!((&*id.stream, id.seq), ("abc", 42));
     /// assert_eq!(id.to_string(), "abc.42");
     /// assert!(EventId::parse("nodot").is_none());
+    /// assert!(EventId::parse(&format!("{}.1", "a".repeat(129))).is_none());
     /// ```
     pub fn parse(s: &str) -> Option<EventId> {
         let (stream, seq) = s.trim().rsplit_once('.')?;
-        if stream.is_empty() || !stream.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if stream.is_empty()
+            || stream.len() > Self::MAX_STREAM_LEN
+            || !stream.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             return None;
         }
         Some(EventId { stream: stream.into(), seq: seq.parse().ok()? })

@@ -32,6 +32,7 @@ where
     compare_and_swap(&make(), &namespace()).await;
     delete_prefix(&make(), &namespace()).await;
     odd_keys(&make(), &namespace()).await;
+    count_prefix(&make(), &namespace()).await;
     concurrent_updates_are_atomic(Arc::new(make()), &namespace()).await;
 }
 
@@ -121,6 +122,24 @@ async fn delete_prefix<S: StateStore>(s: &S, ns: &str) {
     assert!(s.get(&format!("{ns}p:a")).await.expect("get").is_none());
     assert!(s.get(&format!("{ns}q:a")).await.expect("get").is_some(), "other prefixes stay");
     assert!(s.get(&format!("{ns}pp:a")).await.expect("get").is_some(), "a longer sibling prefix stays");
+}
+
+/// `count_prefix` is optional (`None`); a store that counts counts exactly the live keys
+/// under the prefix, up to the limit.
+async fn count_prefix<S: StateStore>(s: &S, ns: &str) {
+    for k in ["p:a", "p:b", "p:c:d", "q:a", "pp:a"] {
+        s.put(&format!("{ns}{k}"), json!(k), None).await.expect("put");
+    }
+    s.put(&format!("{ns}p:gone"), json!(1), Some(Duration::from_millis(50))).await.expect("put");
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let Some(n) = s.count_prefix(&format!("{ns}p:"), 100).await.expect("count_prefix") else {
+        eprintln!("state store contract: the store does not count prefixes; count checks skipped");
+        return;
+    };
+    assert_eq!(n, 3, "count_prefix counts the live keys under the prefix only");
+    let capped = s.count_prefix(&format!("{ns}p:"), 2).await.expect("count_prefix");
+    assert!(capped.is_some_and(|n| n >= 2), "counting may stop at the limit but not below it");
+    assert_eq!(s.count_prefix(&format!("{ns}none:"), 100).await.expect("count_prefix"), Some(0));
 }
 
 async fn odd_keys<S: StateStore>(s: &S, ns: &str) {
