@@ -99,7 +99,7 @@ async fn elicit_and_answer(conn: &mut Conn, answer: &mut Conn, sid: &str, id: Va
 #[test]
 fn stored_events_are_bounded_in_bytes() {
     run("events/byte-cap", async {
-        let (allowed, elicits): (usize, usize) = pick((200, 90), (20_000, 600));
+        let (allowed, elicits): (usize, usize) = pick((200, 75), (20_000, 600));
         let server = ServerProc::http(&[]);
         let mut conn = Conn::open(server.addr).await;
         let sid = legacy_session(&mut conn, json!({"elicitation": {}})).await;
