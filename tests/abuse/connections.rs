@@ -206,3 +206,56 @@ fn idle_sockets_beyond_max_connections_do_not_lock_other_clients_out() {
         assert_serves(server.addr, "idle sockets: after").await;
     });
 }
+
+#[test]
+fn keep_alive_connections_left_idle_are_closed_and_free_their_slots() {
+    run("connections/idle-keep-alive", async {
+        const KEEP_ALIVE_MS: u64 = 2_000;
+        let (max, idlers): (usize, usize) = pick((50, 100), (500, 1_000));
+        let server = ServerProc::http(&[
+            "--max-connections",
+            &max.to_string(),
+            "--keep-alive-timeout-ms",
+            &KEEP_ALIVE_MS.to_string(),
+        ]);
+        assert_serves(server.addr, "idle keep-alive: before").await;
+        let baseline = server.rss_kib();
+        let sampler = server.sampler();
+        // One complete request, answered, then silence on a kept-alive connection.
+        let body = modern_body(
+            &serde_json::json!(1),
+            "tools/call",
+            serde_json::json!({"name": "test_simple_text", "arguments": {}}),
+            serde_json::json!({}),
+        );
+        let first = format!(
+            "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+             Accept: application/json, text/event-stream\r\nMcp-Protocol-Version: {MODERN}\r\n\
+             Mcp-Method: tools/call\r\nMcp-Name: test_simple_text\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes();
+        let rounds = idlers.div_ceil(max) as u32;
+        let limit = Duration::from_millis(KEEP_ALIVE_MS) * rounds + MARGIN;
+        let addr = server.addr;
+        let held = tokio::spawn(async move { hold_many("idle keep-alive", addr, idlers, &first, None, limit).await });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let prober = Prober::start(server.addr);
+        let ended = held.await.expect("the idle keep-alive connections");
+        prober.finish("idle keep-alive: while they hold every slot").await;
+        assert_growth(
+            &format!("idle keep-alive: {idlers} against {max} slots"),
+            baseline,
+            sampler.stop(),
+            CONNECTIONS_GROWTH_MIB,
+        );
+        let open = ended.iter().filter(|e| **e == Ended::Open).count();
+        assert_eq!(open, 0, "{open} of {idlers} idle keep-alive connections were still open after {limit:?}");
+        for e in &ended {
+            if let Ended::Answered(_, status) = e {
+                assert_eq!(*status, 200, "each idler's one request was answered before its connection closed");
+            }
+        }
+        assert_serves(server.addr, "idle keep-alive: after").await;
+    });
+}

@@ -18,7 +18,7 @@ use crate::support::*;
 /// Refused tokens keep nothing; only the transient buffers of one 1 MiB request at a time.
 const REFUSED_GROWTH_MIB: u64 = 16;
 /// The store's default byte caps keep what one client can make it hold to a few tens of
-/// MiB (issue 8); add the transient buffers of the 1 MiB requests in flight (4 at a time).
+/// MiB (issue 8); add the transient copies of the 1 MiB requests in flight (2 at a time).
 const STORED_GROWTH_MIB: u64 = 96;
 
 fn progress_call(id: &Value, token: &str) -> String {
@@ -83,9 +83,10 @@ async fn elicit_and_answer(conn: &mut Conn, answer: &mut Conn, sid: &str, id: Va
     }
     let mut reader = SseReader::new(resp.into_body());
     loop {
-        let msg = reader.message(WAIT).await.expect("the call's stream ended without its answer");
+        let (_, data) = reader.event(WAIT).await.expect("the call's stream ended without its answer");
+        let msg = head_of(&data);
         if msg.get("id") == Some(&id) && (msg.get("result").is_some() || msg.get("error").is_some()) {
-            return msg;
+            return serde_json::from_str(&data).unwrap_or(msg);
         }
         if msg["method"] == "elicitation/create" {
             let reply = json!({"jsonrpc": "2.0", "id": msg["id"], "result": {
@@ -96,10 +97,28 @@ async fn elicit_and_answer(conn: &mut Conn, answer: &mut Conn, sid: &str, id: Va
     }
 }
 
+/// The message's `id`, `method`, `result` and `error` without building its (1 MiB) params:
+/// parsing them in this unoptimised test build would cost more than the server's work.
+fn head_of(data: &str) -> Value {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        id: Option<Value>,
+        method: Option<String>,
+        result: Option<serde::de::IgnoredAny>,
+        error: Option<Value>,
+    }
+    let Ok(h) = serde_json::from_str::<Head>(data) else { return Value::Null };
+    let mut v = json!({"id": h.id, "method": h.method, "error": h.error});
+    if h.result.is_some() {
+        v["result"] = json!({});
+    }
+    v
+}
+
 #[test]
 fn stored_events_are_bounded_in_bytes() {
     run("events/byte-cap", async {
-        let (allowed, elicits): (usize, usize) = pick((200, 100), (20_000, 600));
+        let (allowed, elicits): (usize, usize) = pick((200, 90), (20_000, 600));
         let server = ServerProc::http(&[]);
         let mut conn = Conn::open(server.addr).await;
         let sid = legacy_session(&mut conn, json!({"elicitation": {}})).await;
@@ -135,10 +154,10 @@ fn stored_events_are_bounded_in_bytes() {
         }
         eprintln!("events: {allowed} progress calls with a 1000-byte token and a 900-byte id served");
 
-        // Stored output: elicitations of 1 MiB each, answered at once, 4 at a time.
+        // Stored output: elicitations of 1 MiB each, answered at once, 2 at a time.
         let message = Arc::new("m".repeat(1 << 20));
         let next = Arc::new(AtomicUsize::new(0));
-        let workers: Vec<_> = (0..4)
+        let workers: Vec<_> = (0..2)
             .map(|_| {
                 let (message, next, sid, addr) = (message.clone(), next.clone(), sid.clone(), server.addr);
                 tokio::spawn(async move {

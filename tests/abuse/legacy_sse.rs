@@ -21,7 +21,7 @@ use crate::support::*;
 /// MiB of `tools/list` answers); the rest is allocator slack.
 const SSE_GROWTH_MIB: u64 = 16;
 /// Stop once this many POSTs were refused: the bound has been shown.
-const ENOUGH_REFUSALS: usize = 64;
+const ENOUGH_REFUSALS: usize = 16;
 
 /// Opens `GET /sse` on a raw socket that will never be read past the endpoint event.
 async fn unread_stream(addr: SocketAddr) -> (TcpStream, String) {

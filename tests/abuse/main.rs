@@ -13,7 +13,8 @@
 //! `FERRO_ABUSE=full cargo test --test abuse -- --nocapture`.
 //!
 //! # Layout
-//! - `support`: size switch, lock, server process, RSS, HTTP client, MCP bodies, prober.
+//! - `support`: size switch, lock, server process, RSS, HTTP client, MCP bodies, SSE reader.
+//! - `probe`: the well-behaved client, once or in the background during an attack.
 //! - `sealing`: a `requestState` replayed by another principal; key rotation.
 //! - `events`: oversized echoed fields and the event store's byte bound.
 //! - `connections`: slowloris, a never-ending chunked body, idle sockets past the cap.
@@ -27,6 +28,7 @@ mod asks;
 mod connections;
 mod events;
 mod legacy_sse;
+mod probe;
 mod registry;
 mod sealing;
 mod small;
