@@ -9,6 +9,11 @@
 //!   would exceed `max_request_state_bytes` fails with -32602 naming the limit.
 //! * Over real HTTP on 127.0.0.1 with two bearer tokens (`alice-token`, `bob-token`):
 //!   bob retrying with alice's `requestState` gets -32602, alice's retry completes.
+//! * The `everything` example (`--token`, `--sealing-key`), restarted with rotated keys:
+//!   state sealed under key A is accepted after a restart with `--sealing-key B
+//!   --sealing-key A` and rejected after one with only B; bob cannot use alice's state.
+//!   (The binary is built by `cargo test` or `cargo build --examples`;
+//!   `FERRO_EVERYTHING_BIN` overrides its path.)
 //! * Building: a multi-node server without a sealing key is refused.
 //!
 //! Every wait is bounded by a timeout.
@@ -257,4 +262,73 @@ async fn over_http_bob_cannot_retry_with_alices_state() {
     let done = post(addr, alice, retry(&s2, "green")).await;
     assert_eq!(text(&done), "Alice likes green", "{done}");
     serving.abort();
+}
+
+/// The `everything` example serving HTTP on a free loopback port; killed on drop.
+struct Everything {
+    child: std::process::Child,
+    addr: SocketAddr,
+}
+
+impl Everything {
+    fn start(args: &[&str]) -> Everything {
+        let bin = match std::env::var_os("FERRO_EVERYTHING_BIN") {
+            Some(p) => std::path::PathBuf::from(p),
+            None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/debug/examples/everything"),
+        };
+        assert!(bin.exists(), "{} is missing: build it with `cargo build --example everything`", bin.display());
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let child = std::process::Command::new(&bin)
+            .args(["--port", &port.to_string()])
+            .args(args)
+            .env("RUST_LOG", "error")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn everything");
+        let mut e = Everything { child, addr: SocketAddr::from(([127, 0, 0, 1], port)) };
+        let deadline = std::time::Instant::now() + WAIT;
+        while std::net::TcpStream::connect(e.addr).is_err() {
+            assert!(e.child.try_wait().expect("wait").is_none(), "everything {args:?} exited at startup");
+            assert!(std::time::Instant::now() < deadline, "everything did not listen within {WAIT:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        e
+    }
+}
+
+impl Drop for Everything {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_everything_example_binds_state_to_tokens_and_rotates_keys() {
+    const TOOL: &str = "test_input_required_result_multi_round";
+    let (a, b) = (&"a1".repeat(32), &"b2".repeat(32));
+    let tokens = ["--token", "alice-token=alice", "--token", "bob-token=bob"];
+    let (alice, bob) = ("Bearer alice-token", "Bearer bob-token");
+    let step2 = |state: &str| {
+        json!({"name": TOOL, "arguments": {}, "requestState": state,
+            "inputResponses": answer("step2", json!({"color": "green"}))})
+    };
+
+    let old = Everything::start(&[&tokens[..], &["--sealing-key", a]].concat());
+    let first = post(old.addr, alice, json!({"name": TOOL, "arguments": {}})).await;
+    let s1 = state_asking(&first, "step1");
+    let params = json!({"name": TOOL, "arguments": {}, "requestState": s1,
+        "inputResponses": answer("step1", json!({"name": "Alice"}))});
+    let s2 = state_asking(&post(old.addr, alice, params).await, "step2");
+    assert_eq!(error_code(&post(old.addr, bob, step2(&s2)).await), INVALID_PARAMS, "bob cannot use it");
+    drop(old);
+
+    let rotated = Everything::start(&[&tokens[..], &["--sealing-key", b, "--sealing-key", a]].concat());
+    let done = post(rotated.addr, alice, step2(&s2)).await;
+    assert_eq!(text(&done), "Alice likes green", "{done}");
+    drop(rotated);
+
+    let removed = Everything::start(&[&tokens[..], &["--sealing-key", b]].concat());
+    assert_eq!(error_code(&post(removed.addr, alice, step2(&s2)).await), INVALID_PARAMS);
 }
