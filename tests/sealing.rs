@@ -209,6 +209,8 @@ fn a_multi_node_server_without_a_sealing_key_is_refused() {
     assert!(e.to_string().contains("sealing_key"), "{e}");
     assert!(builder().multi_node(true).sealing_key("shared").try_build().is_ok());
     assert!(builder().try_build().is_ok(), "one node may use a random key");
+    let e = builder().previous_sealing_key("old").try_build().expect_err("previous keys need a current one");
+    assert!(matches!(e, BuildError::PreviousKeysWithoutCurrent), "{e}");
 }
 
 /// Sends one modern `tools/call` over HTTP with `authorization`; the JSON-RPC reply.

@@ -5,12 +5,11 @@
 //! mode; a request whose `_meta` names a protocol version is modern. `initialize` is
 //! answered before the next line is read (so requests piped right behind it find the
 //! session initialized); other requests run concurrently (so a tool can wait for an
-//! elicitation answer on the same pipe); every
-//! outgoing message goes through one writer task. On EOF the connection ends: requests
-//! still running may finish and their results are written (for at most
-//! [`ServerConfig::eof_grace`](crate::ServerConfig::eof_grace), then they are cancelled),
-//! asks waiting for the client fail at once (no answer can arrive any more), and the
-//! session is closed.
+//! elicitation answer on the same pipe); every outgoing message goes through one writer
+//! task. On EOF the connection ends: requests still running may finish and their results
+//! are written (for at most [`ServerConfig::eof_grace`](crate::ServerConfig::eof_grace),
+//! then they are cancelled), asks waiting for the client fail at once (no answer can
+//! arrive any more), and the session is closed.
 
 use std::sync::Arc;
 
