@@ -250,6 +250,12 @@ pub enum BuildError {
          sealing key: give every node the same key with ServerBuilder::sealing_key"
     )]
     MissingSealingKey,
+    /// Previous sealing keys are configured but no current one.
+    #[error(
+        "previous requestState sealing keys are configured (ServerBuilder::previous_sealing_key) but no \
+         current key: set the key that seals new state with ServerBuilder::sealing_key"
+    )]
+    PreviousKeysWithoutCurrent,
     /// No key is configured and the operating system could not supply a random one.
     #[error(transparent)]
     RandomKey(#[from] crate::mrtr::RandomKeyError),
@@ -473,6 +479,7 @@ impl ServerBuilder {
         let sealer = match &self.sealing_key {
             Some(k) => Sealer::with_keys(k, &self.previous_sealing_keys, ttl),
             None if self.multi_node => return Err(BuildError::MissingSealingKey),
+            None if !self.previous_sealing_keys.is_empty() => return Err(BuildError::PreviousKeysWithoutCurrent),
             None => {
                 tracing::warn!(
                     "no requestState sealing key configured: using a random per-process key, so MRTR \

@@ -2,13 +2,14 @@
 //!
 //! One connection is one [`Session`] whose id is fixed before `initialize` runs. The era
 //! is decided per message (spec digest §7): `initialize` puts the connection in legacy
-//! mode; a request whose `_meta` names a protocol version is modern. Requests run
-//! concurrently (so a tool can wait for an elicitation answer on the same pipe); every
-//! outgoing message goes through one writer task. On EOF the connection ends: requests
-//! still running may finish and their results are written (for at most
-//! [`ServerConfig::eof_grace`](crate::ServerConfig::eof_grace), then they are cancelled),
-//! asks waiting for the client fail at once (no answer can arrive any more), and the
-//! session is closed.
+//! mode; a request whose `_meta` names a protocol version is modern. `initialize` is
+//! answered before the next line is read (so requests piped right behind it find the
+//! session initialized); other requests run concurrently (so a tool can wait for an
+//! elicitation answer on the same pipe); every outgoing message goes through one writer
+//! task. On EOF the connection ends: requests still running may finish and their results
+//! are written (for at most [`ServerConfig::eof_grace`](crate::ServerConfig::eof_grace),
+//! then they are cancelled), asks waiting for the client fail at once (no answer can
+//! arrive any more), and the session is closed.
 
 use std::sync::Arc;
 
@@ -170,7 +171,14 @@ where
                     cancel: conn_cancel.child_token(),
                     principal: None,
                 };
+                let initialize = req.method == "initialize";
                 let fut = server.handle_request(req, env);
+                if initialize {
+                    // Answered before the next line is read: a client that pipes its
+                    // requests right behind `initialize` finds the session initialized.
+                    send_reply(&out, fut.await).await;
+                    continue;
+                }
                 let out = out.clone();
                 tasks.spawn(async move { send_reply(&out, fut.await).await });
             }
