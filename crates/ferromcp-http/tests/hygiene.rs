@@ -272,3 +272,20 @@ async fn a_stream_whose_peer_reads_nothing_is_closed_after_the_keep_alive_timeou
     tcp.write_all(post(INIT, ACCEPT_BOTH).as_bytes()).await.unwrap();
     assert_eq!(read_response(&mut tcp).await.0, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_head_on_a_kept_alive_connection_gets_the_header_timeout() {
+    let cfg = HttpConfig::default().header_read_timeout(SHORT).keep_alive_timeout(Duration::from_secs(5));
+    let addr = start(cfg).await;
+    let mut tcp = connect(addr).await;
+    // Idle between requests for longer than the header timeout: the keep-alive applies.
+    for _ in 0..2 {
+        tcp.write_all(post(INIT, ACCEPT_BOTH).as_bytes()).await.unwrap();
+        assert_eq!(read_response(&mut tcp).await.0, 200);
+        tokio::time::sleep(SHORT * 2).await;
+    }
+    // A head that starts and stalls is cut at the header timeout.
+    tcp.write_all(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.unwrap();
+    let took = closed_within(&mut tcp, WAIT).await.expect("the stalled head was not cut");
+    assert!(took >= SHORT - Duration::from_millis(50) && took < SHORT + Duration::from_secs(2), "{took:?}");
+}
