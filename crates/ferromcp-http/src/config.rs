@@ -81,7 +81,8 @@ pub struct HttpConfig {
     pub body_read_timeout: Duration,
     /// How long a connection with no request in flight may stay open without sending
     /// anything; past it the connection is closed. An open SSE stream is a request in
-    /// flight, so it is never idle. Default 60 s; zero turns it off. Not to be confused
+    /// flight, so it is never idle; but a connection whose peer reads nothing of what is
+    /// written to it for this long is closed too. Default 60 s; zero turns it off. Not to be confused
     /// with [`keep_alive`](Self::keep_alive), the SSE comment interval. Applies to
     /// [`serve`](crate::serve) / [`serve_listener`](crate::serve_listener).
     pub keep_alive_timeout: Duration,

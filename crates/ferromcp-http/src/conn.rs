@@ -6,7 +6,9 @@
 //!   kept-alive connection; otherwise the connection is closed (slowloris).
 //! - **Keep-alive** (`HttpConfig::keep_alive_timeout`): a connection with no request in
 //!   flight and no byte received is closed after this long. A request is in flight until
-//!   its response body is finished or dropped, so an open SSE stream is never idle.
+//!   its response body is finished or dropped, so an open SSE stream is never idle. A
+//!   connection whose peer reads nothing of what the server writes (a write waiting)
+//!   for this long is closed too, so an unread stream cannot hold its slot forever.
 //! - **Body read** (`HttpConfig::body_read_timeout`): a request body that delivers nothing
 //!   for this long while it is being read fails with [`BodyReadTimeout`], which the
 //!   handlers answer with 408.
@@ -60,6 +62,8 @@ struct Activity {
     head_started: AtomicU64,
     /// When the last request in flight finished.
     idle_since: AtomicU64,
+    /// Since when a write has been waiting for the peer to read, or [`NONE`].
+    write_blocked: AtomicU64,
 }
 
 impl Activity {
@@ -76,6 +80,7 @@ pub(crate) async fn serve_connection(tcp: TcpStream, peer: SocketAddr, app: Rout
         in_flight: AtomicUsize::new(0),
         head_started: AtomicU64::new(0),
         idle_since: AtomicU64::new(0),
+        write_blocked: AtomicU64::new(NONE),
     });
     let io = TokioIo::new(Watched { tcp, act: act.clone() });
     let svc = ConnService { app, peer, act: act.clone(), body_timeout: timeouts.body };
@@ -98,7 +103,10 @@ async fn watchdog(act: &Activity, t: Timeouts) -> &'static str {
     let Some(step) = step else { return std::future::pending().await };
     loop {
         let now = act.now();
-        let due = if act.in_flight.load(Relaxed) > 0 {
+        let blocked = act.write_blocked.load(Relaxed);
+        let due = if blocked != NONE && keep_alive > 0 {
+            Some((blocked.saturating_add(keep_alive), "the peer reads nothing (keep-alive timeout)"))
+        } else if act.in_flight.load(Relaxed) > 0 {
             None
         } else {
             match act.head_started.load(Relaxed) {
@@ -137,16 +145,31 @@ impl AsyncRead for Watched {
     }
 }
 
+impl Watched {
+    /// Notes whether a write waits for the peer to read.
+    fn note_write<T>(&self, p: Poll<T>) -> Poll<T> {
+        let blocked = &self.act.write_blocked;
+        match p {
+            Poll::Pending if blocked.load(Relaxed) == NONE => blocked.store(self.act.now(), Relaxed),
+            Poll::Ready(_) if blocked.load(Relaxed) != NONE => blocked.store(NONE, Relaxed),
+            _ => {}
+        }
+        p
+    }
+}
+
 impl AsyncWrite for Watched {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.tcp).poll_write(cx, buf)
+        let p = Pin::new(&mut self.tcp).poll_write(cx, buf);
+        self.note_write(p)
     }
     fn poll_write_vectored(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+        let p = Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs);
+        self.note_write(p)
     }
     fn is_write_vectored(&self) -> bool {
         self.tcp.is_write_vectored()

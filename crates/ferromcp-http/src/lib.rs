@@ -13,7 +13,11 @@
 //! ```
 //!
 //! # Layout
-//! - [`config`]: [`HttpConfig`] (path, sessions, body limit, DNS-rebinding guard).
+//! - [`config`]: [`HttpConfig`] (path, sessions, body limit, DNS-rebinding guard,
+//!   connection limit and timeouts).
+//! - `listener`: the accept loop of [`serve`]: connection limit, accept-error back-off.
+//! - `conn`: one connection: hyper HTTP/1.1, header-read / body-read / keep-alive
+//!   timeouts, the peer address (`ConnectInfo`) on every request.
 //! - `guard`: Host/Origin checks (DNS-rebinding protection).
 //! - [`auth`]: bearer authentication and session-to-principal binding.
 //! - `post`: POST — era resolution, sessions, dispatch, JSON or SSE answers.

@@ -23,6 +23,19 @@ const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"p
 fn server() -> Server {
     Server::builder("hygiene-test", "1")
         .tool(ToolDef::new("hello").handler(|_ctx: Context, _: NoArgs| async move { "hello" }))
+        // Writes 64 KiB log messages until cancelled (or for 20 s at most).
+        .tool(ToolDef::new("flood").handler(|ctx: Context, _: NoArgs| async move {
+            let big = "x".repeat(64 * 1024);
+            let until = Instant::now() + Duration::from_secs(20);
+            while !ctx.is_cancelled() && Instant::now() < until {
+                let params = serde_json::json!({"level": "info", "data": big});
+                if ctx.send_notification("notifications/message", params).await.is_err() {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            "flood over"
+        }))
         .build()
 }
 
@@ -35,6 +48,14 @@ async fn start(cfg: HttpConfig) -> SocketAddr {
 
 async fn connect(addr: SocketAddr) -> TcpStream {
     timeout(WAIT, TcpStream::connect(addr)).await.expect("connect timed out").unwrap()
+}
+
+/// The `Mcp-Session-Id` of a response head.
+fn session_of(head: &str) -> String {
+    head.lines()
+        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("mcp-session-id")))
+        .map(|(_, v)| v.trim().to_owned())
+        .expect("a session id")
 }
 
 /// A POST of `body` to `/mcp` with extra header lines (each ending in `\r\n`).
@@ -182,11 +203,7 @@ async fn idle_keep_alive_connections_close_but_open_sse_streams_do_not() {
     kept.write_all(post(INIT, ACCEPT_BOTH).as_bytes()).await.unwrap();
     let (status, head, _) = read_response(&mut kept).await;
     assert_eq!(status, 200);
-    let session = head
-        .lines()
-        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("mcp-session-id")))
-        .map(|(_, v)| v.trim().to_owned())
-        .expect("a session id");
+    let session = session_of(&head);
     let mut sse = connect(addr).await;
     let get = format!(
         "GET /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nMcp-Session-Id: {session}\r\n\r\n"
@@ -221,4 +238,54 @@ async fn accept_is_case_insensitive_and_origin_null_is_refused() {
     let (status, _, body) = read_response(&mut tcp).await;
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("Origin"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_whose_peer_reads_nothing_is_closed_after_the_keep_alive_timeout() {
+    let addr = start(HttpConfig::default().keep_alive_timeout(SHORT)).await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut tcp = timeout(WAIT, socket.connect(addr)).await.unwrap().unwrap();
+    tcp.write_all(post(INIT, ACCEPT_BOTH).as_bytes()).await.unwrap();
+    let (status, head, _) = read_response(&mut tcp).await;
+    assert_eq!(status, 200);
+    let session = session_of(&head);
+    let call = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"flood","arguments":{}}}"#;
+    tcp.write_all(post(call, &format!("{ACCEPT_BOTH}Mcp-Session-Id: {session}\r\n")).as_bytes()).await.unwrap();
+    // Read nothing while the server's writes back up, then drain: the stream must end
+    // (closed by the server) well before the tool's 20 s, without the tool's result.
+    tokio::time::sleep(SHORT * 4).await;
+    let start = Instant::now();
+    let (mut got, mut chunk) = (Vec::new(), vec![0u8; 1 << 16]);
+    loop {
+        match timeout(WAIT, tcp.read(&mut chunk)).await {
+            Err(_) => panic!("the unread stream was not closed ({} bytes read)", got.len()),
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => got.extend_from_slice(&chunk[..n]),
+        }
+    }
+    assert!(start.elapsed() < WAIT, "took {:?}", start.elapsed());
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.contains("notifications/message") && !text.contains("flood over"), "{} bytes", got.len());
+    // The server still serves.
+    let mut tcp = connect(addr).await;
+    tcp.write_all(post(INIT, ACCEPT_BOTH).as_bytes()).await.unwrap();
+    assert_eq!(read_response(&mut tcp).await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_head_on_a_kept_alive_connection_gets_the_header_timeout() {
+    let cfg = HttpConfig::default().header_read_timeout(SHORT).keep_alive_timeout(Duration::from_secs(5));
+    let addr = start(cfg).await;
+    let mut tcp = connect(addr).await;
+    // Idle between requests for longer than the header timeout: the keep-alive applies.
+    for _ in 0..2 {
+        tcp.write_all(post(INIT, ACCEPT_BOTH).as_bytes()).await.unwrap();
+        assert_eq!(read_response(&mut tcp).await.0, 200);
+        tokio::time::sleep(SHORT * 2).await;
+    }
+    // A head that starts and stalls is cut at the header timeout.
+    tcp.write_all(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.unwrap();
+    let took = closed_within(&mut tcp, WAIT).await.expect("the stalled head was not cut");
+    assert!(took >= SHORT - Duration::from_millis(50) && took < SHORT + Duration::from_secs(2), "{took:?}");
 }
