@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use ferromcp::Server;
+use ferromcp::{Server, ServerBuilder, ServerConfig};
 
 #[derive(Parser)]
 #[command(about = "ferromcp's conformance \"everything\" server")]
@@ -36,17 +36,29 @@ struct Args {
     /// Also serve the 2024-11-05 HTTP+SSE transport (`GET /sse`, `POST /messages`).
     #[arg(long)]
     legacy_sse: bool,
+    /// How long a server→client request (elicitation, sampling, roots) waits for the
+    /// client's answer on the 2025-11-25 era, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = ServerConfig::default().ask_timeout.as_millis() as u64)]
+    ask_timeout_ms: u64,
+    /// Most server→client requests of one session waiting for answers; one more fails at once.
+    #[arg(long, value_name = "N", default_value_t = ServerConfig::default().max_pending_asks_per_session)]
+    max_pending_asks: usize,
 }
 
 /// Builds the server (also used by tests).
 pub fn build() -> Server {
+    builder().build()
+}
+
+/// The server's builder, every component registered.
+pub fn builder() -> ServerBuilder {
     let b = Server::builder("ferromcp-everything", env!("CARGO_PKG_VERSION")).instructions(
         "ferromcp's conformance fixture: every tool, resource and prompt the MCP conformance suite calls.",
     );
     let b = tools::register(b);
     let b = mrtr_tools::register(b);
     let b = resources::register(b);
-    prompts::register(b).build()
+    prompts::register(b)
 }
 
 #[tokio::main]
@@ -56,7 +68,10 @@ async fn main() -> std::io::Result<()> {
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .init();
-    let server = build();
+    let server = builder()
+        .ask_timeout(Duration::from_millis(args.ask_timeout_ms))
+        .max_pending_asks_per_session(args.max_pending_asks)
+        .build();
     // test://watched-resource changes every 3 s; subscribers are told.
     let watched = server.clone();
     tokio::spawn(async move {
