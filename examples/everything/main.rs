@@ -21,7 +21,7 @@ use clap::Parser;
 use ferromcp::auth::StaticBearer;
 use ferromcp::http::HttpAuth;
 use ferromcp::state::Principal;
-use ferromcp::{Server, ServerBuilder};
+use ferromcp::{Server, ServerBuilder, ServerConfig};
 
 #[derive(Parser)]
 #[command(about = "ferromcp's conformance \"everything\" server")]
@@ -63,6 +63,13 @@ struct Args {
     /// Time an idle connection stays open, in ms (0 = off; default 60,000).
     #[arg(long)]
     keep_alive_timeout_ms: Option<u64>,
+    /// How long a server→client request (elicitation, sampling, roots) waits for the
+    /// client's answer on the 2025-11-25 era, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = ServerConfig::default().ask_timeout.as_millis() as u64)]
+    ask_timeout_ms: u64,
+    /// Most server→client requests of one session waiting for answers; one more fails at once.
+    #[arg(long, value_name = "N", default_value_t = ServerConfig::default().max_pending_asks_per_session)]
+    max_pending_asks: usize,
 }
 
 /// Builds the server (also used by tests).
@@ -70,8 +77,8 @@ pub fn build() -> Server {
     builder().build()
 }
 
-/// The server's builder, with every component registered.
-fn builder() -> ServerBuilder {
+/// The server's builder, every component registered.
+pub fn builder() -> ServerBuilder {
     let b = Server::builder("ferromcp-everything", env!("CARGO_PKG_VERSION")).instructions(
         "ferromcp's conformance fixture: every tool, resource and prompt the MCP conformance suite calls.",
     );
@@ -134,9 +141,11 @@ async fn main() -> std::io::Result<()> {
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .init();
-    let server = or_exit(
-        with_sealing_keys(builder(), &args.sealing_keys).and_then(|b| b.try_build().map_err(std::io::Error::other)),
-    );
+    let b = builder()
+        .ask_timeout(Duration::from_millis(args.ask_timeout_ms))
+        .max_pending_asks_per_session(args.max_pending_asks);
+    let server =
+        or_exit(with_sealing_keys(b, &args.sealing_keys).and_then(|b| b.try_build().map_err(std::io::Error::other)));
     let auth = or_exit(bearer_auth(&args.tokens));
     // test://watched-resource changes every 3 s; subscribers are told.
     let watched = server.clone();

@@ -134,7 +134,7 @@ pub enum Error {
     /// A server→client request was refused at once, before anything was sent or parked:
     /// as many asks as the limit `limit` allows already wait for the client's answers.
     #[error(
-        "cannot ask the client: {max} asks already wait for its answers, the `{limit}` limit; \
+        "cannot ask the client: the `{limit}` limit of {max} asks waiting for answers is reached; \
          let the client answer (or cancel) them first, or raise `ServerBuilder::{limit}`"
     )]
     TooManyAsks {
@@ -253,7 +253,7 @@ mod tests {
     fn too_many_asks_names_the_limit_and_what_to_do() {
         let e = Error::TooManyAsks { limit: "max_pending_asks_per_session", max: 64 };
         let text = e.to_string();
-        assert!(text.contains("64 asks") && text.contains("`max_pending_asks_per_session`"), "{text}");
+        assert!(text.contains("`max_pending_asks_per_session` limit of 64 asks"), "{text}");
         assert!(text.contains("ServerBuilder::max_pending_asks_per_session"), "{text}");
         assert_eq!(e.into_protocol().code, code::INTERNAL_ERROR);
     }
