@@ -36,17 +36,39 @@ struct Args {
     /// Also serve the 2024-11-05 HTTP+SSE transport (`GET /sse`, `POST /messages`).
     #[arg(long)]
     legacy_sse: bool,
+    /// Most legacy sessions held at once; a new one sheds the least recently used idle one.
+    #[arg(long, default_value_t = ferromcp::session::SessionLimits::default().max_sessions)]
+    max_sessions: usize,
+    /// Most legacy sessions per client (principal, else address); 0 = no per-client cap.
+    #[arg(long, default_value_t = ferromcp::session::SessionLimits::default().max_per_client.unwrap_or(0))]
+    sessions_per_client: usize,
+}
+
+impl Args {
+    /// The session limits from `--max-sessions` and `--sessions-per-client`.
+    fn session_limits(&self) -> ferromcp::session::SessionLimits {
+        ferromcp::session::SessionLimits {
+            max_sessions: self.max_sessions,
+            max_per_client: (self.sessions_per_client > 0).then_some(self.sessions_per_client),
+            ..Default::default()
+        }
+    }
 }
 
 /// Builds the server (also used by tests).
 pub fn build() -> Server {
+    builder().build()
+}
+
+/// The server's builder, every component registered.
+pub fn builder() -> ferromcp::ServerBuilder {
     let b = Server::builder("ferromcp-everything", env!("CARGO_PKG_VERSION")).instructions(
         "ferromcp's conformance fixture: every tool, resource and prompt the MCP conformance suite calls.",
     );
     let b = tools::register(b);
     let b = mrtr_tools::register(b);
     let b = resources::register(b);
-    prompts::register(b).build()
+    prompts::register(b)
 }
 
 #[tokio::main]
@@ -56,7 +78,7 @@ async fn main() -> std::io::Result<()> {
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .init();
-    let server = build();
+    let server = builder().session_limits(args.session_limits()).build();
     // test://watched-resource changes every 3 s; subscribers are told.
     let watched = server.clone();
     tokio::spawn(async move {
