@@ -70,6 +70,23 @@ struct Args {
     /// Most server→client requests of one session waiting for answers; one more fails at once.
     #[arg(long, value_name = "N", default_value_t = ServerConfig::default().max_pending_asks_per_session)]
     max_pending_asks: usize,
+    /// Most legacy sessions held at once; a new one sheds the least recently used idle one.
+    #[arg(long, default_value_t = ferromcp::session::SessionLimits::default().max_sessions)]
+    max_sessions: usize,
+    /// Most legacy sessions per client (principal, else address); 0 = no per-client cap.
+    #[arg(long, default_value_t = ferromcp::session::SessionLimits::default().max_per_client.unwrap_or(0))]
+    sessions_per_client: usize,
+}
+
+impl Args {
+    /// The session limits from `--max-sessions` and `--sessions-per-client`.
+    fn session_limits(&self) -> ferromcp::session::SessionLimits {
+        ferromcp::session::SessionLimits {
+            max_sessions: self.max_sessions,
+            max_per_client: (self.sessions_per_client > 0).then_some(self.sessions_per_client),
+            ..Default::default()
+        }
+    }
 }
 
 /// Builds the server (also used by tests).
@@ -143,7 +160,8 @@ async fn main() -> std::io::Result<()> {
         .init();
     let b = builder()
         .ask_timeout(Duration::from_millis(args.ask_timeout_ms))
-        .max_pending_asks_per_session(args.max_pending_asks);
+        .max_pending_asks_per_session(args.max_pending_asks)
+        .session_limits(args.session_limits());
     let server =
         or_exit(with_sealing_keys(b, &args.sealing_keys).and_then(|b| b.try_build().map_err(std::io::Error::other)));
     let auth = or_exit(bearer_auth(&args.tokens));

@@ -6,6 +6,7 @@
 //! cargo run --release -p ferrobench -- sessions --sessions 10000
 //! cargo run --release -p ferrobench -- resume     # event store off / memory / SQLite
 //! cargo run --release -p ferrobench -- state      # session state: MemoryStore, increment, memory per key
+//! cargo run --release -p ferrobench -- registry   # a full session registry vs an uncapped one
 //! ```
 //!
 //! The load generator runs in this process (tokio current-thread runtime, pinned to
@@ -15,7 +16,8 @@
 //!
 //! Modules: [`client`] (HTTP/MCP client), [`load`] (S1 closed loop), [`sessions`]
 //! (memory per idle session), [`resume`] (cost of resumable streams), [`state`]
-//! (session state: stores, `increment`, memory per key), [`servers`] (the servers under
+//! (session state: stores, `increment`, memory per key), [`registry`] (a session
+//! registry full at its cap vs uncapped: inits/s, another client's latency), [`servers`] (the servers under
 //! test), [`ceiling`] (the raw axum ceiling, shared with the `ferrobench-inproc` binary,
 //! which measures one call in process), [`procs`] (/proc, pinning, child processes),
 //! [`report`] (table, verdicts, JSON line).
@@ -24,6 +26,7 @@ mod ceiling;
 mod client;
 mod load;
 mod procs;
+mod registry;
 mod report;
 mod resume;
 mod servers;
@@ -58,6 +61,9 @@ enum Cmd {
     Resume(Opts),
     /// Session state: MemoryStore ops/s, increment calls/s (memory, Redis) vs add, memory per key.
     State(Opts),
+    /// A full session registry vs an uncapped one: initialize throughput and another
+    /// client's tools/call latency during an initialize flood.
+    Registry(Opts),
     /// (internal) Measure MemoryStore in a fresh process for `state`.
     #[command(hide = true)]
     StateChild(state::ChildArgs),
@@ -76,6 +82,13 @@ enum Cmd {
         /// Session state in Redis at this URL (`state` benchmark) instead of memory.
         #[arg(long)]
         redis: Option<String>,
+        /// Legacy session registry cap.
+        #[arg(long, default_value_t = 100_000)]
+        max_sessions: usize,
+        /// Sessions per client (0 = no per-client cap: benchmarks open every session
+        /// from one address).
+        #[arg(long, default_value_t = 0)]
+        sessions_per_client: usize,
     },
     /// (internal) Serve the raw axum + serde_json ceiling.
     #[command(hide = true)]
@@ -134,6 +147,9 @@ struct Opts {
     server_runtime: RuntimeKind,
     #[command(flatten)]
     state: state::StateArgs,
+    /// `registry`: sessions filled before the flood (the cap of the full registry).
+    #[arg(long, default_value_t = 100_000)]
+    registry_sessions: usize,
 }
 
 fn runtime_name(r: RuntimeKind) -> &'static str {
@@ -255,6 +271,25 @@ async fn bench(
     Ok((s1, ceiling, sessions))
 }
 
+/// Runs the `registry` benchmark: the uncapped server, then the capped one.
+async fn registry_bench(
+    o: &Opts,
+    ro: registry::RegistryOpts,
+    server_cpu: Option<usize>,
+) -> Result<[registry::Side; 2], String> {
+    let mut sides: [registry::Side; 2] = Default::default();
+    for (side, cap) in sides.iter_mut().zip(registry::caps(&ro)) {
+        let cap_arg = cap.to_string();
+        let args = ["serve-ferromcp", "--mode", "stateful", "--max-sessions", &cap_arg];
+        let server = start(&args, o, server_cpu).await?;
+        eprintln!("ferrobench: registry, max {cap} sessions (pid {}, port {})", server.pid, server.port);
+        let r = registry::run(server.port, server.pid, cap, ro).await;
+        server.stop().await;
+        *side = r?;
+    }
+    Ok(sides)
+}
+
 /// Set in the environment of the copy of this command that runs in its own session.
 const OWN_SESSION_ENV: &str = "FERROBENCH_OWN_SESSION";
 
@@ -284,6 +319,17 @@ fn run_bench(cmd: &str, o: &Opts) -> Result<(), String> {
     let (loadgen_cpu, server_cpu) = pin(o);
     let nice = if o.nice != 0 { apply_nice(o) } else { 0 };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| format!("runtime: {e}"))?;
+    if cmd == "registry" {
+        let ro = registry::RegistryOpts {
+            sessions: o.registry_sessions.max(1),
+            concurrency: o.concurrency.max(1),
+            duration: Duration::from_secs_f64(o.duration_s.max(0.5)),
+            timeout: Duration::from_millis(o.timeout_ms),
+        };
+        let sides = rt.block_on(registry_bench(o, ro, server_cpu))?;
+        registry::print(&sides, &ro);
+        return Ok(());
+    }
     if cmd == "resume" {
         let rows = rt.block_on(resume::bench(o, server_cpu))?;
         resume::print(&rows, o, (loadgen_cpu, server_cpu), nice);
@@ -316,9 +362,15 @@ fn main() -> ExitCode {
         Cmd::Sessions(o) => run_bench("sessions", o),
         Cmd::Resume(o) => run_bench("resume", o),
         Cmd::State(o) => run_bench("state", o),
+        Cmd::Registry(o) => run_bench("registry", o),
         Cmd::StateChild(a) => state::child(a),
-        Cmd::ServeFerromcp { port, mode, runtime, events, redis } => {
-            servers::serve_ferromcp(*port, *mode, *runtime, events.clone(), redis.clone())
+        Cmd::ServeFerromcp { port, mode, runtime, events, redis, max_sessions, sessions_per_client } => {
+            let limits = ferromcp::session::SessionLimits {
+                max_sessions: *max_sessions,
+                max_per_client: (*sessions_per_client > 0).then_some(*sessions_per_client),
+                ..Default::default()
+            };
+            servers::serve_ferromcp(*port, *mode, *runtime, events.clone(), redis.clone(), limits)
                 .map_err(|e| format!("serve-ferromcp: {e}"))
         }
         Cmd::ServeCeiling { port, runtime } => {

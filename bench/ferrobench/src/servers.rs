@@ -104,9 +104,10 @@ pub fn serve_ferromcp(
     rt: RuntimeKind,
     events: Option<Events>,
     redis: Option<String>,
+    limits: ferromcp::session::SessionLimits,
 ) -> std::io::Result<()> {
     runtime(rt)?.block_on(async move {
-        let builder = Server::builder("ferrobench", "0.1.0").tool(add);
+        let builder = Server::builder("ferrobench", "0.1.0").tool(add).session_limits(limits);
         let mut builder = crate::state::with_state(builder, redis.as_deref()).await?;
         if events.is_some() {
             builder = builder.tool(add_progress);
