@@ -197,6 +197,11 @@ async fn a_state_over_the_size_limit_is_a_clear_error_not_an_unsendable_retry() 
     assert_eq!(error_code(&reply), INVALID_PARAMS, "{reply}");
     let msg = reply["error"]["message"].as_str().unwrap();
     assert!(msg.contains("max_request_state_bytes") && msg.contains("4096"), "{msg}");
+    let oversized = json!({"name": "profile", "arguments": {}, "requestState": "x".repeat(5000),
+        "inputResponses": answer("name", json!({"name": "Eve"}))});
+    let reply = call(&server, None, oversized).await;
+    assert_eq!(error_code(&reply), INVALID_PARAMS, "{reply}");
+    assert!(reply["error"]["message"].as_str().unwrap().contains("limit of 4096 bytes"), "{reply}");
     // A small answer still works.
     let state = alices_second_state(&server, None).await;
     assert_eq!(text(&call(&server, None, retry(&state, "red")).await), "Alice likes red");

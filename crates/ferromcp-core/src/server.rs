@@ -57,7 +57,8 @@ pub struct ServerConfig {
     pub max_state_keys_per_scope: u64,
     /// The largest sealed MRTR `requestState` the server hands out, in bytes (default
     /// 1 MiB, well under the HTTP body limit, so every retry can be sent). A call whose
-    /// state would be larger fails with `-32602` naming this limit.
+    /// state would be larger fails with `-32602` naming this limit, and a longer
+    /// `requestState` sent by a client is refused the same way before it is decoded.
     pub max_request_state_bytes: usize,
     /// How long calls still running when a line-delimited connection's input ends
     /// (stdin closed) may take to finish and write their results before they are

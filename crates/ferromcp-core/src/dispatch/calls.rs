@@ -125,6 +125,14 @@ fn mrtr_state(
         }
     }
     if let Some(state) = &p.request_state {
+        let limit = server.config().max_request_state_bytes;
+        if state.len() > limit {
+            // Never handed out by this server: refused before any decoding or MAC work.
+            return Err(ProtocolError::invalid_params(format!(
+                "Invalid requestState: longer than the server's limit of {limit} bytes \
+                 (ServerConfig::max_request_state_bytes); retry the original request without it"
+            )));
+        }
         st.prior = server.sealer().open(state, &binding(principal, method, target, p.args()))?;
         st.once = st.prior.once.clone();
     }
