@@ -125,7 +125,7 @@ async fn slowloris_connections_are_closed_after_the_header_timeout() {
     }
     let all = start.elapsed();
     assert!(all >= SHORT - Duration::from_millis(50), "closed before the header timeout: {all:?}");
-    assert!(all < SHORT + Duration::from_secs(3), "200 slow connections took {all:?} to close");
+    assert!(all < SHORT + Duration::from_secs(5), "200 slow connections took {all:?} to close");
     // The server still serves.
     let mut tcp = connect(addr).await;
     tcp.write_all(post(INIT, ACCEPT_BOTH).as_bytes()).await.unwrap();
