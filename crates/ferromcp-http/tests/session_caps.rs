@@ -23,11 +23,15 @@ use tokio::time::timeout;
 const WAIT: Duration = Duration::from_secs(10);
 
 async fn start(per_client: usize, auth: Option<HttpAuth>) -> SocketAddr {
+    start_with(per_client, auth, HttpConfig::default()).await
+}
+
+async fn start_with(per_client: usize, auth: Option<HttpAuth>, cfg: HttpConfig) -> SocketAddr {
     let server = Server::builder("caps", "1")
         .tool(ToolDef::new("hello").handler(|_ctx: Context, _: NoArgs| async move { "hello" }))
         .session_limits(SessionLimits { max_per_client: Some(per_client), ..SessionLimits::default() })
         .build();
-    let mut cfg = HttpConfig::default();
+    let mut cfg = cfg;
     if let Some(a) = auth {
         cfg = cfg.auth(a);
     }
@@ -48,10 +52,11 @@ const ALICE: Client = Client { from: "127.0.0.1", token: Some("alice-token") };
 const BOB: Client = Client { from: "127.0.0.1", token: Some("bob-token") };
 
 impl Client {
-    /// Sends one request on a fresh connection from `self.from`.
+    /// Sends one request to `path` on a fresh connection from `self.from`.
     async fn send(
         &self,
         addr: SocketAddr,
+        path: &str,
         req: hyper::http::request::Builder,
         body: &str,
     ) -> hyper::Response<Incoming> {
@@ -63,7 +68,7 @@ impl Client {
             let _ = conn.await;
         });
         let mut req = req
-            .uri("/mcp")
+            .uri(path)
             .header("host", addr.to_string())
             .header("content-type", "application/json")
             .header("accept", "application/json, text/event-stream");
@@ -80,7 +85,7 @@ impl Client {
         if let Some(s) = session {
             req = req.header("mcp-session-id", s).header("mcp-protocol-version", "2025-11-25");
         }
-        let resp = self.send(addr, req, body).await;
+        let resp = self.send(addr, "/mcp", req, body).await;
         let status = resp.status().as_u16();
         let sid = resp.headers().get("mcp-session-id").map(|v| v.to_str().unwrap().to_owned());
         let bytes = timeout(WAIT, resp.into_body().collect()).await.unwrap().unwrap().to_bytes();
@@ -106,11 +111,16 @@ impl Client {
         }
     }
 
+    /// `GET /sse` (HTTP+SSE transport): the response, stream open while it is kept.
+    async fn sse(&self, addr: SocketAddr) -> hyper::Response<Incoming> {
+        self.send(addr, "/sse", hyper::Request::get("/sse"), "").await
+    }
+
     /// Opens the session's standalone GET stream (the session is busy while it is open).
     async fn stream(&self, addr: SocketAddr, session: &str) -> hyper::Response<Incoming> {
         let req =
             hyper::Request::get("/mcp").header("mcp-session-id", session).header("mcp-protocol-version", "2025-11-25");
-        let resp = self.send(addr, req, "").await;
+        let resp = self.send(addr, "/mcp", req, "").await;
         assert_eq!(resp.status(), 200);
         resp
     }
@@ -160,4 +170,32 @@ async fn unauthenticated_clients_are_capped_per_address() {
     assert!(!here.alive(addr, &x1).await, "127.0.0.1 shed its own session");
     assert!(there.alive(addr, &y1).await, "127.0.0.2's session survives");
     assert!(here.alive(addr, &x2).await);
+}
+
+#[tokio::test]
+async fn http_sse_connections_count_against_the_cap_and_free_it_when_closed() {
+    let here = Client { from: "127.0.0.1", token: None };
+    let there = Client { from: "127.0.0.2", token: None };
+    let addr = start_with(1, None, HttpConfig::default().legacy_sse(true)).await;
+    let first = here.sse(addr).await;
+    assert_eq!(first.status(), 200);
+    // Its one session is busy (its stream is open): a second connection is refused.
+    let refused = here.sse(addr).await;
+    assert_eq!(refused.status(), 429);
+    let bytes = timeout(WAIT, refused.into_body().collect()).await.unwrap().unwrap().to_bytes();
+    let json: Value = serde_json::from_slice(&bytes).unwrap();
+    assert!(json["error"]["message"].as_str().unwrap().contains("max_per_client"), "{json}");
+    assert_eq!(there.sse(addr).await.status(), 200, "another address is not limited");
+    // Closing the stream ends its session: the client may connect again.
+    drop(first);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let again = here.sse(addr).await;
+        if again.status() == 200 {
+            break;
+        }
+        assert_eq!(again.status(), 429);
+        assert!(tokio::time::Instant::now() < deadline, "the closed connection's session was never freed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
