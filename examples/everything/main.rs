@@ -70,7 +70,7 @@ struct Args {
     /// Most server→client requests of one session waiting for answers; one more fails at once.
     #[arg(long, value_name = "N", default_value_t = ServerConfig::default().max_pending_asks_per_session)]
     max_pending_asks: usize,
-    /// Most legacy sessions held at once; a new one sheds the least recently used idle one.
+    /// Most legacy sessions held at once; a new one sheds the least recently used idle one of the client holding the most.
     #[arg(long, default_value_t = ferromcp::session::SessionLimits::default().max_sessions)]
     max_sessions: usize,
     /// Most legacy sessions per client (principal, else address); 0 = no per-client cap.

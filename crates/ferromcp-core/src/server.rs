@@ -414,9 +414,10 @@ impl ServerBuilder {
     }
     /// Calls `f` once when the server ends a legacy session: reaped after the idle timeout
     /// (`info.end_reason == Some(EndReason::Expired)`) or shed because the table was full
-    /// (`Some(EndReason::Shed)`: the least recently used idle session makes room for a new
-    /// one). Both are ends the client did not ask for — its next request gets 404 and it
-    /// must initialize again — so both fire this hook; `end_reason` tells them apart. See
+    /// (`Some(EndReason::Shed)`: the least recently used idle session of the client holding
+    /// the most sessions makes room, see [`SessionLimits`]). Both are ends the client did
+    /// not ask for — its next request gets 404 and it must initialize again — so both fire
+    /// this hook; `end_reason` tells them apart. See
     /// [`on_session_created`](Self::on_session_created) for the guarantees.
     pub fn on_session_expired(mut self, f: impl Fn(&SessionInfo<'_>) + Send + Sync + 'static) -> Self {
         self.session_hooks.expired.push(Arc::new(f));

@@ -8,10 +8,11 @@
 //!
 //! [`SessionRegistry`] holds the HTTP sessions: ids from the OS CSPRNG (128 bits,
 //! base64url), an idle timeout enforced by a reaper task owned by a guard, and a bound
-//! that sheds the oldest idle session instead of refusing new clients. A second bound,
-//! per client (principal, else address), makes a client at its cap shed its *own* least
-//! recently used idle session, so one client cannot evict the others' sessions. Shedding
-//! and expiry use an ordered index (`session/index.rs`), O(log n) amortised.
+//! that sheds instead of refusing new clients: the least recently used idle session of
+//! the client (principal, else address) holding the most. A second bound, per client,
+//! makes a client at its cap shed its *own* least recently used idle session, so one
+//! client cannot evict the others' sessions. Shedding and expiry use ordered indexes
+//! (`session/index.rs`), O(log n) amortised.
 
 mod index;
 mod registry;
@@ -388,7 +389,11 @@ impl<'a> SessionInfo<'a> {
 pub struct SessionLimits {
     /// Sessions idle longer than this are reaped (`None` = never).
     pub idle_timeout: Option<Duration>,
-    /// At most this many sessions; a new one sheds the oldest idle one.
+    /// At most this many sessions. A new one in a full table sheds the least recently used
+    /// idle session of the client (as for `max_per_client`; sessions with neither are one
+    /// client here) holding the most sessions, ties to the one with the oldest session: a
+    /// flood sheds only the flooder's own. If the heaviest have none idle, the least
+    /// recently used idle session of all goes. Default 100,000.
     pub max_sessions: usize,
     /// At most this many sessions per client: per principal when authenticated, else per
     /// client address (IPv4 address or IPv6 /64; sessions with neither, such as stdio,

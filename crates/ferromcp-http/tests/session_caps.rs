@@ -137,7 +137,7 @@ async fn a_principal_at_its_cap_sheds_only_its_own_sessions_then_is_refused() {
     let addr = start(2, Some(bearer())).await;
     let bob1 = BOB.open(addr).await.unwrap();
     let a1 = ALICE.open(addr).await.unwrap();
-    // Last-seen times have millisecond resolution: keep the three apart.
+    // Last-seen times are in milliseconds: a1 and a2 in one would tie (broken by id).
     tokio::time::sleep(Duration::from_millis(5)).await;
     let a2 = ALICE.open(addr).await.unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;

@@ -8,6 +8,8 @@
 //!   sessions ordered by the time they are *filed* under, `(filed_ms, id)`.
 //! - `oldest`: every client filed under the time of its least recent session, so the
 //!   globally least recently used session is the first session of the first client.
+//! - `heavy`: every client filed under its session count (then the time of its least
+//!   recent session, oldest first), so the client holding the most sessions is the last.
 //!
 //! # Lazy correction
 //! Touching a session (`get`) only stores its `last_seen_ms`; the index is not updated.
@@ -19,9 +21,23 @@
 //! in flight or a stream open) met at the front is in use right now: it is re-filed at the
 //! current time (a bounded number per search).
 //!
-//! Shedding within one client never touches another client's sessions; the global
-//! shed (a full table) takes the least recently used idle session of all.
+//! Shedding within one client never touches another client's sessions. The shed that
+//! makes room in a full table takes from the client that holds the *most* sessions (its
+//! least recently used idle one), so no client can drive it into the others' sessions:
+//! a flood only ever sheds the flooder's own sessions once it is the heaviest client.
+//! Among clients holding equally many, the one whose least recent session is oldest
+//! goes first (with one session each, that is the global least recently used). If the
+//! heaviest client has no idle session, the next heaviest is tried, up to
+//! [`HEAVY_CLIENT_TRIES`] clients and [`GLOBAL_BUSY_SKIPS`] busy sessions in all; if
+//! none of them has one, the shed falls back to the least recently used idle session
+//! of all (then, as a last resort, the least recently used busy one).
+//!
+//! Sessions with neither a principal nor an address (stdio, in process, restored from a
+//! store, or HTTP served without the peer's address) count as one client, "anonymous",
+//! here: when no session has a client key, the shed is the global least recently used,
+//! as before there were clients.
 
+use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -29,9 +45,14 @@ use std::sync::atomic::Ordering;
 
 use super::Session;
 
-/// At most this many busy sessions are skipped (and re-filed) by one global shed; beyond
-/// it the least recently used session is shed even if busy (as when every session is).
+/// At most this many busy sessions are skipped (and re-filed) by the search of the
+/// heaviest clients, and again by the fallback search of all sessions; beyond it the
+/// least recently used session is shed even if busy (as when every session is).
 pub(super) const GLOBAL_BUSY_SKIPS: usize = 256;
+
+/// A full-table shed looks for an idle session in at most this many of the heaviest
+/// clients before it falls back to the least recently used idle session of all.
+pub(super) const HEAVY_CLIENT_TRIES: usize = 8;
 
 /// Whom a session counts against for the per-client cap.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -68,12 +89,21 @@ impl ClientKey {
 
 type Order = BTreeSet<(u64, Arc<str>)>;
 
+/// What the client-level indexes know of one client: its session count and the time its
+/// least recent session is filed under (`None` once it has no session).
+type Summary = Option<(usize, u64)>;
+
+fn summary(order: &Order) -> Summary {
+    order.first().map(|e| (order.len(), e.0))
+}
+
 /// Sessions by id plus the per-client last-seen index (see the module docs).
 #[derive(Default)]
 pub(super) struct Table {
     pub(super) map: HashMap<Arc<str>, Arc<Session>>,
     clients: HashMap<ClientKey, Order>,
     oldest: BTreeSet<(u64, ClientKey)>,
+    heavy: BTreeSet<(usize, Reverse<u64>, ClientKey)>,
 }
 
 impl Table {
@@ -100,38 +130,54 @@ impl Table {
     fn file(&mut self, key: &ClientKey, id: Arc<str>, t: u64, s: &Session) {
         s.filed_ms.store(t, Ordering::Relaxed);
         let order = self.clients.entry(key.clone()).or_default();
-        let before = order.first().map(|e| e.0);
+        let before = summary(order);
         order.insert((t, id));
-        let after = order.first().map(|e| e.0);
-        self.fix_oldest(key, before, after);
+        let after = summary(order);
+        self.fix_client(key, before, after);
     }
 
     fn unfile(&mut self, key: &ClientKey, id: &Arc<str>, t: u64) {
         let Some(order) = self.clients.get_mut(key) else { return };
-        let before = order.first().map(|e| e.0);
+        let before = summary(order);
         order.remove(&(t, id.clone()));
-        let after = order.first().map(|e| e.0);
+        let after = summary(order);
         if order.is_empty() {
             self.clients.remove(key);
         }
-        self.fix_oldest(key, before, after);
+        self.fix_client(key, before, after);
     }
 
-    fn fix_oldest(&mut self, key: &ClientKey, before: Option<u64>, after: Option<u64>) {
+    /// Moves `key`'s entries in `oldest` and `heavy` from what `before` says to `after`.
+    fn fix_client(&mut self, key: &ClientKey, before: Summary, after: Summary) {
         if before == after {
             return;
         }
-        if let Some(b) = before {
-            self.oldest.remove(&(b, key.clone()));
+        let (front_before, front_after) = (before.map(|b| b.1), after.map(|a| a.1));
+        if front_before != front_after {
+            if let Some(b) = front_before {
+                self.oldest.remove(&(b, key.clone()));
+            }
+            if let Some(a) = front_after {
+                self.oldest.insert((a, key.clone()));
+            }
         }
-        if let Some(a) = after {
-            self.oldest.insert((a, key.clone()));
+        if let Some((n, t)) = before {
+            self.heavy.remove(&(n, Reverse(t), key.clone()));
+        }
+        if let Some((n, t)) = after {
+            self.heavy.insert((n, Reverse(t), key.clone()));
         }
     }
 
+    /// Moves `s` (filed under `from`) to `to` within its client: the count is unchanged.
     fn refile(&mut self, key: &ClientKey, s: &Session, from: u64, to: u64) {
-        self.unfile(key, &s.id, from);
-        self.file(key, s.id.clone(), to, s);
+        let Some(order) = self.clients.get_mut(key) else { return };
+        let before = summary(order);
+        order.remove(&(from, s.id.clone()));
+        order.insert((to, s.id.clone()));
+        s.filed_ms.store(to, Ordering::Relaxed);
+        let after = summary(order);
+        self.fix_client(key, before, after);
     }
 
     /// The least recently filed entry: of `scope`'s sessions, or of all.
@@ -145,17 +191,16 @@ impl Table {
     }
 
     /// The least recently used idle session (of `scope`'s, or of all), correcting stale
-    /// entries on the way. At most `busy_skips` busy sessions are skipped (re-filed at
-    /// `now`); after that the least recently used one is returned if `take_busy`, else
-    /// `None`.
+    /// entries on the way. At most `skips` busy sessions are skipped (re-filed at `now`;
+    /// `skips` is decreased by each); after that the least recently used one is returned
+    /// if `take_busy`, else `None`.
     pub(super) fn pick(
         &mut self,
         scope: Option<&ClientKey>,
         now: u64,
-        busy_skips: usize,
+        skips: &mut usize,
         take_busy: bool,
     ) -> Option<Arc<Session>> {
-        let mut skips = busy_skips;
         loop {
             let (key, t, id) = self.front(scope)?;
             let Some(s) = self.map.get(&id).cloned() else {
@@ -169,15 +214,64 @@ impl Table {
                 continue;
             }
             if s.busy() {
-                if skips == 0 {
+                if *skips == 0 {
                     return take_busy.then_some(s);
                 }
-                skips -= 1;
+                *skips -= 1;
                 self.refile(&key, &s, t, now.max(t));
                 continue;
             }
             return Some(s);
         }
+    }
+
+    /// The session to shed to make room in a full table (see the module docs): the least
+    /// recently used idle session of the heaviest client that has one, within
+    /// [`HEAVY_CLIENT_TRIES`] clients; else the least recently used idle session of all;
+    /// else the least recently used session. `None` only when the table is empty.
+    pub(super) fn pick_to_shed(&mut self, now: u64) -> Option<Arc<Session>> {
+        let mut skips = GLOBAL_BUSY_SKIPS;
+        // Clients found with no idle session (allocated only when the heaviest has none).
+        let mut tried: Vec<ClientKey> = Vec::new();
+        while tried.len() < HEAVY_CLIENT_TRIES {
+            let Some(key) = self.heavy.iter().rev().map(|e| &e.2).find(|k| !tried.contains(k)).cloned() else {
+                break;
+            };
+            if self.correct_front(&key) {
+                // Its least recent session was used since it was filed: among clients
+                // holding as many, another may now come first.
+                continue;
+            }
+            let budget = skips.min(self.count(&key));
+            let mut left = budget;
+            if let Some(s) = self.pick(Some(&key), now, &mut left, false) {
+                return Some(s);
+            }
+            skips -= budget - left;
+            tried.push(key);
+        }
+        let mut skips = GLOBAL_BUSY_SKIPS;
+        self.pick(None, now, &mut skips, true)
+    }
+
+    /// Re-files `key`'s least recent sessions that were used since they were filed (as
+    /// `pick` does); whether any was.
+    fn correct_front(&mut self, key: &ClientKey) -> bool {
+        let mut moved = false;
+        while let Some((_, t, id)) = self.front(Some(key)) {
+            let Some(s) = self.map.get(&id).cloned() else {
+                self.unfile(key, &id, t);
+                moved = true;
+                continue;
+            };
+            let seen = s.last_seen_ms.load(Ordering::Relaxed);
+            if seen <= t {
+                break;
+            }
+            self.refile(key, &s, t, seen);
+            moved = true;
+        }
+        moved
     }
 
     /// Takes up to `max_steps` sessions idle for more than `limit_ms` at `now` (the
@@ -218,15 +312,19 @@ impl Table {
     }
 
     /// Checks that the index files every session exactly once, at a time no later than
-    /// its last-seen time, and that `oldest` matches each client's front (tests).
+    /// its last-seen time, and that `oldest` and `heavy` match each client's front and
+    /// count (tests).
     #[cfg(test)]
     pub(super) fn check(&self) {
         let filed: usize = self.clients.values().map(BTreeSet::len).sum();
         assert_eq!(filed, self.map.len(), "every session filed once");
         assert_eq!(self.oldest.len(), self.clients.len(), "one oldest entry per client");
+        assert_eq!(self.heavy.len(), self.clients.len(), "one heavy entry per client");
         for (key, order) in &self.clients {
             assert!(!order.is_empty());
-            assert!(self.oldest.contains(&(order.first().unwrap().0, key.clone())));
+            let front = order.first().unwrap().0;
+            assert!(self.oldest.contains(&(front, key.clone())));
+            assert!(self.heavy.contains(&(order.len(), Reverse(front), key.clone())));
             for (t, id) in order {
                 let s = self.map.get(id).expect("filed session is in the map");
                 assert_eq!(&ClientKey::of(s), key);
@@ -237,251 +335,4 @@ impl Table {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::net::Ipv6Addr;
-    use std::time::Duration;
-
-    use tokio_util::sync::CancellationToken;
-
-    use super::super::{SessionLimits, SessionRefused, SessionRegistry, lock};
-    use super::*;
-    use crate::jsonrpc::RequestId;
-
-    fn registry(max_sessions: usize, max_per_client: Option<usize>, idle: Option<Duration>) -> SessionRegistry {
-        SessionRegistry::new(SessionLimits { idle_timeout: idle, max_sessions, max_per_client })
-    }
-
-    fn check(reg: &SessionRegistry) {
-        lock(&reg.sessions).check();
-    }
-
-    fn of(who: &str) -> Arc<Session> {
-        Session::new(Some(who.into()))
-    }
-
-    fn from(addr: &str) -> Arc<Session> {
-        Session::for_client(None, Some(addr.parse().unwrap()))
-    }
-
-    fn make_busy(s: &Session) {
-        s.track(RequestId::Number(1), CancellationToken::new());
-    }
-
-    fn tick() {
-        std::thread::sleep(Duration::from_millis(3));
-    }
-
-    fn alive(reg: &SessionRegistry, s: &Session) -> bool {
-        lock(&reg.sessions).map.contains_key(s.id())
-    }
-
-    #[test]
-    fn shedding_takes_the_least_recently_used_idle_session_and_skips_busy_ones() {
-        let reg = registry(3, None, None);
-        let (a, b, c, d, e) = (of("p"), of("p"), of("p"), of("p"), of("p"));
-        for s in [&a, &b, &c] {
-            reg.insert(s.clone());
-            tick();
-        }
-        make_busy(&a);
-        reg.insert(d.clone());
-        assert!(alive(&reg, &a), "a busy session is skipped");
-        assert!(!alive(&reg, &b) && b.is_closed(), "b was the least recently used idle session");
-        check(&reg);
-        tick();
-        reg.get(c.id());
-        reg.insert(e.clone());
-        assert!(!alive(&reg, &d), "d was used before c's touch");
-        assert!(alive(&reg, &a) && alive(&reg, &c) && alive(&reg, &e));
-        assert_eq!(reg.metrics().shed, 2);
-        check(&reg);
-    }
-
-    #[test]
-    fn when_every_session_is_busy_the_least_recently_used_is_shed() {
-        let reg = registry(2, None, None);
-        let (a, b, c) = (of("p"), of("p"), of("p"));
-        reg.insert(a.clone());
-        tick();
-        reg.insert(b.clone());
-        make_busy(&a);
-        make_busy(&b);
-        reg.insert(c.clone());
-        assert_eq!(reg.metrics().open, 2);
-        assert_eq!(reg.metrics().shed, 1);
-        check(&reg);
-    }
-
-    #[test]
-    fn reap_takes_only_idle_expired_sessions() {
-        let reg = registry(10, None, Some(Duration::from_millis(40)));
-        let (a, b, c) = (of("p"), of("q"), of("r"));
-        for s in [&a, &b, &c] {
-            reg.insert(s.clone());
-        }
-        make_busy(&c);
-        std::thread::sleep(Duration::from_millis(60));
-        reg.get(b.id());
-        assert_eq!(reg.reap(), 1, "b was touched, c is busy");
-        assert!(!alive(&reg, &a) && alive(&reg, &b) && alive(&reg, &c));
-        check(&reg);
-        c.untrack(&RequestId::Number(1));
-        std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(reg.reap(), 2);
-        assert_eq!(reg.metrics().open, 0);
-        check(&reg);
-    }
-
-    #[test]
-    fn reap_works_through_more_sessions_than_one_batch() {
-        let reg = registry(10_000, None, Some(Duration::from_millis(5)));
-        for i in 0..2_500 {
-            reg.insert(of(&format!("p{}", i % 7)));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-        assert_eq!(reg.reap(), 2_500);
-        check(&reg);
-    }
-
-    /// A small deterministic generator (no dependency for a test).
-    struct Lcg(u64);
-    impl Lcg {
-        fn next(&mut self, n: usize) -> usize {
-            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((self.0 >> 33) % n as u64) as usize
-        }
-    }
-
-    #[test]
-    fn index_stays_consistent_and_sheds_the_true_lru_after_touch_remove_and_reinsert() {
-        let reg = registry(40, None, None);
-        let mut rng = Lcg(7);
-        let mut known: Vec<Arc<Session>> = Vec::new();
-        for step in 0..3_000 {
-            if step % 100 == 0 {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            match rng.next(4) {
-                0 | 1 => {
-                    let full = reg.metrics().open as usize >= 40;
-                    let min_seen = full.then(|| {
-                        let t = lock(&reg.sessions);
-                        t.map.values().map(|s| s.last_seen_ms.load(Ordering::Relaxed)).min().unwrap()
-                    });
-                    let s = of(&format!("p{}", rng.next(5)));
-                    let before: Vec<Arc<Session>> = lock(&reg.sessions).map.values().cloned().collect();
-                    reg.insert(s.clone());
-                    if let Some(min) = min_seen {
-                        let shed: Vec<_> = before.iter().filter(|b| !alive(&reg, b)).collect();
-                        assert_eq!(shed.len(), 1);
-                        assert_eq!(shed[0].last_seen_ms.load(Ordering::Relaxed), min, "the LRU session is shed");
-                    }
-                    known.push(s);
-                }
-                2 if !known.is_empty() => {
-                    let s = &known[rng.next(known.len())];
-                    reg.get(s.id());
-                }
-                _ if !known.is_empty() => {
-                    let s = known.swap_remove(rng.next(known.len()));
-                    reg.remove(s.id());
-                    if rng.next(2) == 0 {
-                        // The same id back (a restored session).
-                        let again = Session::with_id(s.id_arc(), s.principal.clone());
-                        reg.insert(again.clone());
-                        known.push(again);
-                    }
-                }
-                _ => {}
-            }
-            check(&reg);
-        }
-    }
-
-    #[test]
-    fn a_client_at_its_cap_sheds_only_its_own_sessions() {
-        let reg = registry(100, Some(2), None);
-        let (bob, a1, a2, a3) = (of("bob"), of("alice"), of("alice"), of("alice"));
-        reg.insert(bob.clone());
-        tick();
-        reg.insert(a1.clone());
-        tick();
-        reg.insert(a2.clone());
-        tick();
-        reg.try_insert(a3.clone()).unwrap();
-        assert!(!alive(&reg, &a1), "alice's least recently used session goes");
-        assert!(alive(&reg, &bob), "bob's older session is not alice's to shed");
-        assert!(alive(&reg, &a2) && alive(&reg, &a3));
-        check(&reg);
-    }
-
-    #[test]
-    fn a_client_at_its_cap_with_every_session_busy_is_refused() {
-        let reg = registry(100, Some(2), None);
-        let (a1, a2) = (of("alice"), of("alice"));
-        reg.insert(a1.clone());
-        reg.insert(a2.clone());
-        make_busy(&a1);
-        make_busy(&a2);
-        let a3 = of("alice");
-        assert_eq!(reg.admits(&a3), Err(SessionRefused { limit: 2 }));
-        let err = reg.try_insert(a3.clone()).unwrap_err();
-        assert_eq!(err, SessionRefused { limit: 2 });
-        assert!(err.to_string().contains("max_per_client"), "{err}");
-        let wire = crate::ProtocolError::from(err);
-        assert_eq!((wire.code, wire.http_status), (crate::error::code::INVALID_REQUEST, 429));
-        assert!(!alive(&reg, &a3) && alive(&reg, &a1) && alive(&reg, &a2));
-        assert!(reg.admits(&of("bob")).is_ok() && reg.try_insert(of("bob")).is_ok(), "bob is not limited by alice");
-        // `insert` never refuses: it goes over the cap rather than shed a busy session.
-        reg.insert(a3.clone());
-        assert_eq!(reg.metrics().open, 4);
-        check(&reg);
-    }
-
-    #[test]
-    fn unauthenticated_clients_are_counted_per_address() {
-        let reg = registry(100, Some(1), None);
-        let (x1, y1) = (from("127.0.0.1"), from("127.0.0.2"));
-        reg.insert(x1.clone());
-        reg.insert(y1.clone());
-        let x2 = from("127.0.0.1");
-        reg.try_insert(x2.clone()).unwrap();
-        assert!(!alive(&reg, &x1) && alive(&reg, &y1) && alive(&reg, &x2));
-        // One IPv6 /64 is one client; an IPv4-mapped address is its IPv4 address.
-        assert_eq!(ClientKey::of(&from("2001:db8::1")), ClientKey::of(&from("2001:db8::ffff:2")));
-        assert_ne!(ClientKey::of(&from("2001:db8::1")), ClientKey::of(&from("2001:db8:0:1::1")));
-        let mapped = Session::for_client(None, Some(IpAddr::V6(Ipv6Addr::from(0xffff_7f00_0002u128))));
-        assert_eq!(ClientKey::of(&mapped), ClientKey::of(&y1));
-        // A principal is counted as the principal, wherever it connects from.
-        assert_eq!(
-            ClientKey::of(&Session::for_client(Some("h".into()), Some("127.0.0.1".parse().unwrap()))),
-            ClientKey::Principal("h".into())
-        );
-        // Sessions with neither (stdio, in process) are not capped.
-        for _ in 0..3 {
-            reg.try_insert(Session::new(None)).unwrap();
-        }
-        assert_eq!(reg.metrics().open, 5);
-        check(&reg);
-    }
-
-    #[test]
-    fn a_full_registry_sheds_across_clients_and_the_per_client_cap_first() {
-        let reg = registry(3, Some(2), None);
-        let (a1, b1, a2, a3) = (of("alice"), of("bob"), of("alice"), of("alice"));
-        for s in [&a1, &b1, &a2] {
-            reg.insert(s.clone());
-            tick();
-        }
-        // alice is at her cap: her own a1 goes, and the table is no longer full.
-        reg.insert(a3.clone());
-        assert!(!alive(&reg, &a1) && alive(&reg, &b1));
-        assert_eq!(reg.metrics().shed, 1);
-        // carol is under her cap but the table is full: the global LRU idle (bob) goes.
-        tick();
-        reg.insert(of("carol"));
-        assert!(!alive(&reg, &b1));
-        assert_eq!(reg.metrics().shed, 2);
-        check(&reg);
-    }
-}
+mod tests;

@@ -1,7 +1,8 @@
 //! [`SessionRegistry`]: the table of legacy sessions, its lifecycle hooks, its limits
 //! (idle expiry by a reaper task owned by a guard, a global bound that sheds the least
-//! recently used idle session, a per-client bound) and its counters. The ordered index
-//! that makes shedding and expiry cheap lives in `index.rs`.
+//! recently used idle session of the client holding the most sessions, a per-client
+//! bound) and its counters. The ordered indexes that make shedding and expiry cheap live
+//! in `index.rs`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -153,7 +154,12 @@ impl SessionRegistry {
     /// If `s`'s client is at [`SessionLimits::max_per_client`], its own least recently
     /// used idle session is shed first (if it has none idle, `s` is inserted anyway: use
     /// [`try_insert`](Self::try_insert) to refuse instead). If the registry is full, the
-    /// least recently used idle session of all is shed.
+    /// least recently used idle session of the client that holds the most sessions is
+    /// shed (ties: the client whose least recent session is oldest), so a client opening
+    /// many sessions sheds its own, never the others'. If that client's sessions are all
+    /// busy, the next heaviest client's is taken (up to 8 clients are tried), else the
+    /// least recently used idle session of all, else the least recently used one.
+    /// Sessions with neither a principal nor an address count as one client here.
     pub fn insert(&self, s: Arc<Session>) -> Arc<Session> {
         match self.insert_inner(s, false) {
             Ok(s) => s,
@@ -176,8 +182,8 @@ impl SessionRegistry {
         if !key.capped() || t.count(&key) < cap {
             return Ok(());
         }
-        let n = t.count(&key);
-        match t.pick(Some(&key), self.now_ms(), n, false) {
+        let mut n = t.count(&key);
+        match t.pick(Some(&key), self.now_ms(), &mut n, false) {
             Some(_) => Ok(()),
             None => Err(SessionRefused { limit: cap }),
         }
@@ -198,15 +204,15 @@ impl SessionRegistry {
                 && key.capped()
                 && t.count(&key) >= cap
             {
-                let n = t.count(&key);
-                match t.pick(Some(&key), now, n, false) {
+                let mut n = t.count(&key);
+                match t.pick(Some(&key), now, &mut n, false) {
                     Some(v) => shed[0] = t.take(&v.id),
                     None if refuse => return Err((s, SessionRefused { limit: cap })),
                     None => {}
                 }
             }
             if t.map.len() >= self.limits.max_sessions
-                && let Some(v) = t.pick(None, now, index::GLOBAL_BUSY_SKIPS, true)
+                && let Some(v) = t.pick_to_shed(now)
             {
                 shed[1] = t.take(&v.id);
             }
