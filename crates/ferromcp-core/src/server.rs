@@ -53,7 +53,8 @@ pub struct ServerConfig {
     pub max_state_value_bytes: usize,
     /// Most state keys per scope (session, principal or handle; default 10,000); a
     /// write that would add a key beyond it fails with an error naming the limit.
-    /// Enforced on stores that can count keys ([`StateStore::count_prefix`]).
+    /// Checked atomically with the write by the memory and Redis stores
+    /// ([`StateStore::put_in_scope`]); best effort on other stores that can count keys.
     pub max_state_keys_per_scope: u64,
     /// The largest sealed MRTR `requestState` the server hands out, in bytes (default
     /// 1 MiB, well under the HTTP body limit, so every retry can be sent). A call whose

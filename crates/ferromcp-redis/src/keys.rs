@@ -1,4 +1,5 @@
-//! Pure helpers: key patterns for `SCAN MATCH` and TTLs in milliseconds.
+//! Pure helpers: key patterns for `SCAN MATCH`, the names of per-scope index keys, and
+//! TTLs in milliseconds.
 
 use std::time::Duration;
 
@@ -21,6 +22,25 @@ pub(crate) fn prefix_pattern(prefix: &str) -> String {
     out
 }
 
+/// Ends the name of a scope's index key. Byte `0xFF` never occurs in UTF-8, and every
+/// key the store writes for a caller is UTF-8 (a `&str`, after a `&str` key prefix), so
+/// no caller's key can be an index key, whatever the scope or the key.
+const INDEX_SUFFIX: &[u8] = b"\xffkeys";
+
+/// The index key of the scope whose full (prefixed) key prefix is `full_prefix`: it
+/// starts with the prefix, so `delete_prefix` of the scope finds it too.
+pub(crate) fn index_key(full_prefix: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(full_prefix.len() + INDEX_SUFFIX.len());
+    k.extend_from_slice(full_prefix.as_bytes());
+    k.extend_from_slice(INDEX_SUFFIX);
+    k
+}
+
+/// Whether a Redis key is a scope index rather than a stored value.
+pub(crate) fn is_index_key(key: &[u8]) -> bool {
+    key.ends_with(INDEX_SUFFIX)
+}
+
 /// A TTL as `PX` milliseconds: rounded up (a sub-millisecond TTL still expires, and
 /// `PX 0` is an error in Redis) and capped at [`MAX_TTL_MS`].
 pub(crate) fn ttl_millis(ttl: Duration) -> u64 {
@@ -39,6 +59,16 @@ mod tests {
         assert_eq!(prefix_pattern(r"back\slash"), r"back\\slash*");
         assert_eq!(prefix_pattern("uni-☃-é ^-!"), "uni-☃-é ^-!*");
         assert_eq!(prefix_pattern(""), "*");
+    }
+
+    #[test]
+    fn index_keys_cannot_be_caller_keys() {
+        let k = index_key("app:principal:x:");
+        assert!(k.starts_with(b"app:principal:x:"));
+        assert!(is_index_key(&k));
+        assert!(std::str::from_utf8(&k).is_err(), "not UTF-8, so never the key of a value");
+        assert!(!is_index_key("app:principal:x:keys".as_bytes()));
+        assert!(!is_index_key("app:principal:x:\u{ff}keys".as_bytes()), "U+00FF is two other bytes in UTF-8");
     }
 
     #[test]

@@ -48,6 +48,13 @@
 //! - `delete_prefix` walks the keyspace with `SCAN MATCH` (glob characters in the prefix
 //!   are escaped, so they match literally) and removes keys with `UNLINK` in batches.
 //!   It is not atomic: keys written under the prefix while it runs may survive.
+//! - The state API's limit on keys per scope
+//!   ([`max_state_keys_per_scope`](ferromcp_core::ServerConfig::max_state_keys_per_scope))
+//!   holds atomically: the script that writes a scope's key also checks and updates an
+//!   index of the scope, a sorted set of its keys by expiry under the scope's prefix
+//!   followed by the bytes `\xFFkeys` (never a key of a value: those are UTF-8). It is
+//!   one round trip per write, like a plain `SET`; `delete_prefix` of the scope removes
+//!   the index too. Scripts use `TIME`, so they need Redis 5 or later (7 recommended).
 //!
 //! # Failures
 //! Every call is bounded by [`RedisStoreConfig::response_timeout`]. An unreachable or
@@ -62,7 +69,8 @@
 //! - [`config`]: the settings, [`RedisStoreConfig`].
 //! - `store`: [`RedisStore`] construction, timeouts and error mapping.
 //! - `ops`: the `StateStore` operations and the compare-and-swap script.
-//! - `keys`: `SCAN` patterns and TTL conversion.
+//! - `scoped`: the writes of a scope's keys and the script that keeps the scope's index.
+//! - `keys`: `SCAN` patterns, index key names and TTL conversion.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -70,6 +78,7 @@
 pub mod config;
 mod keys;
 mod ops;
+mod scoped;
 mod store;
 
 pub use config::RedisStoreConfig;

@@ -3,12 +3,13 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use ferromcp_core::state::{Entry, StateStore, StoreError, StoreFuture, Version};
+use ferromcp_core::state::{Entry, ScopeLimit, StateStore, StoreError, StoreFuture, Version};
 use redis::Script;
 use serde_json::Value;
 
 use crate::RedisStore;
-use crate::keys::{prefix_pattern, ttl_millis};
+use crate::keys::{is_index_key, prefix_pattern, ttl_millis};
+use crate::scoped::{Condition, Outcome};
 use crate::store::{decode, encode, key_error, unavailable};
 
 /// Compare-and-swap, atomic because Redis runs a script without interleaving.
@@ -128,8 +129,13 @@ impl StateStore for RedisStore {
                     .run("SCAN", async move { scan.query_async(&mut con).await })
                     .await
                     .map_err(|f| unavailable("SCAN", f))?;
-                for batch in keys.chunks(SCAN_BATCH) {
+                // Scope indexes go too, but only values count.
+                let (indexes, values): (Vec<_>, Vec<_>) = keys.into_iter().partition(|k| is_index_key(k));
+                for batch in values.chunks(SCAN_BATCH) {
                     deleted += self.unlink(batch).await?;
+                }
+                if !indexes.is_empty() {
+                    self.unlink(&indexes).await?;
                 }
                 if next == 0 {
                     return Ok(deleted);
@@ -137,6 +143,53 @@ impl StateStore for RedisStore {
                 cursor = next;
             }
             Err(StoreError::Unavailable(format!("SCAN did not finish after {MAX_SCAN_ROUNDS} rounds")))
+        })
+    }
+
+    // Redis cannot count a prefix without a scan, so `count_prefix` keeps its default;
+    // the scoped writes check an index of the scope instead (see `scoped`), in the
+    // script that writes.
+
+    fn put_in_scope<'a>(
+        &'a self,
+        key: &'a str,
+        value: Value,
+        ttl: Option<Duration>,
+        scope: ScopeLimit<'a>,
+    ) -> StoreFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let text = encode(key, &value)?;
+            self.scoped_write("scoped SET", key, scope, Condition::Any, Some(&text), ttl).await.map(|_| ())
+        })
+    }
+
+    fn compare_and_swap_in_scope<'a>(
+        &'a self,
+        key: &'a str,
+        expected: Option<&'a Version>,
+        new: Option<Value>,
+        ttl: Option<Duration>,
+        scope: ScopeLimit<'a>,
+    ) -> StoreFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let cond = match expected {
+                None => Condition::Absent,
+                Some(Version::Raw(raw)) => Condition::Equal(raw),
+                // Versions of this store are always `Raw`; another store's never matches.
+                Some(_) => return Ok(false),
+            };
+            let new = new.map(|v| encode(key, &v)).transpose()?;
+            let done = self.scoped_write("scoped compare-and-swap", key, scope, cond, new.as_deref(), ttl).await?;
+            Ok(done == Outcome::Done)
+        })
+    }
+
+    fn delete_in_scope<'a>(&'a self, key: &'a str, prefix: &'a str) -> StoreFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            // A delete never adds a key, so the limit plays no part.
+            let scope = ScopeLimit { prefix, max_keys: u64::MAX };
+            let done = self.scoped_write("scoped DEL", key, scope, Condition::Any, None, None).await?;
+            Ok(done == Outcome::Done)
         })
     }
 }

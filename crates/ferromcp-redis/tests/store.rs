@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{RedisServer, free_port, raw_connection};
-use ferromcp_core::state::{EncryptedStore, StateStore, StoreError, Version, contract, update};
+use ferromcp_core::state::{EncryptedStore, ScopeLimit, StateStore, StoreError, Version, contract, update};
 use ferromcp_redis::{RedisStore, RedisStoreConfig};
 use serde_json::{Value, json};
 
@@ -155,4 +155,89 @@ async fn connecting_to_nothing_fails_fast_and_bad_urls_are_rejected() {
     assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
     assert!(matches!(RedisStore::connect("not a url").await, Err(StoreError::Unavailable(_))));
     assert!(format!("{:?}", RedisStoreConfig::new("redis://:hunter2@host/")).find("hunter2").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scope_limit_holds_under_concurrent_writes_plain_and_encrypted() {
+    let server = RedisServer::start();
+    let s = store(&server).await;
+    contract::scope_limit_is_atomic(Arc::new(s.clone())).await;
+    contract::scope_limit_is_atomic(Arc::new(EncryptedStore::new(s, b"key"))).await;
+}
+
+/// Every Redis key whose name starts with `prefix` (SCAN: no KEYS on a shared server).
+async fn raw_keys(server: &RedisServer, prefix: &str) -> Vec<Vec<u8>> {
+    let mut con = raw_connection(server).await;
+    let mut found = Vec::new();
+    let mut cursor = 0u64;
+    for _ in 0..1000 {
+        let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .query_async(&mut con)
+            .await
+            .expect("SCAN");
+        found.extend(keys);
+        if next == 0 {
+            return found;
+        }
+        cursor = next;
+    }
+    panic!("SCAN did not finish");
+}
+
+#[tokio::test]
+async fn a_scope_index_follows_the_scope_and_leaves_nothing_behind() {
+    let server = RedisServer::start();
+    let s = RedisStore::with_config(RedisStoreConfig {
+        key_prefix: Some("app:".into()),
+        ..RedisStoreConfig::new(server.url())
+    })
+    .await
+    .unwrap();
+    let mut con = raw_connection(&server).await;
+    let scope = ScopeLimit { prefix: "ns:principal:p1:", max_keys: 2 };
+    let index = b"app:ns:principal:p1:\xffkeys".to_vec();
+    s.put_in_scope("ns:principal:p1:a", json!(1), Some(Duration::from_secs(60)), scope).await.unwrap();
+    s.put_in_scope("ns:principal:p1:b", json!(2), Some(Duration::from_secs(30)), scope).await.unwrap();
+    let members: Vec<String> = redis::cmd("ZRANGE").arg(&index).arg(0).arg(-1).query_async(&mut con).await.unwrap();
+    assert_eq!(members, ["b", "a"], "the index holds the scope's keys without the prefix, by expiry");
+    let pttl: i64 = redis::cmd("PTTL").arg(&index).query_async(&mut con).await.unwrap();
+    assert!((50_000..=60_000).contains(&pttl), "the index expires with its longest-lived key: {pttl}");
+    let r = s.put_in_scope("ns:principal:p1:c", json!(3), None, scope).await;
+    assert!(matches!(r, Err(StoreError::ScopeFull { max_keys: 2, .. })), "{r:?}");
+    s.put_in_scope("ns:principal:p1:b", json!(20), None, scope).await.unwrap();
+    let pttl: i64 = redis::cmd("PTTL").arg(&index).query_async(&mut con).await.unwrap();
+    assert_eq!(pttl, -1, "a key without expiry keeps the index without expiry");
+
+    // Deleting every key of the scope removes the index; so does delete_prefix.
+    assert!(s.delete_in_scope("ns:principal:p1:a", scope.prefix).await.unwrap());
+    assert!(s.delete_in_scope("ns:principal:p1:b", scope.prefix).await.unwrap());
+    assert!(raw_keys(&server, "app:ns:").await.is_empty(), "an emptied scope leaves no index");
+    s.put_in_scope("ns:principal:p1:a", json!(1), None, scope).await.unwrap();
+    s.put_in_scope("ns:principal:p1:b", json!(1), None, scope).await.unwrap();
+    let other = ScopeLimit { prefix: "ns:principal:p2:", max_keys: 2 };
+    s.put_in_scope("ns:principal:p2:a", json!(1), None, other).await.unwrap();
+    assert_eq!(raw_keys(&server, "app:ns:principal:p1:").await.len(), 3, "two values and the index");
+    assert_eq!(s.delete_prefix(scope.prefix).await.unwrap(), 2, "delete_prefix counts values, not the index");
+    assert!(raw_keys(&server, "app:ns:principal:p1:").await.is_empty(), "delete_prefix leaves no index key");
+    let left = raw_keys(&server, "app:").await;
+    assert_eq!(left.len(), 2, "the other scope keeps its value and index: {left:?}");
+    for k in ["x", "y"] {
+        s.put_in_scope(&format!("ns:principal:p1:{k}"), json!(1), None, scope).await.expect("room after the clear");
+    }
+}
+
+#[tokio::test]
+async fn keys_written_before_the_index_can_be_overwritten_at_the_limit() {
+    let server = RedisServer::start();
+    let s = store(&server).await;
+    let scope = ScopeLimit { prefix: "s:", max_keys: 1 };
+    s.put("s:old", json!("from before the index"), None).await.unwrap();
+    s.put_in_scope("s:new", json!(1), None, scope).await.unwrap();
+    s.put_in_scope("s:old", json!(2), None, scope).await.expect("an existing key is never refused");
+    let r = s.put_in_scope("s:third", json!(3), None, scope).await;
+    assert!(matches!(r, Err(StoreError::ScopeFull { .. })), "{r:?}");
+    assert!(s.get("s:third").await.unwrap().is_none());
 }

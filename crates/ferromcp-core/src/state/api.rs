@@ -13,10 +13,13 @@
 //! larger than [`max_state_value_bytes`](crate::ServerConfig::max_state_value_bytes)
 //! of serialized JSON is refused, and so is a write that would add a key to a scope
 //! holding [`max_state_keys_per_scope`](crate::ServerConfig::max_state_keys_per_scope)
-//! keys already (on stores that implement [`StateStore::count_prefix`]; concurrent
-//! writes of new keys may pass the limit by their number). Both fail with
-//! [`Error::StateLimit`], a `-32602` error whose message names the limit. `get` does no
-//! extra work.
+//! keys already. Writes go through the store's `*_in_scope` methods
+//! ([`StateStore::put_in_scope`]): the memory and Redis stores check the key count
+//! atomically with the write, in the same round trip; a custom store that only
+//! implements [`StateStore::count_prefix`] gets a best-effort check (concurrent writes of
+//! new keys may pass the limit by their number), one that does neither no check. Both
+//! limits fail with [`Error::StateLimit`], a `-32602` error whose message names the
+//! limit. `get` does no extra work.
 
 use std::time::Duration;
 
@@ -24,7 +27,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::{HandleRecord, SessionHandle, SessionScope, StateStore};
+use super::{HandleRecord, ScopeLimit, SessionHandle, SessionScope, StateStore, StoreError};
 use crate::context::Context;
 use crate::error::{Error, Result};
 
@@ -83,10 +86,9 @@ impl<'a> State<'a> {
         let k = self.full_key(key)?;
         let v = encode(key, value)?;
         self.check_size(key, &v)?;
-        if self.scope_is_full().await? && self.store().get(&k).await?.is_none() {
-            return Err(self.too_many_keys(key));
-        }
-        Ok(self.store().put(&k, v, self.effective_ttl()).await?)
+        let prefix = self.full_key("")?;
+        let scope = self.scope_limit(&prefix);
+        self.store().put_in_scope(&k, v, self.effective_ttl(), scope).await.map_err(|e| self.store_error(key, e))
     }
 
     /// Refuses a value over `max_state_value_bytes` (serialization stops at the limit).
@@ -102,27 +104,27 @@ impl<'a> State<'a> {
         Ok(())
     }
 
-    /// Whether the scope already holds `max_state_keys_per_scope` keys (false when the
-    /// store cannot count).
-    async fn scope_is_full(&self) -> Result<bool> {
-        let max = self.ctx.server().config().max_state_keys_per_scope;
-        let prefix = self.full_key("")?;
-        let counted = self.store().count_prefix(&prefix, max).await?;
-        Ok(counted.is_some_and(|n| n >= max))
+    /// The keys-per-scope limit of the scope whose full key prefix is `prefix`.
+    fn scope_limit<'p>(&self, prefix: &'p str) -> ScopeLimit<'p> {
+        ScopeLimit { prefix, max_keys: self.ctx.server().config().max_state_keys_per_scope }
     }
 
-    fn too_many_keys(&self, key: &str) -> Error {
-        let max = self.ctx.server().config().max_state_keys_per_scope;
-        Error::StateLimit(format!(
-            "state key `{key}`: this scope already holds {max} keys, the limit (`max_state_keys_per_scope`); \
-             delete keys you no longer need, or clear the scope"
-        ))
+    /// Maps a store error of a write of `key`: a full scope becomes the limit error.
+    fn store_error(&self, key: &str, e: StoreError) -> Error {
+        match e {
+            StoreError::ScopeFull { max_keys, .. } => Error::StateLimit(format!(
+                "state key `{key}`: this scope already holds {max_keys} keys, the limit (`max_state_keys_per_scope`); \
+                 delete keys you no longer need, or clear the scope"
+            )),
+            e => Error::Store(e),
+        }
     }
 
     /// Deletes `key`; true if it existed.
     pub async fn delete(&self, key: &str) -> Result<bool> {
         let k = self.full_key(key)?;
-        Ok(self.store().delete(&k).await?)
+        let prefix = self.full_key("")?;
+        Ok(self.store().delete_in_scope(&k, &prefix).await?)
     }
 
     /// Atomically replaces `key` with `f(old)` and returns the new value. Concurrent
@@ -134,6 +136,8 @@ impl<'a> State<'a> {
         F: FnMut(Option<T>) -> T,
     {
         let k = self.full_key(key)?;
+        let prefix = self.full_key("")?;
+        let scope = self.scope_limit(&prefix);
         let store = self.store();
         for _ in 0..MAX_RETRIES {
             let current = store.get(&k).await?;
@@ -147,12 +151,11 @@ impl<'a> State<'a> {
             let new = f(old);
             let encoded = encode(key, &new)?;
             self.check_size(key, &encoded)?;
-            if current.is_none() && self.scope_is_full().await? {
-                return Err(self.too_many_keys(key));
-            }
+            let version = current.as_ref().map(|e| &e.version);
             if store
-                .compare_and_swap(&k, current.as_ref().map(|e| &e.version), Some(encoded), self.effective_ttl())
-                .await?
+                .compare_and_swap_in_scope(&k, version, Some(encoded), self.effective_ttl(), scope)
+                .await
+                .map_err(|e| self.store_error(key, e))?
             {
                 return Ok(new);
             }

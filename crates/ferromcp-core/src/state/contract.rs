@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{StateStore, Version, update};
+use super::{ScopeLimit, StateStore, StoreError, Version, update};
 
 fn namespace() -> String {
     format!("contract:{}:", crate::session::new_session_id())
@@ -33,6 +33,7 @@ where
     delete_prefix(&make(), &namespace()).await;
     odd_keys(&make(), &namespace()).await;
     count_prefix(&make(), &namespace()).await;
+    scope_limit(&make(), &namespace()).await;
     concurrent_updates_are_atomic(Arc::new(make()), &namespace()).await;
 }
 
@@ -140,6 +141,100 @@ async fn count_prefix<S: StateStore>(s: &S, ns: &str) {
     let capped = s.count_prefix(&format!("{ns}p:"), 2).await.expect("count_prefix");
     assert!(capped.is_some_and(|n| n >= 2), "counting may stop at the limit but not below it");
     assert_eq!(s.count_prefix(&format!("{ns}none:"), 100).await.expect("count_prefix"), Some(0));
+}
+
+/// The keys-per-scope limit of the `*_in_scope` methods, with a limit of 3. Skipped for
+/// a store that neither refuses nor counts (the trait's defaults do not enforce the limit
+/// on a store without `count_prefix`).
+async fn scope_limit<S: StateStore>(s: &S, ns: &str) {
+    let prefix = format!("{ns}scope:");
+    let scope = ScopeLimit { prefix: &prefix, max_keys: 3 };
+    let key = |k: &str| format!("{prefix}{k}");
+    s.put_in_scope(&key("a"), json!(1), Some(Duration::from_secs(1)), scope).await.expect("put_in_scope");
+    s.put_in_scope(&key("b"), json!(2), None, scope).await.expect("put_in_scope");
+    let created = s.compare_and_swap_in_scope(&key("c"), None, Some(json!(3)), None, scope).await;
+    assert!(created.expect("compare_and_swap_in_scope"), "a third key fits a scope of 3");
+    match s.put_in_scope(&key("d"), json!(4), None, scope).await {
+        Err(StoreError::ScopeFull { prefix: p, max_keys: 3 }) => assert_eq!(p, prefix, "the error names the scope"),
+        Ok(()) if s.count_prefix(&prefix, 3).await.expect("count_prefix").is_none() => {
+            eprintln!("state store contract: the store does not enforce keys per scope; scope checks skipped");
+            return;
+        }
+        other => panic!("a fourth key in a scope of 3 is refused with ScopeFull, got {other:?}"),
+    }
+    assert!(s.get(&key("d")).await.expect("get").is_none(), "a refused write changes nothing");
+    let r = s.compare_and_swap_in_scope(&key("d"), None, Some(json!(4)), None, scope).await;
+    assert!(full(&r), "creating a key by compare-and-swap in a full scope is refused too: {r:?}");
+    s.put_in_scope(&key("b"), json!(20), None, scope).await.expect("overwriting a key of a full scope works");
+    let c = s.get(&key("c")).await.expect("get").expect("present");
+    let r = s.compare_and_swap_in_scope(&key("c"), Some(&c.version), Some(json!(30)), None, scope).await;
+    assert!(r.expect("compare_and_swap_in_scope"), "updating a key of a full scope works");
+    let r = s.compare_and_swap_in_scope(&key("b"), None, Some(json!(5)), None, scope).await;
+    assert!(!r.expect("compare_and_swap_in_scope"), "create-if-absent of a present key fails as usual");
+    let other = format!("{ns}scope-other:");
+    let other_scope = ScopeLimit { prefix: &other, max_keys: 3 };
+    s.put_in_scope(&format!("{other}d"), json!(1), None, other_scope).await.expect("another scope has its own count");
+
+    assert!(s.delete_in_scope(&key("b"), &prefix).await.expect("delete_in_scope"), "deleting a present key: true");
+    assert!(!s.delete_in_scope(&key("b"), &prefix).await.expect("delete_in_scope"), "deleting it again: false");
+    s.put_in_scope(&key("d"), json!(4), None, scope).await.expect("a deleted key frees its slot");
+    assert!(full(&s.put_in_scope(&key("e"), json!(5), None, scope).await), "full again");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    s.put_in_scope(&key("e"), json!(5), None, scope).await.expect("an expired key frees its slot");
+    let d = s.get(&key("d")).await.expect("get").expect("present");
+    let r = s.compare_and_swap_in_scope(&key("d"), Some(&d.version), None, None, scope).await;
+    assert!(r.expect("compare_and_swap_in_scope"), "a swap to None deletes");
+    s.put_in_scope(&key("f"), json!(6), None, scope).await.expect("a key deleted by a swap frees its slot");
+    assert!(full(&s.put_in_scope(&key("g"), json!(7), None, scope).await), "full again");
+
+    s.delete_prefix(&prefix).await.expect("delete_prefix");
+    for k in ["x", "y", "z"] {
+        s.put_in_scope(&key(k), json!(k), None, scope).await.expect("a cleared scope has room for its limit again");
+    }
+    assert!(full(&s.put_in_scope(&key("w"), json!(1), None, scope).await), "and no more");
+    assert_eq!(s.get(&format!("{other}d")).await.expect("get").map(|e| e.value), Some(json!(1)), "other scope kept");
+}
+
+fn full<T>(r: &Result<T, StoreError>) -> bool {
+    matches!(r, Err(StoreError::ScopeFull { max_keys: 3, .. }))
+}
+
+/// The keys-per-scope limit holds under concurrency: 16 tasks create distinct keys (by
+/// `put_in_scope` and `compare_and_swap_in_scope`) in a scope of 4 at once, and exactly
+/// 4 succeed. For stores that check the limit atomically with the write (the memory and
+/// Redis stores, and an [`EncryptedStore`](super::EncryptedStore) over either); the
+/// trait's default methods do not pass it.
+pub async fn scope_limit_is_atomic<S: StateStore>(s: Arc<S>) {
+    let prefix = format!("{}scope:", namespace());
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let (s, prefix) = (s.clone(), prefix.clone());
+        tasks.push(tokio::spawn(async move {
+            let scope = ScopeLimit { prefix: &prefix, max_keys: 4 };
+            let key = format!("{prefix}k{i}");
+            let r = if i % 2 == 0 {
+                s.put_in_scope(&key, json!(i), None, scope).await.map(|()| true)
+            } else {
+                s.compare_and_swap_in_scope(&key, None, Some(json!(i)), None, scope).await
+            };
+            match r {
+                Ok(created) => created,
+                Err(StoreError::ScopeFull { .. }) => false,
+                Err(e) => panic!("a write in a scope fails only with ScopeFull: {e}"),
+            }
+        }));
+    }
+    let mut created = 0;
+    for t in tasks {
+        created += usize::from(t.await.expect("task"));
+    }
+    assert_eq!(created, 4, "16 concurrent new keys in a scope of 4: exactly 4 are created");
+    let mut present = 0;
+    for i in 0..16 {
+        present += usize::from(s.get(&format!("{prefix}k{i}")).await.expect("get").is_some());
+    }
+    assert_eq!(present, 4, "exactly 4 keys are stored");
+    s.delete_prefix(&prefix).await.expect("delete_prefix");
 }
 
 async fn odd_keys<S: StateStore>(s: &S, ns: &str) {

@@ -13,7 +13,7 @@ use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{Entry, StateStore, StoreError, StoreFuture, Version};
+use super::{Entry, ScopeLimit, StateStore, StoreError, StoreFuture, Version};
 
 const TAG: &str = "fenc1:";
 
@@ -137,6 +137,41 @@ impl<S: StateStore + ?Sized> StateStore for EncryptedStore<S> {
         // Keys are stored in the clear: the inner store counts them.
         self.inner.count_prefix(prefix, limit)
     }
+
+    // The scoped writes go to the inner store's, so its atomic check applies.
+    fn put_in_scope<'a>(
+        &'a self,
+        key: &'a str,
+        value: Value,
+        ttl: Option<Duration>,
+        scope: ScopeLimit<'a>,
+    ) -> StoreFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let sealed = self.seal(key, &value)?;
+            self.inner.put_in_scope(key, sealed, ttl, scope).await
+        })
+    }
+
+    fn compare_and_swap_in_scope<'a>(
+        &'a self,
+        key: &'a str,
+        expected: Option<&'a Version>,
+        new: Option<Value>,
+        ttl: Option<Duration>,
+        scope: ScopeLimit<'a>,
+    ) -> StoreFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let sealed = match new {
+                Some(v) => Some(self.seal(key, &v)?),
+                None => None,
+            };
+            self.inner.compare_and_swap_in_scope(key, expected, sealed, ttl, scope).await
+        })
+    }
+
+    fn delete_in_scope<'a>(&'a self, key: &'a str, prefix: &'a str) -> StoreFuture<'a, Result<bool, StoreError>> {
+        self.inner.delete_in_scope(key, prefix)
+    }
 }
 
 #[cfg(test)]
@@ -147,6 +182,12 @@ mod tests {
     #[tokio::test]
     async fn passes_the_store_contract_over_memory() {
         crate::state::contract::run(|| EncryptedStore::new(MemoryStore::new(), b"k")).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_scope_limit_of_the_inner_store_holds_under_concurrent_writes() {
+        let store = EncryptedStore::new(MemoryStore::new(), b"k");
+        crate::state::contract::scope_limit_is_atomic(Arc::new(store)).await;
     }
 
     #[tokio::test]

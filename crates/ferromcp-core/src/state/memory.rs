@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::{Entry, StateStore, StoreError, StoreFuture, Version};
+use super::{Entry, ScopeLimit, StateStore, StoreError, StoreFuture, Version};
 use crate::purge::Purger;
 
 /// Bounds of a [`MemoryStore`].
@@ -184,6 +184,76 @@ impl MemoryStore {
     fn live<'d>(d: &'d Data, key: &str) -> Option<&'d Slot> {
         d.map.get(key).filter(|s| s.expires.is_none_or(|(at, _)| at > Instant::now()))
     }
+
+    /// Live keys under `prefix`, counted no further than `limit`: O(min(keys under the
+    /// prefix, limit)).
+    fn count_live(d: &Data, prefix: &str, limit: u64) -> u64 {
+        let now = Instant::now();
+        let live = d
+            .map
+            .range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .filter(|(_, s)| s.expires.is_none_or(|(at, _)| at > now));
+        live.take(usize::try_from(limit).unwrap_or(usize::MAX)).count() as u64
+    }
+
+    /// Whether writing `key` would add a key to a full scope (checked under the lock, so
+    /// together with the write).
+    fn refuses(d: &Data, key: &str, scope: Option<ScopeLimit<'_>>) -> bool {
+        scope.is_some_and(|s| Self::live(d, key).is_none() && Self::count_live(d, s.prefix, s.max_keys) >= s.max_keys)
+    }
+
+    fn put_checked(
+        &self,
+        key: &str,
+        value: Value,
+        ttl: Option<Duration>,
+        scope: Option<ScopeLimit<'_>>,
+    ) -> Result<(), StoreError> {
+        self.ensure_purger();
+        let r = {
+            let mut d = self.lock();
+            match scope {
+                Some(s) if Self::refuses(&d, key, scope) => Err(s.exceeded()),
+                _ => self.write(&mut d, key, value, ttl),
+            }
+        };
+        if let Ok(true) = r {
+            self.shared.purger.wake();
+        }
+        r.map(|_| ())
+    }
+
+    fn compare_and_swap_checked(
+        &self,
+        key: &str,
+        expected: Option<&Version>,
+        new: Option<Value>,
+        ttl: Option<Duration>,
+        scope: Option<ScopeLimit<'_>>,
+    ) -> Result<bool, StoreError> {
+        self.ensure_purger();
+        let r = {
+            let mut d = self.lock();
+            let current = Self::live(&d, key).map(|s| Version::Counter(s.version));
+            if current.as_ref() != expected {
+                Ok((false, false))
+            } else {
+                match (new, scope) {
+                    (Some(_), Some(s)) if Self::refuses(&d, key, scope) => Err(s.exceeded()),
+                    (Some(v), _) => self.write(&mut d, key, v, ttl).map(|wake| (true, wake)),
+                    (None, _) => {
+                        Self::remove_slot(&mut d, key);
+                        Ok((true, false))
+                    }
+                }
+            }
+        };
+        if let Ok((_, true)) = r {
+            self.shared.purger.wake();
+        }
+        r.map(|(ok, _)| ok)
+    }
 }
 
 fn purge_expired(d: &mut Data, now: Instant) -> Option<Instant> {
@@ -210,15 +280,7 @@ impl StateStore for MemoryStore {
     }
 
     fn put<'a>(&'a self, key: &'a str, value: Value, ttl: Option<Duration>) -> StoreFuture<'a, Result<(), StoreError>> {
-        self.ensure_purger();
-        let r = {
-            let mut d = self.lock();
-            self.write(&mut d, key, value, ttl)
-        };
-        if let Ok(true) = r {
-            self.shared.purger.wake();
-        }
-        Box::pin(std::future::ready(r.map(|_| ())))
+        Box::pin(std::future::ready(self.put_checked(key, value, ttl, None)))
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Result<bool, StoreError>> {
@@ -238,26 +300,7 @@ impl StateStore for MemoryStore {
         new: Option<Value>,
         ttl: Option<Duration>,
     ) -> StoreFuture<'a, Result<bool, StoreError>> {
-        self.ensure_purger();
-        let r = {
-            let mut d = self.lock();
-            let current = Self::live(&d, key).map(|s| Version::Counter(s.version));
-            if current.as_ref() != expected {
-                Ok((false, false))
-            } else {
-                match new {
-                    Some(v) => self.write(&mut d, key, v, ttl).map(|wake| (true, wake)),
-                    None => {
-                        Self::remove_slot(&mut d, key);
-                        Ok((true, false))
-                    }
-                }
-            }
-        };
-        if let Ok((_, true)) = r {
-            self.shared.purger.wake();
-        }
-        Box::pin(std::future::ready(r.map(|(ok, _)| ok)))
+        Box::pin(std::future::ready(self.compare_and_swap_checked(key, expected, new, ttl, None)))
     }
 
     fn delete_prefix<'a>(&'a self, prefix: &'a str) -> StoreFuture<'a, Result<u64, StoreError>> {
@@ -281,17 +324,31 @@ impl StateStore for MemoryStore {
     /// A walk of the ordered keys under `prefix` that stops at `limit`: O(min(keys in
     /// the scope, limit)) under the lock.
     fn count_prefix<'a>(&'a self, prefix: &'a str, limit: u64) -> StoreFuture<'a, Result<Option<u64>, StoreError>> {
-        let n = {
-            let d = self.lock();
-            let now = Instant::now();
-            let live = d
-                .map
-                .range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
-                .take_while(|(k, _)| k.starts_with(prefix))
-                .filter(|(_, s)| s.expires.is_none_or(|(at, _)| at > now));
-            live.take(usize::try_from(limit).unwrap_or(usize::MAX)).count() as u64
-        };
+        let n = Self::count_live(&self.lock(), prefix, limit);
         Box::pin(std::future::ready(Ok(Some(n))))
+    }
+
+    /// Checks the scope's key count under the same lock as the write: atomic, and a walk
+    /// of at most `max_keys` keys only when `key` is new.
+    fn put_in_scope<'a>(
+        &'a self,
+        key: &'a str,
+        value: Value,
+        ttl: Option<Duration>,
+        scope: ScopeLimit<'a>,
+    ) -> StoreFuture<'a, Result<(), StoreError>> {
+        Box::pin(std::future::ready(self.put_checked(key, value, ttl, Some(scope))))
+    }
+
+    fn compare_and_swap_in_scope<'a>(
+        &'a self,
+        key: &'a str,
+        expected: Option<&'a Version>,
+        new: Option<Value>,
+        ttl: Option<Duration>,
+        scope: ScopeLimit<'a>,
+    ) -> StoreFuture<'a, Result<bool, StoreError>> {
+        Box::pin(std::future::ready(self.compare_and_swap_checked(key, expected, new, ttl, Some(scope))))
     }
 }
 
@@ -302,6 +359,55 @@ mod tests {
     #[tokio::test]
     async fn passes_the_store_contract() {
         super::super::contract::run(MemoryStore::new).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_scope_limit_holds_under_concurrent_writes() {
+        super::super::contract::scope_limit_is_atomic(Arc::new(MemoryStore::new())).await;
+    }
+
+    /// A store that only counts: the trait's default `*_in_scope` methods.
+    struct CountingOnly(MemoryStore);
+
+    impl StateStore for CountingOnly {
+        fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Result<Option<Entry>, StoreError>> {
+            self.0.get(key)
+        }
+        fn put<'a>(
+            &'a self,
+            key: &'a str,
+            value: Value,
+            ttl: Option<Duration>,
+        ) -> StoreFuture<'a, Result<(), StoreError>> {
+            self.0.put(key, value, ttl)
+        }
+        fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Result<bool, StoreError>> {
+            self.0.delete(key)
+        }
+        fn compare_and_swap<'a>(
+            &'a self,
+            key: &'a str,
+            expected: Option<&'a Version>,
+            new: Option<Value>,
+            ttl: Option<Duration>,
+        ) -> StoreFuture<'a, Result<bool, StoreError>> {
+            self.0.compare_and_swap(key, expected, new, ttl)
+        }
+        fn delete_prefix<'a>(&'a self, prefix: &'a str) -> StoreFuture<'a, Result<u64, StoreError>> {
+            self.0.delete_prefix(prefix)
+        }
+        fn count_prefix<'a>(&'a self, prefix: &'a str, limit: u64) -> StoreFuture<'a, Result<Option<u64>, StoreError>> {
+            self.0.count_prefix(prefix, limit)
+        }
+    }
+
+    #[tokio::test]
+    async fn the_default_scoped_writes_enforce_the_limit_on_a_store_that_counts() {
+        super::super::contract::run(|| CountingOnly(MemoryStore::new())).await;
+        let s = CountingOnly(MemoryStore::new());
+        let scope = ScopeLimit { prefix: "s:", max_keys: 1 };
+        s.put_in_scope("s:a", Value::from(1), None, scope).await.unwrap();
+        assert!(matches!(s.put_in_scope("s:b", Value::from(1), None, scope).await, Err(StoreError::ScopeFull { .. })));
     }
 
     #[tokio::test]

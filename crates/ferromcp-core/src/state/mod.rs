@@ -122,6 +122,41 @@ pub enum StoreError {
     /// An atomic update kept losing races.
     #[error("atomic update of `{0}` did not converge after many retries")]
     Contention(String),
+    /// A write would add a key to a scope that already holds its most keys (see
+    /// [`ScopeLimit`]); nothing was written.
+    #[error("the scope `{prefix}` already holds {max_keys} keys, its limit; delete keys it no longer needs")]
+    ScopeFull {
+        /// The scope's key prefix.
+        prefix: String,
+        /// The limit.
+        max_keys: u64,
+    },
+}
+
+/// The key-count bound of one state scope, passed to the `*_in_scope` writes of a
+/// [`StateStore`] so the store can check it together with the write: a write that would
+/// add a key to a scope holding `max_keys` live keys already fails with
+/// [`StoreError::ScopeFull`]; overwriting a key the scope holds always passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScopeLimit<'a> {
+    /// The scope's key prefix: every key written under this limit starts with it.
+    pub prefix: &'a str,
+    /// Most live keys under `prefix`.
+    pub max_keys: u64,
+}
+
+impl ScopeLimit<'_> {
+    /// The error a store returns when a write would pass this limit.
+    pub fn exceeded(&self) -> StoreError {
+        StoreError::ScopeFull { prefix: self.prefix.to_owned(), max_keys: self.max_keys }
+    }
+
+    /// Whether the store says the scope is full (best effort: built on
+    /// [`StateStore::count_prefix`], false when the store cannot count).
+    async fn is_full<S: StateStore + ?Sized>(&self, store: &S) -> Result<bool, StoreError> {
+        let counted = store.count_prefix(self.prefix, self.max_keys).await?;
+        Ok(counted.is_some_and(|n| n >= self.max_keys))
+    }
 }
 
 /// A key-value store for session state. Implementations must make
@@ -152,12 +187,66 @@ pub trait StateStore: Send + Sync + 'static {
     /// must be cheap for small scopes.
     ///
     /// The default returns `None`: the store cannot count a prefix cheaply, and the
-    /// keys-per-scope limit is not enforced on it (the value-size limit still is). The
-    /// memory store counts with a bounded walk of its ordered keys; a network store whose
-    /// only way to count is a scan of its whole keyspace (Redis `SCAN`) should keep the
-    /// default and rely on its own memory bounds and TTLs.
+    /// default `*_in_scope` methods do not enforce the keys-per-scope limit on it (the
+    /// value-size limit still holds). The memory store counts with a bounded walk of its
+    /// ordered keys; a network store whose only way to count is a scan of its whole
+    /// keyspace (Redis `SCAN`) should keep this default and enforce the limit in its
+    /// `*_in_scope` methods instead (the Redis store keeps an index per scope).
     fn count_prefix<'a>(&'a self, _prefix: &'a str, _limit: u64) -> StoreFuture<'a, Result<Option<u64>, StoreError>> {
         Box::pin(std::future::ready(Ok(None)))
+    }
+    /// [`put`](StateStore::put) of a key of the scope `scope`, refused with
+    /// [`StoreError::ScopeFull`] (nothing written) if `key` is not live and the scope
+    /// already holds `scope.max_keys` live keys. The state API writes through it.
+    ///
+    /// The default checks with [`count_prefix`](StateStore::count_prefix) and
+    /// [`get`](StateStore::get) before the write: best effort (concurrent writes of new
+    /// keys may pass the limit by their number) and no check at all on a store that
+    /// cannot count. A store should override it to check atomically with the write, with
+    /// no extra round trip; [`contract::scope_limit_is_atomic`] tests that.
+    fn put_in_scope<'a>(
+        &'a self,
+        key: &'a str,
+        value: Value,
+        ttl: Option<Duration>,
+        scope: ScopeLimit<'a>,
+    ) -> StoreFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            if scope.is_full(self).await? && self.get(key).await?.is_none() {
+                return Err(scope.exceeded());
+            }
+            self.put(key, value, ttl).await
+        })
+    }
+    /// [`compare_and_swap`](StateStore::compare_and_swap) of a key of the scope `scope`:
+    /// a swap that would create `key` is refused with [`StoreError::ScopeFull`] (nothing
+    /// written) if the scope already holds `scope.max_keys` live keys. The default is
+    /// best effort, like [`put_in_scope`](StateStore::put_in_scope)'s.
+    fn compare_and_swap_in_scope<'a>(
+        &'a self,
+        key: &'a str,
+        expected: Option<&'a Version>,
+        new: Option<Value>,
+        ttl: Option<Duration>,
+        scope: ScopeLimit<'a>,
+    ) -> StoreFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            if expected.is_none() && new.is_some() && scope.is_full(self).await? {
+                // Only a swap from "absent" creates a key; a present key makes it fail anyway.
+                if self.get(key).await?.is_none() {
+                    return Err(scope.exceeded());
+                }
+                return Ok(false);
+            }
+            self.compare_and_swap(key, expected, new, ttl).await
+        })
+    }
+    /// [`delete`](StateStore::delete) of a key of the scope whose prefix is `prefix`
+    /// (a store that keeps per-scope bookkeeping for the `*_in_scope` writes updates it
+    /// here). The default is a plain `delete`.
+    fn delete_in_scope<'a>(&'a self, key: &'a str, prefix: &'a str) -> StoreFuture<'a, Result<bool, StoreError>> {
+        let _ = prefix;
+        self.delete(key)
     }
 }
 
