@@ -404,5 +404,10 @@ def _check_redis_at_rest(port: int, store: str, secret: str, session_id: str) ->
         assert holding_secret, f"secret not found in plain Redis values: {dumped}"
     else:
         assert not holding_secret, f"plain-text secret stored under {holding_secret}"
-        clear = {k: vals for k, vals in dumped.items() if not all(v.startswith(b'"fenc1:') for v in vals)}
+        # A scope's key index (`<scope>\xffkeys`, a sorted set that bounds keys per scope)
+        # holds key names, which Redis already shows in plain text as the keys themselves.
+        index = f"ferromcp:session:{session_id}:".encode() + b"\xffkeys"
+        assert {m.decode() for m in dumped.get(index, [])} <= {"counter", "mem:vault", "mem:greeted"}, dumped.get(index)
+        values = {k: vals for k, vals in dumped.items() if not k.endswith(b"\xffkeys")}
+        clear = {k: vals for k, vals in values.items() if not all(v.startswith(b'"fenc1:') for v in vals)}
         assert not clear, f"values stored without the `fenc1:` envelope: {clear}"
