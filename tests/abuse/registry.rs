@@ -116,7 +116,15 @@ async fn flood_and_check(max: usize, per_client: usize, n: usize, cast: Cast) {
     );
     let limit = (max.min(per_client + 1) as u64 * PER_SESSION_KIB).div_ceil(1024) + 16;
     assert_growth(&format!("registry: {n} inits, cap {max}, {per_client} per client"), baseline, peak, limit);
-    assert!(last * 2.0 >= first, "the init rate collapsed at the cap: {first:.0}/s -> {last:.0}/s");
+    // The bound (within 2x) is a throughput figure: at full size the windows are
+    // 1,000 inits long and the check is meaningful. The short CI size measures windows of a
+    // few hundred inits on a shared machine, where scheduling noise alone moves the rate
+    // 3x, so it only guards against a collapse (the bug took 7,185/s to 229/s).
+    let factor = if full() { 2.0 } else { 8.0 };
+    assert!(
+        last * factor >= first,
+        "the init rate collapsed at the cap: {first:.0}/s -> {last:.0}/s (allowed {factor}x)"
+    );
 
     // The legitimate session survived and answers; the flooder lost only its own oldest.
     let v = legit_call(&mut legit, &legit_sid, 2, legit_token).await;
