@@ -80,6 +80,7 @@
 //! `crate = "::ferromcp_core"` (or `crate = ::ferromcp_core`) in any of the macros.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod args;
 mod func;
