@@ -189,7 +189,8 @@ export async function connectClient(kind, target, { capabilities = {}, setup } =
   return { client, tap, close: () => closeClient(client, kind === 'http' ? inner : null) };
 }
 
-async function closeClient(client, httpTransport) {
+/** Close a client (either SDK); on HTTP, end the session first if there is one. */
+export async function closeClient(client, httpTransport) {
   // End the HTTP session politely (DELETE), then close; never wait forever.
   const work = (async () => {
     if (httpTransport?.sessionId) await httpTransport.terminateSession().catch(() => {});
