@@ -24,6 +24,7 @@ import {
   everythingBin,
   startHttpServer,
   texts,
+  waitFor,
 } from '../lib/everything.mjs';
 import { MODERN_VERSION, connectV2 } from '../lib/v2-client.mjs';
 
@@ -246,6 +247,80 @@ for (const kind of ['stdio', 'http']) {
               assert.deepEqual(texts(result.content), ['Hello, Ada!']);
               const serverAsked = tap.serverRequests('elicitation/create').length;
               assert.equal(serverAsked, era === 'modern' ? 0 : 1);
+            },
+          );
+        });
+
+        test('sampling: the client handler answers, the tool sees the sampled text', T, async () => {
+          const asked = [];
+          await withClient(
+            era,
+            {
+              capabilities: { sampling: {} },
+              setup: (c) =>
+                c.setRequestHandler('sampling/createMessage', async (request) => {
+                  asked.push(request.params);
+                  return {
+                    role: 'assistant',
+                    content: { type: 'text', text: 'pong from ts v2' },
+                    model: 'interop-fake-llm',
+                    stopReason: 'endTurn',
+                  };
+                }),
+            },
+            async ({ client, tap }) => {
+              const result = await client.callTool({ name: 'test_sampling', arguments: { prompt: 'ping?' } }, CALL);
+              assert.ok(!result.isError);
+              assert.deepEqual(texts(result.content), ['LLM response: pong from ts v2']);
+              assert.equal(tap.serverRequests('sampling/createMessage').length, era === 'modern' ? 0 : 1);
+            },
+          );
+          assert.equal(asked.length, 1);
+          assert.equal(asked[0].maxTokens, 100);
+          assert.deepEqual(asked[0].messages.map((m) => [m.role, m.content.text]), [['user', 'ping?']]);
+        });
+
+        test('change notifications: resource updates and tools/list_changed', T, async () => {
+          const updated = [];
+          let toolListChanged = 0;
+          await withClient(
+            era,
+            {
+              setup: (c) => {
+                c.setNotificationHandler('notifications/resources/updated', (n) => updated.push(n.params.uri));
+                c.setNotificationHandler('notifications/tools/list_changed', () => toolListChanged++);
+              },
+            },
+            async ({ client, tap }) => {
+              const watched = 'test://watched-resource';
+              let subscription;
+              if (era === 'modern') {
+                // 2026-07-28: one long-lived subscriptions/listen stream, acknowledged first.
+                subscription = await client.listen({ toolsListChanged: true, resourceSubscriptions: [watched] }, CALL);
+                assert.equal(subscription.honoredFilter.toolsListChanged, true);
+                assert.deepEqual(subscription.honoredFilter.resourceSubscriptions, [watched]);
+              } else {
+                await client.subscribeResource({ uri: watched }, CALL);
+              }
+              await waitFor(() => updated.length > 0, 'notifications/resources/updated'); // every 3 s
+              assert.equal(updated[0], watched);
+
+              const result = await client.callTool({ name: 'test_trigger_tool_change', arguments: {} }, CALL);
+              assert.deepEqual(texts(result.content), ['tool list changed']);
+              await waitFor(() => toolListChanged > 0, 'notifications/tools/list_changed');
+              const { tools } = await client.listTools(undefined, CALL);
+              assert.ok(tools.some((t) => t.name === 'test_dynamic_tool'));
+
+              if (era === 'modern') {
+                // Every notification on the stream names the listen request it belongs to.
+                const [listen] = tap.sentRequests('subscriptions/listen');
+                const tagged = tap.received.filter((m) => m.method?.startsWith('notifications/') && m.method !== 'notifications/progress');
+                assert.ok(tagged.length >= 3, JSON.stringify(tagged));
+                for (const n of tagged) {
+                  assert.deepEqual(n.params?._meta?.['io.modelcontextprotocol/subscriptionId'], listen.id, JSON.stringify(n));
+                }
+                await subscription.close();
+              }
             },
           );
         });
