@@ -62,10 +62,10 @@ say "checking the Python clients import"
 run "$VENV/bin/python" -c 'import importlib.metadata as m; import mcp, fastmcp, pytest, pytest_asyncio, anyio; print("   ", ", ".join(f"{p}=={m.version(p)}" for p in ("mcp", "fastmcp", "pytest", "pytest-asyncio", "anyio")))'
 
 # ---------------------------------------------------------------- TypeScript
-command -v node >/dev/null || die "node not found (need Node.js >= 18; the suite uses node:test)"
+command -v node >/dev/null || die "node not found (need Node.js >= 20; the suite uses node:test)"
 command -v npm >/dev/null || die "npm not found"
-node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 18 ? 0 : 1)' \
-  || die "node is $(node --version); the TypeScript SDK needs Node.js >= 18"
+node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' \
+  || die "node is $(node --version); the TypeScript SDK v2 client needs Node.js >= 20"
 export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
 
 TS_STAMP="$TS_DIR/node_modules/.ferro-interop-lock.sha256"
@@ -83,6 +83,6 @@ else
   (cd "$TS_DIR" && run npm install --no-audit --no-fund)
 fi
 say "checking the TypeScript SDK resolves"
-(cd "$TS_DIR" && run node --input-type=module -e 'import "@modelcontextprotocol/sdk/client/index.js"; import { readFileSync } from "node:fs"; const v = (p) => JSON.parse(readFileSync(`node_modules/${p}/package.json`, "utf8")).version; console.log(`    @modelcontextprotocol/sdk@${v("@modelcontextprotocol/sdk")}, zod@${v("zod")}`);')
+(cd "$TS_DIR" && run node --input-type=module -e 'import "@modelcontextprotocol/sdk/client/index.js"; import "@modelcontextprotocol/client"; import { readFileSync } from "node:fs"; const v = (p) => JSON.parse(readFileSync(`node_modules/${p}/package.json`, "utf8")).version; console.log(`    @modelcontextprotocol/sdk@${v("@modelcontextprotocol/sdk")}, @modelcontextprotocol/client@${v("@modelcontextprotocol/client")}, zod@${v("zod")}`);')
 
 say "done. Next: cargo build --example everything && $VENV/bin/python -m pytest tests/interop -q && (cd $TS_DIR && npm test)"

@@ -6,7 +6,7 @@
 #
 # Stages: lint (fmt, clippy) · cargo tests · official MCP conformance suite (both
 # revisions) against examples/everything · real-client interop (Python mcp SDK,
-# fastmcp Client, TypeScript SDK; stdio and HTTP) · fuzz smoke.
+# fastmcp Client, TypeScript SDK v1 and v2 clients; stdio and HTTP) · fuzz smoke.
 # Needs: cargo, python3, npm, curl; installs the Python venv and npm packages itself
 # (scripts/setup-test-env.sh). The conformance suite comes from ../shared/tools.
 set -uo pipefail

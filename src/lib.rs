@@ -68,6 +68,12 @@ pub mod client {
 #[doc(hidden)]
 pub use ferromcp_core as __core;
 
+/// The README's code blocks, compiled (and run unless marked `no_run`) by
+/// `cargo test --doc`, so the front-page example cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 /// Everything a server author usually needs.
 pub mod prelude {
     pub use crate::context::{Elicitation, SamplingRequest};

@@ -6,7 +6,7 @@
 //! `ResourceDef` / `ResourceTemplateDef`, `PromptDef`), so it is passed straight to
 //! the server builder, and the original function stays callable as `name::call(..)`.
 //!
-//! ```ignore
+//! ```
 //! use ferromcp::{Context, Error, Server};
 //! use ferromcp::{prompt, resource, tool};
 //!
@@ -44,6 +44,8 @@
 //!     format!("Please review:\n{code}")
 //! }
 //!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
 //! let server = Server::builder("demo", "1.0")
 //!     .tool(add)
 //!     .tool(weather)
@@ -52,6 +54,8 @@
 //!     .prompt(review)
 //!     .build();
 //! assert_eq!(add::call(1, 2).await, 3);
+//! assert_eq!(user::call(7).await, "user 7");
+//! # }
 //! ```
 //!
 //! # Parameters
@@ -80,6 +84,7 @@
 //! `crate = "::ferromcp_core"` (or `crate = ::ferromcp_core`) in any of the macros.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod args;
 mod func;
@@ -99,7 +104,9 @@ use proc_macro::TokenStream;
 /// hints `read_only`, `destructive`, `idempotent`, `open_world` (each alone for true,
 /// or `= true|false`), and `crate = ".."`.
 ///
-/// ```ignore
+/// ```
+/// use ferromcp::tool;
+///
 /// /// Adds two integers.
 /// #[tool(read_only)]
 /// async fn add(a: i64, b: i64) -> i64 {
@@ -124,7 +131,10 @@ pub fn tool(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// does not parse answers with an invalid-params error naming the variable. A static
 /// resource takes at most a `Context`.
 ///
-/// ```ignore
+/// ```
+/// use ferromcp::resource;
+///
+/// /// One user's profile.
 /// #[resource("users://{id}/profile", mime_type = "text/plain")]
 /// async fn user(id: u64) -> String {
 ///     format!("user {id}")
@@ -142,7 +152,9 @@ pub fn resource(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// Arguments (all optional): `name = ".."`, `title`, `description` (defaults to the
 /// doc comment), `tags("a")`, `enabled = false`, `crate = ".."`.
 ///
-/// ```ignore
+/// ```
+/// use ferromcp::prompt;
+///
 /// /// Asks for a code review.
 /// #[prompt]
 /// async fn review(#[arg(description = "The code")] code: String) -> String {

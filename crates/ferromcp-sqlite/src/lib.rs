@@ -40,6 +40,9 @@
 //! failures as [`StoreError::Unavailable`](ferromcp_core::state::StoreError::Unavailable);
 //! nothing in the file can make the store panic.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 mod ops;
 mod store;
 

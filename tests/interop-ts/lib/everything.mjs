@@ -4,6 +4,7 @@
 // The binary comes from FERRO_EVERYTHING_BIN (default: target/debug/examples/everything
 // under the repository root; build it with `cargo build --example everything`).
 
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import net from 'node:net';
@@ -189,7 +190,8 @@ export async function connectClient(kind, target, { capabilities = {}, setup } =
   return { client, tap, close: () => closeClient(client, kind === 'http' ? inner : null) };
 }
 
-async function closeClient(client, httpTransport) {
+/** Close a client (either SDK); on HTTP, end the session first if there is one. */
+export async function closeClient(client, httpTransport) {
   // End the HTTP session politely (DELETE), then close; never wait forever.
   const work = (async () => {
     if (httpTransport?.sessionId) await httpTransport.terminateSession().catch(() => {});
@@ -201,4 +203,11 @@ async function closeClient(client, httpTransport) {
 /** Text of every text block in a content list. */
 export function texts(content) {
   return content.filter((b) => b.type === 'text').map((b) => b.text);
+}
+
+/** Polls `predicate` every 50 ms; fails the test if it is still false after `timeoutMs`. */
+export async function waitFor(predicate, what, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate() && Date.now() < deadline) await sleep(50);
+  assert.ok(predicate(), `no ${what} within ${timeoutMs / 1000} s`);
 }

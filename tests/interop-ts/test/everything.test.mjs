@@ -33,17 +33,12 @@ import {
   everythingBin,
   startHttpServer,
   texts,
+  waitFor,
 } from '../lib/everything.mjs';
 
 const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 const T = { timeout: TEST_TIMEOUT_MS };
 const CALL = { timeout: CALL_TIMEOUT_MS };
-
-async function waitFor(predicate, what, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  assert.ok(predicate(), `no ${what} within ${timeoutMs / 1000} s`);
-}
 
 for (const kind of ['stdio', 'http']) {
   describe(`TypeScript SDK client over ${kind}`, () => {
