@@ -9,24 +9,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use crate::call::arguments;
 use crate::client::Client;
 use crate::error::{ClientError, Result};
 use crate::options::ClientEra;
 use crate::types::{CallToolOutcome, Completion, CompletionRef};
-
-/// Serializes call arguments: an object, or nothing for `null`/`()`.
-fn arguments(what: &str, args: impl Serialize) -> Result<Option<Value>> {
-    match serde_json::to_value(args) {
-        Ok(Value::Null) => Ok(None),
-        Ok(v @ Value::Object(_)) => Ok(Some(v)),
-        Ok(other) => Err(ClientError::Usage(format!(
-            "{what} arguments must be a JSON object, not {other}"
-        ))),
-        Err(e) => Err(ClientError::Usage(format!(
-            "{what} arguments do not serialize: {e}"
-        ))),
-    }
-}
 
 impl Client {
     async fn list_all<T: DeserializeOwned>(&self, method: &str, field: &str) -> Result<Vec<T>> {
@@ -95,16 +82,11 @@ impl Client {
         args: impl Serialize,
         token: Option<Value>,
     ) -> Result<CallToolOutcome> {
-        let mut params = json!({ "name": name });
-        if let Some(a) = arguments("tool", args)? {
-            params["arguments"] = a;
+        let call = self.tool_call(name).arguments(args);
+        match token {
+            Some(t) => call.progress_token(t).send().await,
+            None => call.send().await,
         }
-        if let Some(t) = token {
-            params["_meta"] = json!({ "progressToken": t });
-        }
-        self.request_rounds("tools/call", params)
-            .await
-            .map(CallToolOutcome::new)
     }
 
     /// Lists every static resource (all pages).
@@ -120,7 +102,8 @@ impl Client {
 
     /// Reads a resource; returns the result (`{"contents": [..]}`).
     pub async fn read_resource(&self, uri: &str) -> Result<Value> {
-        self.request_rounds("resources/read", json!({ "uri": uri }))
+        let sink = self.plain_sink("resources/read", uri, None);
+        self.request_rounds("resources/read", json!({ "uri": uri }), Some(&sink))
             .await
     }
 
@@ -135,7 +118,9 @@ impl Client {
         if let Some(a) = arguments("prompt", args)? {
             params["arguments"] = a;
         }
-        self.request_rounds("prompts/get", params).await
+        let sink = self.plain_sink("prompts/get", name, params.get("arguments").cloned());
+        self.request_rounds("prompts/get", params, Some(&sink))
+            .await
     }
 
     /// Asks for completions of argument `argument` whose current value is `value`.
@@ -155,7 +140,7 @@ impl Client {
     fn legacy_only(&self, method: &str, instead: &str) -> Result<()> {
         match self.era() {
             ClientEra::Legacy => Ok(()),
-            ClientEra::Modern => Err(ClientError::Usage(format!(
+            ClientEra::Modern | ClientEra::Auto => Err(ClientError::Usage(format!(
                 "`{method}` does not exist in 2026-07-28; {instead}"
             ))),
         }

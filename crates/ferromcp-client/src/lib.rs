@@ -64,14 +64,21 @@
 #![warn(missing_docs)]
 
 mod api;
+pub mod auth;
+mod call;
 mod client;
 mod connection;
 pub mod error;
 pub mod mrtr;
 pub mod options;
+pub mod routing;
+mod transport;
 pub mod types;
 
+pub use auth::{AuthChallenge, AuthProvider, BearerToken};
+pub use call::ToolCall;
 pub use client::Client;
 pub use error::{ClientError, Result};
-pub use options::{ClientEra, ClientHandlers, ClientOptions, Handler, HandlerFuture};
+pub use options::{ClientEra, ClientHandlers, ClientOptions, Handler, HandlerFuture, HttpOptions};
+pub use routing::{CallEvent, CallInfo};
 pub use types::{CallToolOutcome, Completion, CompletionRef, ServerInfo};
