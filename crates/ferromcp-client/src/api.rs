@@ -49,9 +49,22 @@ impl Client {
         }
     }
 
-    /// Lists every tool (all pages).
+    /// Lists every tool (all pages). Tools whose `x-mcp-header` marks are invalid
+    /// (SEP-2243: empty, not a header name, duplicated, or on a property that is not a
+    /// string, integer or boolean) are left out, with a warning.
     pub async fn list_tools(&self) -> Result<Vec<Tool>> {
-        self.list_all("tools/list", "tools").await
+        let mut tools: Vec<Tool> = self.list_all("tools/list", "tools").await?;
+        tools.retain(|t| {
+            let schema = Value::Object((*t.input_schema).clone());
+            match crate::transport::http::headers::invalid_marks(&schema) {
+                Some(why) => {
+                    tracing::warn!(tool = %t.name, "left out a tool with invalid x-mcp-header marks: {why}");
+                    false
+                }
+                None => true,
+            }
+        });
+        Ok(tools)
     }
 
     /// Calls a tool. `args` is anything that serializes to a JSON object (or `null`

@@ -394,10 +394,33 @@ async fn discover(
 ) -> Result<ServerInfo> {
     conn.set_era(ClientEra::Modern);
     let params = stamp(opts, ClientEra::Modern, caps, json!({}))?;
-    let result = conn
-        .request("server/discover", params, timeout, None)
-        .await?;
+    let result = match conn
+        .request("server/discover", params.clone(), timeout, None)
+        .await
+    {
+        // "Unsupported protocol version" naming ours as supported: a server that
+        // rejected the first choice; retry once (SEP-2575).
+        Err(ClientError::Protocol(e))
+            if e.code == UNSUPPORTED_PROTOCOL_VERSION && supports_modern(&e) =>
+        {
+            conn.request("server/discover", params, timeout, None)
+                .await?
+        }
+        other => other?,
+    };
     ServerInfo::from_discover(result, ClientEra::Modern.version())
+}
+
+/// The JSON-RPC code of "Unsupported protocol version" (2026-07-28).
+const UNSUPPORTED_PROTOCOL_VERSION: i32 = -32022;
+
+/// Whether an "unsupported protocol version" error lists 2026-07-28 as supported.
+fn supports_modern(e: &ferromcp_core::ProtocolError) -> bool {
+    e.data
+        .as_deref()
+        .and_then(|d| d.get("supported"))
+        .and_then(Value::as_array)
+        .is_some_and(|s| s.iter().any(|v| v == ClientEra::Modern.version()))
 }
 
 /// The 2025-11-25 opening: `initialize`, `notifications/initialized`, and

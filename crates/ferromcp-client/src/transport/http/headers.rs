@@ -25,8 +25,7 @@ pub(crate) type ToolHeaders = HashMap<String, Vec<(String, String)>>;
 
 /// A header value as sent: literal when safe, otherwise base64-wrapped.
 pub(crate) fn encode_value(v: &str) -> String {
-    let plain = !v.is_empty()
-        && v.bytes().all(|b| (0x20..=0x7e).contains(&b))
+    let plain = v.bytes().all(|b| (0x20..=0x7e).contains(&b))
         && !v.starts_with(' ')
         && !v.ends_with(' ')
         && !v.starts_with("=?");
@@ -49,6 +48,43 @@ fn param_value(v: &Value) -> Option<String> {
     }
 }
 
+/// Whether `c` may appear in a header name (RFC 9110 `tchar`).
+fn is_tchar(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
+}
+
+/// Why a tool's `x-mcp-header` marks are invalid, if they are: a mark must be a
+/// non-empty header-name token, unique (case-insensitively), on a string, integer or
+/// boolean property. Clients exclude such tools (SEP-2243).
+///
+pub(crate) fn invalid_marks(schema: &Value) -> Option<String> {
+    let props = schema.get("properties")?.as_object()?;
+    let mut seen = std::collections::HashSet::new();
+    for (name, prop) in props {
+        let Some(mark) = prop.get("x-mcp-header") else {
+            continue;
+        };
+        let Some(header) = mark.as_str() else {
+            return Some(format!("`{name}`: x-mcp-header is not a string"));
+        };
+        if header.is_empty() || !header.chars().all(is_tchar) {
+            return Some(format!(
+                "`{name}`: x-mcp-header {header:?} is not a valid header name"
+            ));
+        }
+        if !seen.insert(header.to_ascii_lowercase()) {
+            return Some(format!("`{name}`: x-mcp-header {header:?} is used twice"));
+        }
+        let ty = prop.get("type").and_then(Value::as_str);
+        if !matches!(ty, Some("string" | "integer" | "boolean")) {
+            return Some(format!(
+                "`{name}`: x-mcp-header is only allowed on string, integer or boolean properties"
+            ));
+        }
+    }
+    None
+}
+
 /// The `x-mcp-header` marks of a tool's input schema: (property, header suffix).
 pub(crate) fn schema_headers(schema: &Value) -> Vec<(String, String)> {
     let Some(props) = schema.get("properties").and_then(Value::as_object) else {
@@ -58,10 +94,7 @@ pub(crate) fn schema_headers(schema: &Value) -> Vec<(String, String)> {
         .iter()
         .filter_map(|(name, prop)| {
             let header = prop.get("x-mcp-header")?.as_str()?;
-            let valid = !header.is_empty()
-                && header
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            let valid = !header.is_empty() && header.chars().all(is_tchar);
             valid.then(|| (name.clone(), header.to_owned()))
         })
         .collect()
@@ -80,7 +113,7 @@ pub(crate) fn learn_tools(result: &Value, into: &mut ToolHeaders) {
             continue;
         };
         let marks = schema_headers(schema);
-        if marks.is_empty() {
+        if marks.is_empty() || invalid_marks(schema).is_some() {
             into.remove(name);
         } else {
             into.insert(name.to_owned(), marks);
@@ -123,7 +156,26 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn invalid_marks_are_found() {
+        let ok = json!({"properties": {"r": {"type": "string", "x-mcp-header": "Region"}}});
+        assert_eq!(invalid_marks(&ok), None);
+        for bad in [
+            json!({"properties": {"r": {"type": "string", "x-mcp-header": ""}}}),
+            json!({"properties": {"r": {"type": "number", "x-mcp-header": "R"}}}),
+            json!({"properties": {"r": {"type": "object", "x-mcp-header": "R"}}}),
+            json!({"properties": {"r": {"type": "string", "x-mcp-header": "My R"}}}),
+            json!({"properties": {"r": {"type": "string", "x-mcp-header": "Ré"}}}),
+            json!({"properties": {"a": {"type": "string", "x-mcp-header": "R"}, "b": {"type": "string", "x-mcp-header": "r"}}}),
+        ] {
+            assert!(invalid_marks(&bad).is_some(), "{bad}");
+        }
+    }
+
+    #[test]
     fn values_are_literal_or_base64() {
+        assert_eq!(encode_value(""), "");
+        assert_eq!(encode_value("us west 1"), "us west 1");
+        assert_eq!(encode_value("line1\nline2"), "=?base64?bGluZTEKbGluZTI=?=");
         assert_eq!(encode_value("tools/call"), "tools/call");
         assert_eq!(encode_value("  tool  "), "=?base64?ICB0b29sICA=?=");
         assert_eq!(encode_value("héllo"), "=?base64?aMOpbGxv?=");

@@ -15,7 +15,7 @@
 //! A response may arrive on another stream than its POST's (a resumed or standalone
 //! stream), so in-flight requests wait on a pending map as well as on their own stream.
 
-mod headers;
+pub(crate) mod headers;
 mod post;
 mod sse;
 mod stream;
