@@ -446,7 +446,7 @@ async fn initialize(conn: &Conn, opts: &ClientOptions, caps: &Value) -> Result<S
     }
     conn.initialized(&info.protocol_version, params, opts.log_level.clone());
     conn.notify("notifications/initialized", json!({})).await?;
-    conn.open_streams();
+    conn.open_streams().await;
     if let Some(level) = &opts.log_level {
         conn.request("logging/setLevel", json!({ "level": level }), timeout, None)
             .await?;

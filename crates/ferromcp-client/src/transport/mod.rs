@@ -69,9 +69,9 @@ impl Conn {
     }
 
     /// Called once the legacy handshake completed: HTTP opens the standalone GET stream.
-    pub(crate) fn open_streams(&self) {
+    pub(crate) async fn open_streams(&self) {
         if let Conn::Http(h) = self {
-            h.open_streams();
+            h.open_streams().await;
         }
     }
 

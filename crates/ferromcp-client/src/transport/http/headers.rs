@@ -187,7 +187,7 @@ mod tests {
         let list = json!({"tools": [{"name": "t", "inputSchema": {"type": "object", "properties": {
             "region": {"type": "string", "x-mcp-header": "Region"},
             "n": {"type": "integer", "x-mcp-header": "Count"},
-            "x": {"type": "number", "x-mcp-header": "X"},
+            "x": {"type": "number"},
             "plain": {"type": "string"}}}}]});
         let mut tools = ToolHeaders::new();
         learn_tools(&list, &mut tools);
@@ -204,6 +204,12 @@ mod tests {
                 ("mcp-param-Region".to_owned(), "eu".to_owned()),
             ]
         );
+        // A tool with an invalid mark (on a number) mirrors nothing.
+        let bad = json!({"tools": [{"name": "t", "inputSchema": {"type": "object", "properties": {
+            "region": {"type": "string", "x-mcp-header": "Region"},
+            "x": {"type": "number", "x-mcp-header": "X"}}}}]});
+        learn_tools(&bad, &mut tools);
+        assert_eq!(routing("tools/call", &params, &tools).len(), 2);
         let read = routing("resources/read", &json!({"uri": "test://a"}), &tools);
         assert_eq!(read[1], ("mcp-name".to_owned(), "test://a".to_owned()));
     }

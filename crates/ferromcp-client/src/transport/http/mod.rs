@@ -152,8 +152,8 @@ impl HttpConn {
         }
     }
 
-    pub(crate) fn open_streams(&self) {
-        self.shared.start_get_stream();
+    pub(crate) async fn open_streams(&self) {
+        self.shared.start_get_stream().await;
     }
 
     /// Sends a request and waits up to `timeout` for its answer.

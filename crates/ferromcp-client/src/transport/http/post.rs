@@ -284,7 +284,7 @@ impl HttpShared {
             lock(&self.pending).remove(&id);
             r?;
         }
-        self.start_get_stream();
+        self.start_get_stream().await;
         Ok(())
     }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Stream;
+use futures_util::future::BoxFuture;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
@@ -20,6 +21,8 @@ use crate::routing::CallSink;
 
 /// Consecutive failed attempts before the standalone GET stream gives up.
 const GET_STREAM_MAX_FAILURES: usize = 5;
+/// The longest the handshake waits for the server to answer the first standalone GET.
+const GET_STREAM_READY_WAIT: Duration = Duration::from_secs(5);
 
 type Events = SseReader<std::pin::Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>>;
 
@@ -168,61 +171,73 @@ impl HttpShared {
         }
     }
 
-    /// Opens (or re-opens) the standalone GET stream of a 2025-11-25 session.
-    pub(super) fn start_get_stream(self: &Arc<Self>) {
+    /// Opens (or re-opens) the standalone GET stream of a 2025-11-25 session and waits
+    /// (at most [`GET_STREAM_READY_WAIT`]) until the server answered the first GET, so
+    /// messages the server sends there right after are not lost.
+    pub(super) async fn start_get_stream(self: &Arc<Self>) {
         if !self.opts.open_get_stream || self.closed.is_cancelled() {
             return;
         }
         let me = self.clone();
-        let task = tokio::spawn(async move { me.get_stream_loop().await });
+        let (ready, answered) = oneshot::channel();
+        let task = tokio::spawn(me.get_stream_loop(ready));
         if let Some(old) = lock(&self.get_task).replace(task) {
             old.abort();
         }
+        let _ = tokio::time::timeout(GET_STREAM_READY_WAIT, answered).await;
     }
 
-    async fn get_stream_loop(self: Arc<Self>) {
-        let mut last_id: Option<String> = None;
-        let mut retry: Option<Duration> = None;
-        let mut failures = 0;
-        while !self.closed.is_cancelled() && failures < GET_STREAM_MAX_FAILURES {
-            match self
-                .send(reqwest::Method::GET, None, last_id.as_deref())
-                .await
-            {
-                Ok(r) if r.status().is_success() && is_sse(&r) => {
-                    failures = 0;
-                    let mut stream = events(r);
-                    while let Some(Ok(ev)) = stream.next().await {
-                        if ev.id.is_some() {
-                            last_id = ev.id.clone();
-                        }
-                        if ev.retry.is_some() {
-                            retry = ev.retry;
-                        }
-                        if !ev.data.trim().is_empty() {
-                            self.handle_data(&ev.data, None, None);
+    /// The GET stream's loop, boxed as `Send` (it can re-open a session, which starts
+    /// a new loop: the explicit type breaks that cycle for the compiler).
+    fn get_stream_loop(self: Arc<Self>, ready: oneshot::Sender<()>) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let mut ready = Some(ready);
+            let mut last_id: Option<String> = None;
+            let mut retry: Option<Duration> = None;
+            let mut failures = 0;
+            while !self.closed.is_cancelled() && failures < GET_STREAM_MAX_FAILURES {
+                let answer = self
+                    .send(reqwest::Method::GET, None, last_id.as_deref())
+                    .await;
+                if let Some(r) = ready.take() {
+                    let _ = r.send(());
+                }
+                match answer {
+                    Ok(r) if r.status().is_success() && is_sse(&r) => {
+                        failures = 0;
+                        let mut stream = events(r);
+                        while let Some(Ok(ev)) = stream.next().await {
+                            if ev.id.is_some() {
+                                last_id = ev.id.clone();
+                            }
+                            if ev.retry.is_some() {
+                                retry = ev.retry;
+                            }
+                            if !ev.data.trim().is_empty() {
+                                self.handle_data(&ev.data, None, None);
+                            }
                         }
                     }
+                    Ok(r) if r.status() == StatusCode::METHOD_NOT_ALLOWED => {
+                        tracing::debug!("the server offers no standalone GET stream (405)");
+                        return;
+                    }
+                    Ok(r) if r.status().is_client_error() => {
+                        tracing::debug!(status = %r.status(), "the standalone GET stream was refused");
+                        return;
+                    }
+                    Ok(r) => {
+                        failures += 1;
+                        tracing::debug!(status = %r.status(), "the standalone GET stream failed");
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        tracing::debug!(error = %e, "the standalone GET stream failed");
+                    }
                 }
-                Ok(r) if r.status() == StatusCode::METHOD_NOT_ALLOWED => {
-                    tracing::debug!("the server offers no standalone GET stream (405)");
-                    return;
-                }
-                Ok(r) if r.status().is_client_error() => {
-                    tracing::debug!(status = %r.status(), "the standalone GET stream was refused");
-                    return;
-                }
-                Ok(r) => {
-                    failures += 1;
-                    tracing::debug!(status = %r.status(), "the standalone GET stream failed");
-                }
-                Err(e) => {
-                    failures += 1;
-                    tracing::debug!(error = %e, "the standalone GET stream failed");
-                }
+                tokio::time::sleep(retry.unwrap_or(self.opts.default_retry)).await;
             }
-            tokio::time::sleep(retry.unwrap_or(self.opts.default_retry)).await;
-        }
+        })
     }
 }
 
