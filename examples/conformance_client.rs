@@ -88,7 +88,15 @@ async fn exercise(client: &Client, scenario: &str, context: &Value) -> Result<()
     } else if scenario != "initialize" {
         for tool in &tools {
             let schema = Value::Object((*tool.input_schema).clone());
-            client.call_tool(&tool.name, placeholder_arguments(&schema)).await?;
+            let mut args = placeholder_arguments(&schema);
+            // A tool that takes a `schema` object gets another tool's input schema as
+            // listed (json-schema-2020-12-preservation checks nothing was stripped).
+            if args.get("schema").is_some_and(Value::is_object)
+                && let Some(other) = tools.iter().find(|t| t.name != tool.name)
+            {
+                args["schema"] = Value::Object((*other.input_schema).clone());
+            }
+            client.call_tool(&tool.name, args).await?;
         }
     }
     let info = client.server_info();
