@@ -112,6 +112,7 @@ impl Client {
             }),
             on_progress: None,
             on_log: None,
+            on_notification: None,
         })
     }
 }
@@ -177,6 +178,7 @@ impl ToolCall<'_> {
             }),
             on_progress: self.on_progress,
             on_log: self.on_log,
+            on_notification: None,
         });
         let _route = token_key.map(|k| router.register(k, sink.clone()));
         let mut params = json!({ "name": self.name });

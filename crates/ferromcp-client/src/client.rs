@@ -275,11 +275,21 @@ impl Client {
         params: Value,
         call: Option<&Arc<CallSink>>,
     ) -> Result<Value> {
-        let params = stamp(&self.inner.opts, self.inner.era, &self.inner.caps, params)?;
-        self.inner
-            .conn
-            .request(method, params, self.inner.opts.request_timeout, call)
+        let timeout = self.inner.opts.request_timeout;
+        self.request_with_timeout(method, params, timeout, call)
             .await
+    }
+
+    /// [`Client::request_in`] with its own timeout.
+    pub(crate) async fn request_with_timeout(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+        call: Option<&Arc<CallSink>>,
+    ) -> Result<Value> {
+        let params = stamp(&self.inner.opts, self.inner.era, &self.inner.caps, params)?;
+        self.inner.conn.request(method, params, timeout, call).await
     }
 
     /// Sends any notification (no `_meta` is added).

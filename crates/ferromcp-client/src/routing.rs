@@ -54,6 +54,8 @@ pub(crate) struct CallSink {
     pub(crate) info: Arc<CallInfo>,
     pub(crate) on_progress: Option<CallCallback>,
     pub(crate) on_log: Option<CallCallback>,
+    /// Called with every whole notification delivered for this call (a listen stream).
+    pub(crate) on_notification: Option<CallCallback>,
 }
 
 impl fmt::Debug for CallSink {
@@ -148,6 +150,9 @@ impl Router {
             if let Some(cb) = callback {
                 cb(params);
             }
+            if let Some(cb) = &sink.on_notification {
+                cb(msg.clone());
+            }
         }
         let _ = self.events.send(CallEvent {
             call: sink.map(|s| s.info.clone()),
@@ -203,6 +208,7 @@ mod tests {
             }),
             on_progress: Some(Arc::new(move |p| lock(&s2).push(p))),
             on_log: None,
+            on_notification: None,
         });
         let mut events = router.subscribe_events();
         let guard = router.register("p1".into(), sink);

@@ -288,3 +288,50 @@ async fn everything_reconnection_tool_completes_after_the_stream_closes() {
     assert_eq!(out.text(), "Reconnection test completed");
     client.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listen_stream_carries_list_changes_until_dropped() {
+    let server = Everything::start();
+    let client = connect(&server.url, ClientEra::Modern, ClientHandlers::new()).await;
+    let mut sub = client
+        .listen(ferromcp_client::Listen::new().tools_list_changed())
+        .await
+        .expect("listen");
+    assert_eq!(
+        sub.acknowledged()["method"],
+        "notifications/subscriptions/acknowledged"
+    );
+    assert_eq!(
+        sub.acknowledged()["params"]["notifications"]["toolsListChanged"],
+        true
+    );
+    client
+        .call_tool("test_trigger_tool_change", ())
+        .await
+        .expect("trigger");
+    let note = timeout(WAIT, sub.next())
+        .await
+        .expect("in time")
+        .expect("a notification");
+    assert_eq!(note["method"], "notifications/tools/list_changed");
+    assert!(
+        note["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"].is_number()
+            || note["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"].is_string(),
+        "{note}"
+    );
+    let tools = client.list_tools().await.expect("tools/list");
+    assert!(tools.iter().any(|t| t.name == "test_dynamic_tool"));
+    drop(sub);
+    // Listening is a 2026-07-28 stream: the legacy era says what to use instead.
+    let legacy = connect(&server.url, ClientEra::Legacy, ClientHandlers::new()).await;
+    let err = legacy
+        .listen(ferromcp_client::Listen::new())
+        .await
+        .expect_err("legacy");
+    assert!(
+        matches!(err, ferromcp_client::ClientError::Usage(_)),
+        "{err}"
+    );
+    client.close().await;
+    legacy.close().await;
+}

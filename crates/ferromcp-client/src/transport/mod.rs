@@ -45,6 +45,11 @@ impl Conn {
         }
     }
 
+    /// Whether this is Streamable HTTP.
+    pub(crate) fn is_http(&self) -> bool {
+        matches!(self, Conn::Http(_))
+    }
+
     /// Whether the connection is closed.
     pub(crate) fn is_closed(&self) -> bool {
         match self {
