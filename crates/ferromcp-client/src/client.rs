@@ -68,6 +68,15 @@ pub(crate) struct Inner {
     server: ServerInfo,
     server_task: Mutex<Option<JoinHandle<std::io::Result<()>>>>,
     child: Mutex<Option<Child>>,
+    adapter_tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for t in lock(&self.adapter_tasks).drain(..) {
+            t.abort();
+        }
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -89,6 +98,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Extra {
     server_task: Option<JoinHandle<std::io::Result<()>>>,
     child: Option<Child>,
+    /// Tasks that carry an adapted transport (HTTP+SSE); stopped on close and drop.
+    adapter_tasks: Vec<JoinHandle<()>>,
 }
 
 impl Client {
@@ -118,7 +129,7 @@ impl Client {
         let (read, write) = tokio::io::split(client_end);
         let extra = Extra {
             server_task: Some(task),
-            child: None,
+            ..Extra::default()
         };
         Self::connect_with(read, write, options, extra).await
     }
@@ -149,6 +160,29 @@ impl Client {
         Self::finish(conn, router, options, Extra::default()).await
     }
 
+    /// Connects to an old server over the 2024-11-05 HTTP+SSE transport: `url` is the
+    /// SSE endpoint (e.g. `http://127.0.0.1:3001/sse`); the client POSTs to the URL the
+    /// server's `endpoint` event names. The era is 2025-11-25 (`Auto` means that here;
+    /// `Modern` is refused). As on stdio, server requests and logs cannot be tied to a
+    /// call on this transport.
+    pub async fn connect_legacy_sse(url: &str, options: ClientOptions) -> Result<Client> {
+        if options.era == ClientEra::Modern {
+            return Err(ClientError::Usage(
+                "the 2024-11-05 HTTP+SSE transport carries only the 2025-11-25 era; use `connect_http` for 2026-07-28".into(),
+            ));
+        }
+        let options = options.era(ClientEra::Legacy);
+        check_log_level(&options)?;
+        let sse =
+            crate::transport::legacy_sse::connect(url, &options.http, options.request_timeout)
+                .await?;
+        let extra = Extra {
+            adapter_tasks: sse.tasks,
+            ..Extra::default()
+        };
+        Self::connect_with(sse.read, sse.write, options, extra).await
+    }
+
     /// Starts `cmd` as a child process and talks to it over its stdin/stdout.
     ///
     /// stdin and stdout are piped; stderr is left as configured on `cmd` (inherited by
@@ -172,8 +206,8 @@ impl Client {
         let stdin = child.stdin.take().ok_or_else(|| missing("stdin"))?;
         let stdout = child.stdout.take().ok_or_else(|| missing("stdout"))?;
         let extra = Extra {
-            server_task: None,
             child: Some(child),
+            ..Extra::default()
         };
         Self::connect_with(stdout, stdin, options, extra).await
     }
@@ -219,6 +253,7 @@ impl Client {
                 server,
                 server_task: Mutex::new(extra.server_task),
                 child: Mutex::new(extra.child),
+                adapter_tasks: Mutex::new(extra.adapter_tasks),
             }),
         })
     }
@@ -302,6 +337,10 @@ impl Client {
     /// seconds to finish before it is stopped. Closing twice is harmless.
     pub async fn close(&self) {
         self.inner.conn.shutdown(CLOSE_GRACE).await;
+        let adapters: Vec<_> = lock(&self.inner.adapter_tasks).drain(..).collect();
+        for t in adapters {
+            t.abort();
+        }
         let task = lock(&self.inner.server_task).take();
         if let Some(task) = task {
             let abort = task.abort_handle();

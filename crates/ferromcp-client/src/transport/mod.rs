@@ -1,7 +1,9 @@
 //! The transports under a [`crate::Client`]: a line-delimited byte stream
-//! (`crate::connection`) or Streamable HTTP ([`http`]), behind one `Conn` type.
+//! (`crate::connection`) or Streamable HTTP ([`http`]), behind one `Conn` type. The
+//! 2024-11-05 HTTP+SSE transport ([`legacy_sse`]) is adapted into a byte stream.
 
 pub(crate) mod http;
+pub(crate) mod legacy_sse;
 
 use std::sync::Arc;
 use std::time::Duration;

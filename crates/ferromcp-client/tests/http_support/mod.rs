@@ -56,14 +56,23 @@ fn wait_listening(addr: SocketAddr) {
 /// The `everything` example serving Streamable HTTP on 127.0.0.1; killed on drop.
 pub struct Everything {
     child: Child,
+    /// The Streamable HTTP endpoint.
     pub url: String,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
 }
 
 impl Everything {
     pub fn start() -> Everything {
+        Self::start_with(&[])
+    }
+
+    /// Starts with extra command-line arguments.
+    pub fn start_with(args: &[&str]) -> Everything {
         let port = free_port();
         let child = Command::new(everything_binary())
             .args(["--port", &port.to_string()])
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -72,6 +81,7 @@ impl Everything {
         Everything {
             child,
             url: format!("http://127.0.0.1:{port}/mcp"),
+            base: format!("http://127.0.0.1:{port}"),
         }
     }
 }

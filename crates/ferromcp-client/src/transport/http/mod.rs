@@ -16,8 +16,8 @@
 //! stream), so in-flight requests wait on a pending map as well as on their own stream.
 
 pub(crate) mod headers;
-mod post;
-mod sse;
+pub(crate) mod post;
+pub(crate) mod sse;
 mod stream;
 
 use std::collections::HashMap;

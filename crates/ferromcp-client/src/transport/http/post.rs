@@ -23,7 +23,7 @@ const ERROR_BODY_QUOTE: usize = 300;
 const MAX_JSON_BODY: usize = 64 * 1024 * 1024;
 
 /// Maps a reqwest failure to a typed error.
-pub(super) fn transport_error(e: reqwest::Error) -> ClientError {
+pub(crate) fn transport_error(e: reqwest::Error) -> ClientError {
     if e.is_connect() || e.is_request() {
         ClientError::Connect(e.to_string())
     } else {
@@ -338,7 +338,7 @@ async fn read_json(resp: Response) -> Result<Value> {
 
 /// The typed error for a non-success answer: the JSON-RPC error in the body if there
 /// is one, otherwise the status and the start of the body.
-pub(super) async fn error_from_response(resp: Response) -> ClientError {
+pub(crate) async fn error_from_response(resp: Response) -> ClientError {
     let status = resp.status().as_u16();
     let body = resp.bytes().await.unwrap_or_default();
     if let Ok(v) = serde_json::from_slice::<Value>(&body)
