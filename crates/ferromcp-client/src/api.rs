@@ -9,24 +9,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use crate::call::arguments;
 use crate::client::Client;
 use crate::error::{ClientError, Result};
 use crate::options::ClientEra;
 use crate::types::{CallToolOutcome, Completion, CompletionRef};
-
-/// Serializes call arguments: an object, or nothing for `null`/`()`.
-fn arguments(what: &str, args: impl Serialize) -> Result<Option<Value>> {
-    match serde_json::to_value(args) {
-        Ok(Value::Null) => Ok(None),
-        Ok(v @ Value::Object(_)) => Ok(Some(v)),
-        Ok(other) => Err(ClientError::Usage(format!(
-            "{what} arguments must be a JSON object, not {other}"
-        ))),
-        Err(e) => Err(ClientError::Usage(format!(
-            "{what} arguments do not serialize: {e}"
-        ))),
-    }
-}
 
 impl Client {
     async fn list_all<T: DeserializeOwned>(&self, method: &str, field: &str) -> Result<Vec<T>> {
@@ -62,9 +49,22 @@ impl Client {
         }
     }
 
-    /// Lists every tool (all pages).
+    /// Lists every tool (all pages). Tools whose `x-mcp-header` marks are invalid
+    /// (SEP-2243: empty, not a header name, duplicated, or on a property that is not a
+    /// string, integer or boolean) are left out, with a warning.
     pub async fn list_tools(&self) -> Result<Vec<Tool>> {
-        self.list_all("tools/list", "tools").await
+        let mut tools: Vec<Tool> = self.list_all("tools/list", "tools").await?;
+        tools.retain(|t| {
+            let schema = Value::Object((*t.input_schema).clone());
+            match crate::transport::http::headers::invalid_marks(&schema) {
+                Some(why) => {
+                    tracing::warn!(tool = %t.name, "left out a tool with invalid x-mcp-header marks: {why}");
+                    false
+                }
+                None => true,
+            }
+        });
+        Ok(tools)
     }
 
     /// Calls a tool. `args` is anything that serializes to a JSON object (or `null`
@@ -95,16 +95,11 @@ impl Client {
         args: impl Serialize,
         token: Option<Value>,
     ) -> Result<CallToolOutcome> {
-        let mut params = json!({ "name": name });
-        if let Some(a) = arguments("tool", args)? {
-            params["arguments"] = a;
+        let call = self.tool_call(name).arguments(args);
+        match token {
+            Some(t) => call.progress_token(t).send().await,
+            None => call.send().await,
         }
-        if let Some(t) = token {
-            params["_meta"] = json!({ "progressToken": t });
-        }
-        self.request_rounds("tools/call", params)
-            .await
-            .map(CallToolOutcome::new)
     }
 
     /// Lists every static resource (all pages).
@@ -120,7 +115,8 @@ impl Client {
 
     /// Reads a resource; returns the result (`{"contents": [..]}`).
     pub async fn read_resource(&self, uri: &str) -> Result<Value> {
-        self.request_rounds("resources/read", json!({ "uri": uri }))
+        let sink = self.plain_sink("resources/read", uri, None);
+        self.request_rounds("resources/read", json!({ "uri": uri }), Some(&sink))
             .await
     }
 
@@ -135,7 +131,9 @@ impl Client {
         if let Some(a) = arguments("prompt", args)? {
             params["arguments"] = a;
         }
-        self.request_rounds("prompts/get", params).await
+        let sink = self.plain_sink("prompts/get", name, params.get("arguments").cloned());
+        self.request_rounds("prompts/get", params, Some(&sink))
+            .await
     }
 
     /// Asks for completions of argument `argument` whose current value is `value`.
@@ -155,7 +153,7 @@ impl Client {
     fn legacy_only(&self, method: &str, instead: &str) -> Result<()> {
         match self.era() {
             ClientEra::Legacy => Ok(()),
-            ClientEra::Modern => Err(ClientError::Usage(format!(
+            ClientEra::Modern | ClientEra::Auto => Err(ClientError::Usage(format!(
                 "`{method}` does not exist in 2026-07-28; {instead}"
             ))),
         }

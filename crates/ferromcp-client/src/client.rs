@@ -1,5 +1,6 @@
-//! [`Client`]: constructors (byte streams, in-memory server, child process), the raw
-//! request path that stamps `_meta` in the modern era, and shutdown.
+//! [`Client`]: constructors (byte streams, in-memory server, child process, Streamable
+//! HTTP), the era negotiation, the raw request path that stamps `_meta` in the modern
+//! era, and shutdown.
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,7 +21,14 @@ use tokio::task::JoinHandle;
 use crate::connection::Connection;
 use crate::error::{ClientError, Result};
 use crate::options::{ClientEra, ClientOptions};
+use crate::routing::{CallEvent, CallSink, Router};
+use crate::transport::Conn;
+use crate::transport::http::HttpConn;
 use crate::types::ServerInfo;
+
+/// The longest `ClientEra::Auto` waits for a `server/discover` answer before trying
+/// `initialize` instead.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long `close()` waits for each part (I/O tasks, in-memory server, child process)
 /// to finish before stopping it.
@@ -51,18 +59,30 @@ pub struct Client {
 }
 
 pub(crate) struct Inner {
-    pub(crate) conn: Connection,
+    pub(crate) conn: Conn,
+    pub(crate) router: Arc<Router>,
     pub(crate) opts: ClientOptions,
+    /// The era in force (never `Auto`).
+    era: ClientEra,
     caps: Value,
     server: ServerInfo,
     server_task: Mutex<Option<JoinHandle<std::io::Result<()>>>>,
     child: Mutex<Option<Child>>,
+    adapter_tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for t in lock(&self.adapter_tasks).drain(..) {
+            t.abort();
+        }
+    }
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("era", &self.inner.opts.era)
+            .field("era", &self.inner.era)
             .field("server", &self.inner.server.name)
             .field("closed", &self.inner.conn.is_closed())
             .finish_non_exhaustive()
@@ -78,6 +98,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Extra {
     server_task: Option<JoinHandle<std::io::Result<()>>>,
     child: Option<Child>,
+    /// Tasks that carry an adapted transport (HTTP+SSE); stopped on close and drop.
+    adapter_tasks: Vec<JoinHandle<()>>,
 }
 
 impl Client {
@@ -107,9 +129,58 @@ impl Client {
         let (read, write) = tokio::io::split(client_end);
         let extra = Extra {
             server_task: Some(task),
-            child: None,
+            ..Extra::default()
         };
         Self::connect_with(read, write, options, extra).await
+    }
+
+    /// Connects to a Streamable HTTP MCP endpoint (`http://` or `https://`) and performs
+    /// the era's opening (see [`ClientEra`]; `Auto` probes with `server/discover` and
+    /// falls back to `initialize`).
+    ///
+    /// Custom headers and authorization come from [`ClientOptions::http`]. In the
+    /// 2025-11-25 era the client keeps the `Mcp-Session-Id`, opens the standalone GET
+    /// stream, resumes broken answer streams with `Last-Event-ID`, opens a new session
+    /// when the server answers 404 for a lost one, and ends the session with DELETE on
+    /// [`Client::close`]. In the 2026-07-28 era it sends the routing headers
+    /// (`Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`).
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), ferromcp_client::ClientError> {
+    /// use ferromcp_client::{BearerToken, Client, ClientOptions};
+    /// let opts = ClientOptions::default().auth(BearerToken::new("secret"));
+    /// let client = Client::connect_http("http://127.0.0.1:3001/mcp", opts).await?;
+    /// println!("{} speaks {}", client.server_info().name, client.server_info().protocol_version);
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect_http(url: &str, options: ClientOptions) -> Result<Client> {
+        check_log_level(&options)?;
+        let router = Router::new(options.handlers.clone());
+        let conn = Conn::Http(HttpConn::new(url, options.http.clone(), router.clone())?);
+        Self::finish(conn, router, options, Extra::default()).await
+    }
+
+    /// Connects to an old server over the 2024-11-05 HTTP+SSE transport: `url` is the
+    /// SSE endpoint (e.g. `http://127.0.0.1:3001/sse`); the client POSTs to the URL the
+    /// server's `endpoint` event names. The era is 2025-11-25 (`Auto` means that here;
+    /// `Modern` is refused). As on stdio, server requests and logs cannot be tied to a
+    /// call on this transport.
+    pub async fn connect_legacy_sse(url: &str, options: ClientOptions) -> Result<Client> {
+        if options.era == ClientEra::Modern {
+            return Err(ClientError::Usage(
+                "the 2024-11-05 HTTP+SSE transport carries only the 2025-11-25 era; use `connect_http` for 2026-07-28".into(),
+            ));
+        }
+        let options = options.era(ClientEra::Legacy);
+        check_log_level(&options)?;
+        let sse =
+            crate::transport::legacy_sse::connect(url, &options.http, options.request_timeout)
+                .await?;
+        let extra = Extra {
+            adapter_tasks: sse.tasks,
+            ..Extra::default()
+        };
+        Self::connect_with(sse.read, sse.write, options, extra).await
     }
 
     /// Starts `cmd` as a child process and talks to it over its stdin/stdout.
@@ -135,8 +206,8 @@ impl Client {
         let stdin = child.stdin.take().ok_or_else(|| missing("stdin"))?;
         let stdout = child.stdout.take().ok_or_else(|| missing("stdout"))?;
         let extra = Extra {
-            server_task: None,
             child: Some(child),
+            ..Extra::default()
         };
         Self::connect_with(stdout, stdin, options, extra).await
     }
@@ -151,31 +222,45 @@ impl Client {
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
-        if let Some(level) = &options.log_level
-            && ferromcp_core::jsonrpc::parse_level(level).is_none()
-        {
-            return Err(ClientError::Usage(format!(
-                "unknown log level {level:?}; use one of debug, info, notice, warning, error, critical, alert, emergency"
-            )));
-        }
+        check_log_level(&options)?;
+        let router = Router::new(options.handlers.clone());
+        let conn = Conn::Lines(Connection::start(reader, writer, router.clone()));
+        Self::finish(conn, router, options, extra).await
+    }
+
+    async fn finish(
+        conn: Conn,
+        router: Arc<Router>,
+        options: ClientOptions,
+        extra: Extra,
+    ) -> Result<Client> {
         let caps = options.handlers.capabilities();
-        let conn = Connection::start(reader, writer, options.handlers.clone());
-        let server = handshake(&conn, &options, &caps).await?;
+        let handshake = handshake(&conn, &options, &caps).await;
+        let (era, server) = match handshake {
+            Ok(ok) => ok,
+            Err(e) => {
+                conn.shutdown(Duration::from_millis(200)).await;
+                return Err(e);
+            }
+        };
         Ok(Client {
             inner: Arc::new(Inner {
                 conn,
+                router,
                 opts: options,
+                era,
                 caps,
                 server,
                 server_task: Mutex::new(extra.server_task),
                 child: Mutex::new(extra.child),
+                adapter_tasks: Mutex::new(extra.adapter_tasks),
             }),
         })
     }
 
-    /// The era this client speaks.
+    /// The era this client speaks (with [`ClientEra::Auto`], the one negotiated).
     pub fn era(&self) -> ClientEra {
-        self.inner.opts.era
+        self.inner.era
     }
 
     /// What the server said about itself when the client connected.
@@ -199,7 +284,13 @@ impl Client {
     ///
     /// Subscribe before making the call whose notifications you want.
     pub fn notifications(&self) -> broadcast::Receiver<Value> {
-        self.inner.conn.subscribe()
+        self.inner.router.subscribe()
+    }
+
+    /// A receiver of every notification the server sends from now on, each with the
+    /// call it belongs to when the transport can tell (see [`crate::routing`]).
+    pub fn events(&self) -> broadcast::Receiver<CallEvent> {
+        self.inner.router.subscribe_events()
     }
 
     /// Sends any request and returns its raw `result`.
@@ -209,11 +300,31 @@ impl Client {
     /// are merged into `params._meta`; fields you set there yourself win. No MRTR loop
     /// runs here: an `input_required` result is returned as is.
     pub async fn request(&self, method: &str, params: Value) -> Result<Value> {
-        let params = stamp(&self.inner.opts, &self.inner.caps, params)?;
-        self.inner
-            .conn
-            .request(method, params, self.inner.opts.request_timeout)
+        self.request_in(method, params, None).await
+    }
+
+    /// [`Client::request`] on behalf of `call`.
+    pub(crate) async fn request_in(
+        &self,
+        method: &str,
+        params: Value,
+        call: Option<&Arc<CallSink>>,
+    ) -> Result<Value> {
+        let timeout = self.inner.opts.request_timeout;
+        self.request_with_timeout(method, params, timeout, call)
             .await
+    }
+
+    /// [`Client::request_in`] with its own timeout.
+    pub(crate) async fn request_with_timeout(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+        call: Option<&Arc<CallSink>>,
+    ) -> Result<Value> {
+        let params = stamp(&self.inner.opts, self.inner.era, &self.inner.caps, params)?;
+        self.inner.conn.request(method, params, timeout, call).await
     }
 
     /// Sends any notification (no `_meta` is added).
@@ -226,6 +337,10 @@ impl Client {
     /// seconds to finish before it is stopped. Closing twice is harmless.
     pub async fn close(&self) {
         self.inner.conn.shutdown(CLOSE_GRACE).await;
+        let adapters: Vec<_> = lock(&self.inner.adapter_tasks).drain(..).collect();
+        for t in adapters {
+            t.abort();
+        }
         let task = lock(&self.inner.server_task).take();
         if let Some(task) = task {
             let abort = task.abort_handle();
@@ -245,8 +360,19 @@ impl Client {
     }
 }
 
+fn check_log_level(options: &ClientOptions) -> Result<()> {
+    match &options.log_level {
+        Some(level) if ferromcp_core::jsonrpc::parse_level(level).is_none() => {
+            Err(ClientError::Usage(format!(
+                "unknown log level {level:?}; use one of debug, info, notice, warning, error, critical, alert, emergency"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Puts `params` in object form and, in the modern era, merges the client's `_meta`.
-fn stamp(opts: &ClientOptions, caps: &Value, params: Value) -> Result<Value> {
+fn stamp(opts: &ClientOptions, era: ClientEra, caps: &Value, params: Value) -> Result<Value> {
     let mut obj = match params {
         Value::Null => Map::new(),
         Value::Object(m) => m,
@@ -256,7 +382,7 @@ fn stamp(opts: &ClientOptions, caps: &Value, params: Value) -> Result<Value> {
             )));
         }
     };
-    if opts.era == ClientEra::Modern {
+    if era == ClientEra::Modern {
         let meta = obj.entry("_meta").or_insert_with(|| json!({}));
         let Value::Object(meta) = meta else {
             return Err(ClientError::Usage(
@@ -277,37 +403,104 @@ fn stamp(opts: &ClientOptions, caps: &Value, params: Value) -> Result<Value> {
     Ok(Value::Object(obj))
 }
 
-async fn handshake(conn: &Connection, opts: &ClientOptions, caps: &Value) -> Result<ServerInfo> {
-    let timeout = opts.request_timeout;
+/// Opens the conversation in the era asked for; returns the era in force.
+async fn handshake(
+    conn: &Conn,
+    opts: &ClientOptions,
+    caps: &Value,
+) -> Result<(ClientEra, ServerInfo)> {
     match opts.era {
-        ClientEra::Legacy => {
-            let params = json!({
-                "protocolVersion": ClientEra::Legacy.version(),
-                "capabilities": caps,
-                "clientInfo": opts.client_info(),
-            });
-            let result = conn.request("initialize", params, timeout).await?;
-            let info = ServerInfo::from_initialize(result)?;
-            if !LEGACY_VERSIONS.contains(&info.protocol_version.as_str()) {
-                return Err(ClientError::Usage(format!(
-                    "the server answered `initialize` with protocol version {:?}, which this client does not speak ({})",
-                    info.protocol_version,
-                    LEGACY_VERSIONS.join(", ")
-                )));
-            }
-            conn.notify("notifications/initialized", json!({})).await?;
-            if let Some(level) = &opts.log_level {
-                conn.request("logging/setLevel", json!({ "level": level }), timeout)
-                    .await?;
-            }
-            Ok(info)
-        }
+        ClientEra::Legacy => Ok((ClientEra::Legacy, initialize(conn, opts, caps).await?)),
         ClientEra::Modern => {
-            let params = stamp(opts, caps, json!({}))?;
-            let result = conn.request("server/discover", params, timeout).await?;
-            ServerInfo::from_discover(result, ClientEra::Modern.version())
+            let t = opts.request_timeout;
+            Ok((ClientEra::Modern, discover(conn, opts, caps, t).await?))
+        }
+        ClientEra::Auto => {
+            let t = opts.request_timeout.min(PROBE_TIMEOUT);
+            match discover(conn, opts, caps, t).await {
+                Ok(info) => Ok((ClientEra::Modern, info)),
+                Err(
+                    e @ (ClientError::Closed
+                    | ClientError::Connect(_)
+                    | ClientError::Unauthorized { .. }
+                    | ClientError::Io(_)),
+                ) => Err(e),
+                Err(e) => {
+                    tracing::debug!(error = %e, "no 2026-07-28 answer to server/discover; trying initialize");
+                    Ok((ClientEra::Legacy, initialize(conn, opts, caps).await?))
+                }
+            }
         }
     }
+}
+
+/// The 2026-07-28 opening: `server/discover`.
+async fn discover(
+    conn: &Conn,
+    opts: &ClientOptions,
+    caps: &Value,
+    timeout: Duration,
+) -> Result<ServerInfo> {
+    conn.set_era(ClientEra::Modern);
+    let params = stamp(opts, ClientEra::Modern, caps, json!({}))?;
+    let result = match conn
+        .request("server/discover", params.clone(), timeout, None)
+        .await
+    {
+        // "Unsupported protocol version" naming ours as supported: a server that
+        // rejected the first choice; retry once (SEP-2575).
+        Err(ClientError::Protocol(e))
+            if e.code == UNSUPPORTED_PROTOCOL_VERSION && supports_modern(&e) =>
+        {
+            conn.request("server/discover", params, timeout, None)
+                .await?
+        }
+        other => other?,
+    };
+    ServerInfo::from_discover(result, ClientEra::Modern.version())
+}
+
+/// The JSON-RPC code of "Unsupported protocol version" (2026-07-28).
+const UNSUPPORTED_PROTOCOL_VERSION: i32 = -32022;
+
+/// Whether an "unsupported protocol version" error lists 2026-07-28 as supported.
+fn supports_modern(e: &ferromcp_core::ProtocolError) -> bool {
+    e.data
+        .as_deref()
+        .and_then(|d| d.get("supported"))
+        .and_then(Value::as_array)
+        .is_some_and(|s| s.iter().any(|v| v == ClientEra::Modern.version()))
+}
+
+/// The 2025-11-25 opening: `initialize`, `notifications/initialized`, and
+/// `logging/setLevel` when a log level is set.
+async fn initialize(conn: &Conn, opts: &ClientOptions, caps: &Value) -> Result<ServerInfo> {
+    conn.set_era(ClientEra::Legacy);
+    let timeout = opts.request_timeout;
+    let params = json!({
+        "protocolVersion": ClientEra::Legacy.version(),
+        "capabilities": caps,
+        "clientInfo": opts.client_info(),
+    });
+    let result = conn
+        .request("initialize", params.clone(), timeout, None)
+        .await?;
+    let info = ServerInfo::from_initialize(result)?;
+    if !LEGACY_VERSIONS.contains(&info.protocol_version.as_str()) {
+        return Err(ClientError::Usage(format!(
+            "the server answered `initialize` with protocol version {:?}, which this client does not speak ({})",
+            info.protocol_version,
+            LEGACY_VERSIONS.join(", ")
+        )));
+    }
+    conn.initialized(&info.protocol_version, params, opts.log_level.clone());
+    conn.notify("notifications/initialized", json!({})).await?;
+    conn.open_streams().await;
+    if let Some(level) = &opts.log_level {
+        conn.request("logging/setLevel", json!({ "level": level }), timeout, None)
+            .await?;
+    }
+    Ok(info)
 }
 
 #[cfg(test)]
@@ -322,7 +515,7 @@ mod tests {
             .log_level("info");
         let caps = json!({"sampling": {}});
         let p = json!({"name": "x", "_meta": {"progressToken": 7, META_PROTOCOL_VERSION: "1999-01-01"}});
-        let out = stamp(&opts, &caps, p).unwrap_or_default();
+        let out = stamp(&opts, ClientEra::Modern, &caps, p).unwrap_or_default();
         let meta = &out["_meta"];
         assert_eq!(meta["progressToken"], 7);
         assert_eq!(meta[META_PROTOCOL_VERSION], "1999-01-01");
@@ -335,9 +528,9 @@ mod tests {
     #[test]
     fn legacy_params_are_untouched_and_non_objects_rejected() {
         let opts = ClientOptions::legacy();
-        let out = stamp(&opts, &json!({}), Value::Null).unwrap_or_default();
+        let out = stamp(&opts, ClientEra::Legacy, &json!({}), Value::Null).unwrap_or_default();
         assert_eq!(out, json!({}));
-        let err = stamp(&opts, &json!({}), json!([1])).err();
+        let err = stamp(&opts, ClientEra::Legacy, &json!({}), json!([1])).err();
         assert!(matches!(err, Some(ClientError::Usage(m)) if m.contains("JSON object")));
     }
 }

@@ -3,8 +3,11 @@
 //! One writer task drains an mpsc queue into the `AsyncWrite` (one message per line).
 //! One reader task reads lines and demultiplexes them: responses complete the waiting
 //! request (a pending map of oneshots keyed by id), server requests are answered by the
-//! [`ClientHandlers`] on their own task, and notifications are broadcast to every
-//! [`tokio::sync::broadcast::Receiver`] handed out by `notifications()`.
+//! client's handlers on their own task, and notifications go to the [`Router`].
+//!
+//! A line-delimited 2025-11-25 connection cannot tell which call a server request or a
+//! log message belongs to, so they reach the handlers and events with no call attached
+//! (progress is still routed by its token).
 //!
 //! When the reader ends (EOF, I/O error, or `close()`), every waiting request fails with
 //! [`ClientError::Closed`] and new requests are refused.
@@ -18,19 +21,17 @@ use ferromcp_core::ProtocolError;
 use ferromcp_core::transport::stdio::{Line, read_line};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{ClientError, Result};
-use crate::options::ClientHandlers;
+use crate::routing::Router;
 
 /// The longest accepted incoming line, in bytes.
 const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 /// Outgoing frames queued before senders wait.
 const OUT_BUFFER: usize = 256;
-/// Notifications buffered per subscriber before the slowest one lags.
-const NOTIFY_BUFFER: usize = 1024;
 
 type Outcome = std::result::Result<Value, ProtocolError>;
 type Pending = HashMap<i64, oneshot::Sender<Outcome>>;
@@ -40,8 +41,7 @@ struct Shared {
     /// `None` once the connection is closed.
     pending: Mutex<Option<Pending>>,
     next_id: AtomicI64,
-    notifications: broadcast::Sender<Value>,
-    handlers: ClientHandlers,
+    router: Arc<Router>,
     closed: CancellationToken,
 }
 
@@ -103,19 +103,17 @@ impl Drop for PendingGuard<'_> {
 
 impl Connection {
     /// Starts the reader and writer tasks over `reader`/`writer`.
-    pub(crate) fn start<R, W>(reader: R, writer: W, handlers: ClientHandlers) -> Connection
+    pub(crate) fn start<R, W>(reader: R, writer: W, router: Arc<Router>) -> Connection
     where
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
         let (out, rx) = mpsc::channel(OUT_BUFFER);
-        let (notifications, _) = broadcast::channel(NOTIFY_BUFFER);
         let shared = Arc::new(Shared {
             out,
             pending: Mutex::new(Some(HashMap::new())),
             next_id: AtomicI64::new(0),
-            notifications,
-            handlers,
+            router,
             closed: CancellationToken::new(),
         });
         let writer_task = tokio::spawn(write_loop(writer, rx, shared.closed.clone()));
@@ -130,11 +128,6 @@ impl Connection {
     /// Whether the connection is closed.
     pub(crate) fn is_closed(&self) -> bool {
         self.shared.closed.is_cancelled()
-    }
-
-    /// A new receiver of every server notification.
-    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Value> {
-        self.shared.notifications.subscribe()
     }
 
     /// Sends a request and waits up to `timeout` (queueing included) for its response.
@@ -271,8 +264,7 @@ fn handle_line(shared: &Arc<Shared>, bytes: &[u8]) {
     let id = msg.get("id").filter(|id| !id.is_null()).cloned();
     match (has_method, id) {
         (true, None) => {
-            // No subscribers is fine: nobody is listening.
-            let _ = shared.notifications.send(msg);
+            shared.router.deliver(msg, None);
         }
         (true, Some(id)) => answer_server_request(shared, id, msg),
         (false, Some(id)) => complete(shared, &id, msg),
@@ -307,7 +299,7 @@ fn complete(shared: &Shared, id: &Value, mut msg: Value) {
     }
 }
 
-fn decode_error(e: &Value) -> ProtocolError {
+pub(crate) fn decode_error(e: &Value) -> ProtocolError {
     let code = e
         .get("code")
         .and_then(Value::as_i64)
@@ -331,7 +323,7 @@ fn answer_server_request(shared: &Arc<Shared>, id: Value, msg: Value) {
             .and_then(Value::as_str)
             .unwrap_or_default();
         let params = msg.get("params").cloned().unwrap_or_else(|| json!({}));
-        let reply = match shared.handlers.dispatch(method, params).await {
+        let reply = match shared.router.handlers.dispatch(method, params, None).await {
             Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
             Err(e) => {
                 let mut error = json!({ "code": e.code, "message": e.message });

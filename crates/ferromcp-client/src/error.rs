@@ -61,6 +61,46 @@ pub enum ClientError {
         /// The handler's error (boxed to keep `ClientError` small).
         error: Box<ProtocolError>,
     },
+    /// The HTTP server answered with a status that is not a JSON-RPC answer.
+    #[error("the server answered HTTP {status}: {message}")]
+    Http {
+        /// The HTTP status code.
+        status: u16,
+        /// The reason, with the start of the response body.
+        message: String,
+    },
+    /// The server refused the credentials (HTTP 401/403) and the authorization
+    /// provider did not fix them (or there is none).
+    #[error(
+        "the server refused the request with HTTP {status} (WWW-Authenticate: {}); set `ClientOptions::auth` to a provider that can obtain a valid token",
+        www_authenticate.as_deref().unwrap_or("none")
+    )]
+    Unauthorized {
+        /// 401 or 403.
+        status: u16,
+        /// The `WWW-Authenticate` header, if any.
+        www_authenticate: Option<String>,
+    },
+    /// The HTTP server could not be reached (refused, reset, DNS, TLS).
+    #[error("could not reach the MCP server: {0}; check the URL and that the server runs")]
+    Connect(String),
+    /// The server forgot the 2025-11-25 session (HTTP 404) and opening a new one failed
+    /// too.
+    #[error(
+        "the server no longer knows this session (HTTP 404) and a new `initialize` failed: {0}"
+    )]
+    SessionExpired(String),
+    /// The server closed a call's response stream before answering, and resuming it
+    /// (`Last-Event-ID`) was not possible or failed too often.
+    #[error(
+        "the server closed the response stream of `{method}` before answering ({reason}); call again"
+    )]
+    StreamEnded {
+        /// The request method.
+        method: String,
+        /// Why it could not be resumed.
+        reason: String,
+    },
     /// The call cannot be made as asked (wrong era, invalid arguments, …).
     #[error("{0}")]
     Usage(String),

@@ -1,9 +1,12 @@
-//! ferromcp-client: an MCP client for both protocol eras, over any newline-delimited
-//! JSON-RPC byte stream — an in-memory ferromcp server, a child process's stdio, or any
+//! ferromcp-client: an MCP client for both protocol eras, over Streamable HTTP
+//! ([`Client::connect_http`], http and https) or any newline-delimited JSON-RPC byte
+//! stream — an in-memory ferromcp server, a child process's stdio, or any
 //! `AsyncRead`/`AsyncWrite` pair.
 //!
 //! # Eras
 //!
+//! - [`ClientEra::Auto`] (the default): probes with `server/discover` and falls back to
+//!   `initialize`; [`Client::era`] tells which one is in force.
 //! - [`ClientEra::Legacy`] (2025-11-25): the client sends `initialize`, then
 //!   `notifications/initialized`. While a call runs, the server may send requests
 //!   (`elicitation/create`, `sampling/createMessage`, `roots/list`); the client answers
@@ -49,12 +52,22 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Which call a message belongs to
+//!
+//! [`Client::tool_call`] builds a call with a tag and its own progress/log callbacks;
+//! handlers set with `ClientHandlers::*_for_call` and [`Client::events`] receive the
+//! [`CallInfo`] of the call that caused a message, where the transport can tell (see
+//! [`routing`]: on stdio in the 2025-11-25 era it cannot, and the client says `None`).
+//!
 //! # Layout
 //!
-//! - [`Client`] (`client.rs`): constructors, raw requests, shutdown; the typed methods
-//!   live in `api.rs`.
-//! - `connection.rs`: the reader/writer tasks, response demultiplexing, server requests
-//!   and the notification broadcast.
+//! - [`Client`] (`client.rs`): constructors, era negotiation, raw requests, shutdown;
+//!   the typed methods live in `api.rs`, the [`ToolCall`] builder in `call.rs`.
+//! - `connection.rs`: the line-delimited transport: reader/writer tasks, response
+//!   demultiplexing, server requests.
+//! - `transport/http/`: Streamable HTTP (POST, SSE, resumption, sessions, headers).
+//! - [`auth`] — [`AuthProvider`], [`BearerToken`]: the authorization seam.
+//! - [`routing`] — [`CallInfo`], [`CallEvent`] and the notification router.
 //! - [`options`] — [`ClientOptions`], [`ClientEra`], [`ClientHandlers`].
 //! - [`mrtr`] — the 2026-07-28 multi-round-trip loop.
 //! - [`types`] — [`ServerInfo`], [`CallToolOutcome`], [`CompletionRef`], [`Completion`].
@@ -64,14 +77,23 @@
 #![warn(missing_docs)]
 
 mod api;
+pub mod auth;
+mod call;
 mod client;
 mod connection;
 pub mod error;
+pub mod listen;
 pub mod mrtr;
 pub mod options;
+pub mod routing;
+mod transport;
 pub mod types;
 
+pub use auth::{AuthChallenge, AuthProvider, BearerToken};
+pub use call::ToolCall;
 pub use client::Client;
 pub use error::{ClientError, Result};
-pub use options::{ClientEra, ClientHandlers, ClientOptions, Handler, HandlerFuture};
+pub use listen::{Listen, Subscription};
+pub use options::{ClientEra, ClientHandlers, ClientOptions, Handler, HandlerFuture, HttpOptions};
+pub use routing::{CallEvent, CallInfo};
 pub use types::{CallToolOutcome, Completion, CompletionRef, ServerInfo};

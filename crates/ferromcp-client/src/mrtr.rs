@@ -9,12 +9,15 @@
 //! [`MAX_ROUNDS`] answered rounds the client gives up with
 //! [`ClientError::TooManyRounds`].
 
+use std::sync::Arc;
+
 use futures_util::future::try_join_all;
 use serde_json::{Map, Value, json};
 
 use crate::client::Client;
 use crate::error::{ClientError, Result};
 use crate::options::{ClientEra, ClientHandlers};
+use crate::routing::{CallInfo, CallSink};
 
 /// The most `input_required` rounds a call answers before giving up.
 pub const MAX_ROUNDS: usize = 10;
@@ -29,6 +32,7 @@ pub fn is_input_required(result: &Value) -> bool {
 pub(crate) async fn answer(
     handlers: &ClientHandlers,
     result: &Value,
+    call: Option<&Arc<CallInfo>>,
 ) -> Result<Map<String, Value>> {
     let requests = result
         .get("inputRequests")
@@ -46,14 +50,13 @@ pub(crate) async fn answer(
             ))
         })?;
         let params = req.get("params").cloned().unwrap_or_else(|| json!({}));
-        let answer =
-            handlers
-                .dispatch(method, params)
-                .await
-                .map_err(|error| ClientError::Handler {
-                    method: method.to_owned(),
-                    error: Box::new(error),
-                })?;
+        let answer = handlers
+            .dispatch(method, params, call.cloned())
+            .await
+            .map_err(|error| ClientError::Handler {
+                method: method.to_owned(),
+                error: Box::new(error),
+            })?;
         Ok::<_, ClientError>((key.clone(), answer))
     });
     Ok(try_join_all(asks).await?.into_iter().collect())
@@ -66,16 +69,21 @@ impl Client {
     /// [`Client::call_tool`], [`Client::get_prompt`] and [`Client::read_resource`] do
     /// this for you; use it to drive rounds by hand with [`Client::request`].
     pub async fn answer_input_requests(&self, result: &Value) -> Result<Value> {
-        answer(&self.inner.opts.handlers, result)
+        answer(&self.inner.opts.handlers, result, None)
             .await
             .map(Value::Object)
     }
 
-    /// Sends a request; in the modern era, runs the MRTR loop until the result is
-    /// complete.
-    pub(crate) async fn request_rounds(&self, method: &str, params: Value) -> Result<Value> {
+    /// Sends a request on behalf of `call`; in the modern era, runs the MRTR loop until
+    /// the result is complete, answering input requests with `call` attached.
+    pub(crate) async fn request_rounds(
+        &self,
+        method: &str,
+        params: Value,
+        call: Option<&Arc<CallSink>>,
+    ) -> Result<Value> {
         if self.era() == ClientEra::Legacy {
-            return self.request(method, params).await;
+            return self.request_in(method, params, call).await;
         }
         let mut params = match params {
             Value::Object(m) => m,
@@ -88,7 +96,9 @@ impl Client {
         };
         let mut rounds = 0;
         loop {
-            let result = self.request(method, Value::Object(params.clone())).await?;
+            let result = self
+                .request_in(method, Value::Object(params.clone()), call)
+                .await?;
             if !is_input_required(&result) {
                 return Ok(result);
             }
@@ -99,7 +109,8 @@ impl Client {
                 });
             }
             rounds += 1;
-            let responses = answer(&self.inner.opts.handlers, &result).await?;
+            let info = call.map(|c| &c.info);
+            let responses = answer(&self.inner.opts.handlers, &result, info).await?;
             params.insert("inputResponses".into(), Value::Object(responses));
             match result.get("requestState") {
                 Some(Value::String(s)) => {
@@ -136,7 +147,7 @@ mod tests {
             "requestState": "s"
         });
         assert!(is_input_required(&result));
-        let answers = answer(&handlers, &result).await.unwrap_or_default();
+        let answers = answer(&handlers, &result, None).await.unwrap_or_default();
         assert_eq!(answers["name"], json!({"action": "accept", "echo": "who?"}));
         assert_eq!(answers["r"], json!({"roots": []}));
     }
@@ -146,13 +157,13 @@ mod tests {
         let handlers = ClientHandlers::new();
         let ask =
             json!({"inputRequests": {"k": {"method": "sampling/createMessage", "params": {}}}});
-        let err = answer(&handlers, &ask).await.err();
+        let err = answer(&handlers, &ask, None).await.err();
         assert!(
             matches!(err, Some(ClientError::Handler { method, .. }) if method == "sampling/createMessage")
         );
         let empty = json!({"resultType": "input_required", "inputRequests": {}});
         assert!(matches!(
-            answer(&handlers, &empty).await,
+            answer(&handlers, &empty, None).await,
             Err(ClientError::Decode(_))
         ));
     }

@@ -10,24 +10,32 @@ use ferromcp_core::ProtocolError;
 use futures_util::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
+use crate::auth::AuthProvider;
+use crate::routing::CallInfo;
+
 /// The protocol revision a client speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ClientEra {
+    /// Whichever the server speaks: the client probes with `server/discover` and falls
+    /// back to `initialize` when the server does not answer it as a 2026-07-28 server
+    /// would. [`crate::Client::era`] then reports the era in force.
+    #[default]
+    Auto,
     /// 2025-11-25: `initialize` handshake, a session per connection, and real
     /// server→client requests while a call runs.
     Legacy,
     /// 2026-07-28: no handshake (`server/discover` instead), `_meta` on every request,
     /// and multi-round-trip requests (MRTR) instead of server→client requests.
-    #[default]
     Modern,
 }
 
 impl ClientEra {
-    /// The protocol version this client asks for.
+    /// The protocol version this client asks for (`Auto` asks for the 2026-07-28 one
+    /// first).
     pub fn version(self) -> &'static str {
         match self {
             ClientEra::Legacy => ferromcp_core::protocol::V_2025_11_25,
-            ClientEra::Modern => ferromcp_core::protocol::V_2026_07_28,
+            ClientEra::Modern | ClientEra::Auto => ferromcp_core::protocol::V_2026_07_28,
         }
     }
 }
@@ -36,16 +44,25 @@ impl ClientEra {
 pub type HandlerFuture = BoxFuture<'static, Result<Value, ProtocolError>>;
 
 /// A handler for one kind of server question. It receives the request's `params` and
-/// returns its `result` object (e.g. `{"action":"accept","content":{..}}` for
-/// elicitation).
-pub type Handler = Arc<dyn Fn(Value) -> HandlerFuture + Send + Sync>;
+/// the call that caused the question (when the transport can tell, see
+/// [`crate::routing`]) and returns its `result` object (e.g.
+/// `{"action":"accept","content":{..}}` for elicitation).
+pub type Handler = Arc<dyn Fn(Value, Option<Arc<CallInfo>>) -> HandlerFuture + Send + Sync>;
 
 fn boxed<F, Fut>(f: F) -> Handler
 where
     F: Fn(Value) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Value, ProtocolError>> + Send + 'static,
 {
-    Arc::new(move |params| Box::pin(f(params)) as HandlerFuture)
+    Arc::new(move |params, _call| Box::pin(f(params)) as HandlerFuture)
+}
+
+fn boxed_call<F, Fut>(f: F) -> Handler
+where
+    F: Fn(Value, Option<Arc<CallInfo>>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Value, ProtocolError>> + Send + 'static,
+{
+    Arc::new(move |params, call| Box::pin(f(params, call)) as HandlerFuture)
 }
 
 /// How the client answers the server's questions. Each handler that is set declares the
@@ -108,6 +125,37 @@ impl ClientHandlers {
         self
     }
 
+    /// Like [`ClientHandlers::elicitation`], and the handler also receives the call that
+    /// asked (`None` where the transport cannot tell, see [`crate::routing`]).
+    pub fn elicitation_for_call<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(Value, Option<Arc<CallInfo>>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, ProtocolError>> + Send + 'static,
+    {
+        self.elicitation = Some(boxed_call(f));
+        self
+    }
+
+    /// Like [`ClientHandlers::sampling`], with the call that asked.
+    pub fn sampling_for_call<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(Value, Option<Arc<CallInfo>>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, ProtocolError>> + Send + 'static,
+    {
+        self.sampling = Some(boxed_call(f));
+        self
+    }
+
+    /// Like [`ClientHandlers::roots`], with the call that asked.
+    pub fn roots_for_call<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(Value, Option<Arc<CallInfo>>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, ProtocolError>> + Send + 'static,
+    {
+        self.roots = Some(boxed_call(f));
+        self
+    }
+
     /// Answers `roots/list` (`{}` → `{roots: [{uri, name?}]}`).
     pub fn roots<F, Fut>(mut self, f: F) -> Self
     where
@@ -134,9 +182,16 @@ impl ClientHandlers {
         Value::Object(caps)
     }
 
-    /// Answers one server question: runs the handler for `method`. `ping` is answered
-    /// with `{}`; a method without a handler is `-32601`.
-    pub async fn dispatch(&self, method: &str, params: Value) -> Result<Value, ProtocolError> {
+    /// Answers one server question: runs the handler for `method` with the call that
+    /// asked (if known). `ping` is answered with `{}`; a method without a handler is
+    /// `-32601`. An accepted elicitation gets the schema's defaults for the fields the
+    /// handler left out (SEP-1034).
+    pub async fn dispatch(
+        &self,
+        method: &str,
+        params: Value,
+        call: Option<Arc<CallInfo>>,
+    ) -> Result<Value, ProtocolError> {
         let (handler, capability) = match method {
             "ping" => return Ok(json!({})),
             "elicitation/create" => (&self.elicitation, "elicitation"),
@@ -145,13 +200,56 @@ impl ClientHandlers {
             other => return Err(ProtocolError::method_not_found(other)),
         };
         match handler {
-            Some(h) => h(params).await,
+            Some(h) if method == "elicitation/create" => {
+                let schema = params.get("requestedSchema").cloned();
+                let mut result = h(params, call).await?;
+                if let Some(schema) = schema {
+                    apply_elicitation_defaults(&mut result, &schema);
+                }
+                Ok(result)
+            }
+            Some(h) => h(params, call).await,
             None => Err(ProtocolError::new(
                 ferromcp_core::error::code::METHOD_NOT_FOUND,
                 format!(
                     "Method not found: {method} (this client has no `{capability}` handler and did not declare the capability)"
                 ),
             )),
+        }
+    }
+}
+
+/// Fills the fields an accepted elicitation left out with the requested schema's
+/// `default` values (SEP-1034).
+///
+/// ```
+/// use ferromcp_client::options::apply_elicitation_defaults;
+/// use serde_json::json;
+/// let schema = json!({"type": "object", "properties": {
+///     "name": {"type": "string", "default": "Ada"}, "age": {"type": "integer", "default": 36}}});
+/// let mut result = json!({"action": "accept", "content": {"name": "Grace"}});
+/// apply_elicitation_defaults(&mut result, &schema);
+/// assert_eq!(result["content"], json!({"name": "Grace", "age": 36}));
+/// ```
+pub fn apply_elicitation_defaults(result: &mut Value, schema: &Value) {
+    if result.get("action").and_then(Value::as_str) != Some("accept") {
+        return;
+    }
+    let Some(props) = schema.get("properties").and_then(Value::as_object) else {
+        return;
+    };
+    let Some(obj) = result.as_object_mut() else {
+        return;
+    };
+    let content = obj.entry("content").or_insert_with(|| json!({}));
+    let Some(content) = content.as_object_mut() else {
+        return;
+    };
+    for (key, prop) in props {
+        if let Some(default) = prop.get("default")
+            && !content.contains_key(key)
+        {
+            content.insert(key.clone(), default.clone());
         }
     }
 }
@@ -186,6 +284,8 @@ pub struct ClientOptions {
     pub log_level: Option<String>,
     /// How the client answers the server's questions.
     pub handlers: ClientHandlers,
+    /// Streamable HTTP settings (custom headers, authorization, reconnection).
+    pub http: HttpOptions,
 }
 
 impl Default for ClientOptions {
@@ -197,6 +297,7 @@ impl Default for ClientOptions {
             request_timeout: Duration::from_secs(60),
             log_level: None,
             handlers: ClientHandlers::default(),
+            http: HttpOptions::default(),
         }
     }
 }
@@ -276,8 +377,78 @@ impl ClientOptions {
         self
     }
 
+    /// Adds a header to every HTTP request (Streamable HTTP only).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.http.headers.push((name.into(), value.into()));
+        self
+    }
+    /// Sets the authorization provider (Streamable HTTP only), e.g.
+    /// [`crate::BearerToken`].
+    pub fn auth(mut self, provider: impl AuthProvider + 'static) -> Self {
+        self.http.auth = Some(Arc::new(provider));
+        self
+    }
+
     /// The `clientInfo` object.
     pub(crate) fn client_info(&self) -> Value {
         json!({ "name": self.name, "version": self.version })
+    }
+}
+
+/// Streamable HTTP settings of a client.
+///
+/// ```
+/// use std::time::Duration;
+/// use ferromcp_client::{BearerToken, ClientOptions};
+/// let opts = ClientOptions::default()
+///     .header("X-Tenant", "acme")
+///     .auth(BearerToken::new("secret"));
+/// assert_eq!(opts.http.headers, vec![("X-Tenant".to_string(), "acme".to_string())]);
+/// assert!(opts.http.auth.is_some());
+/// assert_eq!(opts.http.max_reconnects, 5);
+/// ```
+#[derive(Clone)]
+pub struct HttpOptions {
+    /// Extra headers sent with every request.
+    pub headers: Vec<(String, String)>,
+    /// Supplies the `Authorization` header and decides retries after 401/403.
+    pub auth: Option<Arc<dyn AuthProvider>>,
+    /// How many times one request is retried after a 401/403 the provider handled
+    /// (capped at [`crate::auth::MAX_AUTH_RETRIES`]).
+    pub max_auth_retries: usize,
+    /// How many times in a row a broken SSE stream is resumed with `Last-Event-ID`
+    /// before the call fails.
+    pub max_reconnects: usize,
+    /// The wait before resuming a stream when the server sent no `retry:` field.
+    pub default_retry: Duration,
+    /// Whether to open the 2025-11-25 standalone GET stream after `initialize` (for
+    /// notifications and requests unrelated to a call).
+    pub open_get_stream: bool,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            headers: Vec::new(),
+            auth: None,
+            max_auth_retries: 3,
+            max_reconnects: 5,
+            default_retry: Duration::from_millis(500),
+            open_get_stream: true,
+        }
+    }
+}
+
+impl fmt::Debug for HttpOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("HttpOptions")
+            .field("headers", &names)
+            .field("auth", &self.auth.is_some())
+            .field("max_auth_retries", &self.max_auth_retries)
+            .field("max_reconnects", &self.max_reconnects)
+            .field("default_retry", &self.default_retry)
+            .field("open_get_stream", &self.open_get_stream)
+            .finish()
     }
 }

@@ -49,7 +49,7 @@ async fn resources_are_listed_and_read() {
             .expect_err("missing resource");
         let want = match era {
             ClientEra::Legacy => code::RESOURCE_NOT_FOUND_LEGACY,
-            ClientEra::Modern => code::INVALID_PARAMS,
+            ClientEra::Modern | ClientEra::Auto => code::INVALID_PARAMS,
         };
         assert_eq!(err.protocol_code(), Some(want), "{era:?}: {err}");
         assert_eq!(

@@ -41,7 +41,7 @@ async fn the_opening_describes_the_server() {
                 assert_eq!(info.protocol_version, "2025-11-25");
                 assert_eq!(info.raw["serverInfo"]["name"], "test-server");
             }
-            ClientEra::Modern => {
+            ClientEra::Modern | ClientEra::Auto => {
                 assert_eq!(info.protocol_version, "2026-07-28");
                 assert!(info.supported_versions.iter().any(|v| v == "2026-07-28"));
                 assert_eq!(info.raw["resultType"], "complete");
@@ -203,7 +203,9 @@ async fn without_a_log_level_modern_gets_no_logs_and_legacy_gets_all() {
         let logs = methods(&seen, "notifications/message");
         match era {
             ClientEra::Legacy => assert_eq!(logs.len(), 3, "legacy default is debug: {seen:?}"),
-            ClientEra::Modern => assert!(logs.is_empty(), "modern without logLevel: {seen:?}"),
+            ClientEra::Modern | ClientEra::Auto => {
+                assert!(logs.is_empty(), "modern without logLevel: {seen:?}")
+            }
         }
         let progress = methods(&seen, "notifications/progress");
         assert_eq!(progress.len(), 2, "{era:?}");

@@ -1,0 +1,101 @@
+//! The authorization seam of the Streamable HTTP transport: [`AuthProvider`] and the
+//! static [`BearerToken`].
+//!
+//! Before every HTTP request the transport asks the provider for the `Authorization`
+//! header value. When the server answers 401 or 403, the transport hands the provider an
+//! [`AuthChallenge`] (status and `WWW-Authenticate` header); the provider may fetch or
+//! refresh a token, step up its scopes, and say whether the request should be sent again.
+//! The transport retries one request at most
+//! [`HttpOptions::max_auth_retries`](crate::options::HttpOptions::max_auth_retries) times,
+//! never more than [`MAX_AUTH_RETRIES`], then fails with
+//! [`ClientError::Unauthorized`](crate::ClientError::Unauthorized).
+
+use futures_util::future::BoxFuture;
+
+use crate::error::Result;
+
+/// The hard cap on retries of one request after 401/403, whatever the options say.
+pub const MAX_AUTH_RETRIES: usize = 8;
+
+/// What the server said when it refused a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthChallenge {
+    /// 401 or 403.
+    pub status: u16,
+    /// The `WWW-Authenticate` header, if the server sent one (it names the
+    /// `resource_metadata` URL, the `scope`, and `error="insufficient_scope"` on a
+    /// step-up).
+    pub www_authenticate: Option<String>,
+    /// The MCP endpoint the request went to.
+    pub url: String,
+    /// How many retries of this request already happened (0 on the first refusal).
+    pub attempt: usize,
+}
+
+/// Supplies credentials for HTTP requests (an OAuth client implements it).
+///
+/// ```
+/// use ferromcp_client::auth::{AuthChallenge, AuthProvider};
+/// use futures_util::future::BoxFuture;
+///
+/// /// Sends a fixed API key and never retries.
+/// struct ApiKey(String);
+/// impl AuthProvider for ApiKey {
+///     fn authorization(&self) -> BoxFuture<'_, ferromcp_client::Result<Option<String>>> {
+///         Box::pin(async move { Ok(Some(format!("ApiKey {}", self.0))) })
+///     }
+///     fn on_rejected<'a>(&'a self, _c: &'a AuthChallenge) -> BoxFuture<'a, ferromcp_client::Result<bool>> {
+///         Box::pin(async { Ok(false) })
+///     }
+/// }
+/// ```
+pub trait AuthProvider: Send + Sync {
+    /// The `Authorization` header value for the next request (e.g. `Bearer abc`), or
+    /// `None` to send none.
+    fn authorization(&self) -> BoxFuture<'_, Result<Option<String>>>;
+
+    /// Called when the server answered 401 or 403. Returns whether to send the request
+    /// again (after obtaining a new token, say); `false` makes the request fail with
+    /// [`ClientError::Unauthorized`](crate::ClientError::Unauthorized).
+    fn on_rejected<'a>(&'a self, challenge: &'a AuthChallenge) -> BoxFuture<'a, Result<bool>>;
+}
+
+/// A fixed bearer token: `Authorization: Bearer <token>` on every request, no retry.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use ferromcp_client::auth::{AuthProvider, BearerToken};
+/// let t = BearerToken::new("abc");
+/// assert_eq!(t.authorization().await.ok().flatten().as_deref(), Some("Bearer abc"));
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct BearerToken {
+    header: String,
+}
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerToken(..)")
+    }
+}
+
+impl BearerToken {
+    /// A provider that always sends `token`.
+    pub fn new(token: impl AsRef<str>) -> Self {
+        BearerToken {
+            header: format!("Bearer {}", token.as_ref()),
+        }
+    }
+}
+
+impl AuthProvider for BearerToken {
+    fn authorization(&self) -> BoxFuture<'_, Result<Option<String>>> {
+        Box::pin(async move { Ok(Some(self.header.clone())) })
+    }
+
+    fn on_rejected<'a>(&'a self, _challenge: &'a AuthChallenge) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async { Ok(false) })
+    }
+}
