@@ -7,6 +7,7 @@
 //! [`ListChanged`] event that transports turn into `notifications/*/list_changed`.
 
 pub mod completion;
+mod component;
 pub mod output;
 pub mod prompt;
 pub mod resource;
@@ -19,36 +20,17 @@ use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 
 pub use completion::{Completer, CompletionRequest};
+pub(crate) use component::Component;
 pub use output::{Blob, IntoCallToolResult, IntoGetPromptResult, IntoResourceContents, Json};
 pub use prompt::{PromptDef, PromptHandler};
 pub use resource::{ResourceDef, ResourceHandler, ResourceTemplateDef};
 pub use template::{TemplateVars, UriTemplate};
 pub use tool::{NoArgs, ToolDef, ToolHandler};
 
+pub use crate::protocol::ListChanged;
+
 /// A boxed, sendable future: what handlers return.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-
-/// Which list changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ListChanged {
-    /// `notifications/tools/list_changed`.
-    Tools,
-    /// `notifications/resources/list_changed`.
-    Resources,
-    /// `notifications/prompts/list_changed`.
-    Prompts,
-}
-
-impl ListChanged {
-    /// The notification method.
-    pub fn method(self) -> &'static str {
-        match self {
-            ListChanged::Tools => "notifications/tools/list_changed",
-            ListChanged::Resources => "notifications/resources/list_changed",
-            ListChanged::Prompts => "notifications/prompts/list_changed",
-        }
-    }
-}
 
 /// An ordered name → item map (insertion order is list order).
 #[derive(Clone)]

@@ -317,18 +317,46 @@ impl ToolDef {
         }
     }
 
+    /// Marks the tool's `session` argument as a
+    /// [`SessionHandle`](crate::state::SessionHandle): before the call, the handle is
+    /// validated against the caller and the call's state scope becomes the handle's.
+    /// The `#[tool]` macro calls this when a parameter's type is `SessionHandle`;
+    /// [`handler`](Self::handler) finds it from the argument type's schema.
+    pub fn session_handle_argument(mut self) -> Self {
+        self.session_arg = true;
+        self
+    }
+
     /// `(property, header name)` pairs of `x-mcp-header` parameters.
     pub fn header_params(&self) -> &[(String, String)] {
         &self.header_params
     }
 }
 
-/// Whether the schema has a `session` property typed as a [`SessionHandle`](crate::state::SessionHandle).
+/// Whether the schema's `session` property is a [`SessionHandle`](crate::state::SessionHandle):
+/// its schema carries the handle's marker key, directly, through an `anyOf`/`oneOf`/`allOf`
+/// branch (an `Option<SessionHandle>`) or through a `$ref` into `$defs`. The `#[tool]`
+/// macro does not need this: it knows the parameter's Rust type.
 fn takes_session_handle(schema: &JsonObject) -> bool {
     let Some(Value::Object(props)) = schema.get("properties") else { return false };
-    props.get("session").is_some_and(|p| p.to_string().contains(crate::state::HANDLE_MARKER))
-        || schema.get("$defs").is_some_and(|d| d.to_string().contains(crate::state::HANDLE_MARKER))
-            && props.contains_key("session")
+    props.get("session").is_some_and(|p| is_handle_schema(schema, p, 0))
+}
+
+fn is_handle_schema(root: &JsonObject, s: &Value, depth: u8) -> bool {
+    let Value::Object(o) = s else { return false };
+    if o.get(crate::state::HANDLE_MARKER) == Some(&Value::Bool(true)) {
+        return true;
+    }
+    if depth >= 4 {
+        return false;
+    }
+    let referenced = o.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/$defs/"));
+    if let Some(def) = referenced.and_then(|name| root.get("$defs")?.get(name)) {
+        return is_handle_schema(root, def, depth + 1);
+    }
+    ["anyOf", "oneOf", "allOf"].iter().any(|k| {
+        o.get(*k).and_then(Value::as_array).is_some_and(|a| a.iter().any(|b| is_handle_schema(root, b, depth + 1)))
+    })
 }
 
 fn find_header_params(schema: &JsonObject) -> Vec<(String, String)> {
