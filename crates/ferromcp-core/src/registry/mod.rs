@@ -6,6 +6,33 @@
 //! Changes (adding, removing, enabling) swap in a new snapshot and announce a
 //! [`ListChanged`] event that transports turn into `notifications/*/list_changed`.
 
+/// The builder setters every kind of component shares — description, title, tags,
+/// enabled — written once. `$desc` is the field holding the protocol description.
+macro_rules! shared_setters {
+    ($what:literal, $desc:ident) => {
+        #[doc = concat!("Sets the description (shown to the model in the ", $what, " list).")]
+        pub fn description(mut self, d: impl Into<String>) -> Self {
+            self.$desc.description = Some(Into::<String>::into(d).into());
+            self
+        }
+        /// Sets a human-readable title.
+        pub fn title(mut self, t: impl Into<String>) -> Self {
+            self.$desc.title = Some(t.into());
+            self
+        }
+        /// Adds a tag, for filtering and visibility rules.
+        pub fn tag(mut self, tag: impl Into<String>) -> Self {
+            self.tags.insert(tag.into());
+            self
+        }
+        #[doc = concat!("Enables or disables the ", $what, " (a disabled one is neither listed nor served).")]
+        pub fn enabled(mut self, on: bool) -> Self {
+            self.enabled = on;
+            self
+        }
+    };
+}
+
 pub mod completion;
 mod component;
 pub mod output;
@@ -31,6 +58,38 @@ pub use crate::protocol::ListChanged;
 
 /// A boxed, sendable future: what handlers return.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// A user's async function `f(ctx, args)` whose arguments decode from the raw
+/// `arguments` object: the handler behind `ToolDef::handler` and `PromptDef::handler`,
+/// which differ only in how they convert the result and report bad arguments.
+pub(crate) struct TypedFn<F, A> {
+    name: Arc<str>,
+    f: F,
+    _a: std::marker::PhantomData<fn(A)>,
+}
+
+impl<F, A, Fut> TypedFn<F, A>
+where
+    F: Fn(crate::Context, A) -> Fut,
+    A: serde::de::DeserializeOwned,
+{
+    pub(crate) fn new(name: impl Into<Arc<str>>, f: F) -> Self {
+        TypedFn { name: name.into(), f, _a: std::marker::PhantomData }
+    }
+    /// The component's name, for error messages.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+    /// Decodes `args` (absent: `{}`) and starts the call.
+    pub(crate) fn start(
+        &self,
+        ctx: crate::Context,
+        args: Option<&serde_json::value::RawValue>,
+    ) -> std::result::Result<Fut, serde_json::Error> {
+        let text = args.map(serde_json::value::RawValue::get).unwrap_or("{}");
+        serde_json::from_str::<A>(text).map(|a| (self.f)(ctx, a))
+    }
+}
 
 /// An ordered name → item map (insertion order is list order).
 #[derive(Clone)]

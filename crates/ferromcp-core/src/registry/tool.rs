@@ -20,8 +20,8 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::BoxFuture;
 use super::output::IntoCallToolResult;
+use super::{BoxFuture, TypedFn};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::protocol::{CallToolResult, ContentBlock, Icon, JsonObject, Tool, ToolAnnotations};
@@ -77,13 +77,7 @@ fn decode_args<A: DeserializeOwned>(tool: &str, args: Option<&RawValue>) -> Resu
     serde_json::from_str(text).map_err(|e| bad_arguments(tool, e))
 }
 
-struct AsyncFn<F, A> {
-    name: Arc<str>,
-    f: F,
-    _a: std::marker::PhantomData<fn(A)>,
-}
-
-impl<F, A, Fut, R> ToolHandler for AsyncFn<F, A>
+impl<F, A, Fut, R> ToolHandler for TypedFn<F, A>
 where
     F: Fn(Context, A) -> Fut + Send + Sync + 'static,
     A: DeserializeOwned + Send + 'static,
@@ -91,12 +85,9 @@ where
     R: IntoCallToolResult,
 {
     fn call(&self, ctx: Context, args: Option<&RawValue>) -> BoxFuture<Result<CallToolResult>> {
-        match decode_args::<A>(&self.name, args) {
-            Ok(a) => {
-                let fut = (self.f)(ctx, a);
-                Box::pin(async move { fut.await.into_call_tool_result() })
-            }
-            Err(e) => Box::pin(std::future::ready(Err(e))),
+        match self.start(ctx, args) {
+            Ok(fut) => Box::pin(async move { fut.await.into_call_tool_result() }),
+            Err(e) => Box::pin(std::future::ready(Err(bad_arguments(self.name(), e)))),
         }
     }
 }
@@ -193,17 +184,7 @@ impl ToolDef {
         self.enabled
     }
 
-    /// Sets the description shown to the model.
-    pub fn description(mut self, d: impl Into<String>) -> Self {
-        self.tool.description = Some(d.into().into());
-        self
-    }
-
-    /// Sets a human-readable title.
-    pub fn title(mut self, t: impl Into<String>) -> Self {
-        self.tool.title = Some(t.into());
-        self
-    }
+    shared_setters!("tool", tool);
 
     /// Sets annotations (hints such as read-only or destructive).
     pub fn annotations(mut self, a: ToolAnnotations) -> Self {
@@ -214,18 +195,6 @@ impl ToolDef {
     /// Sets icons.
     pub fn icons(mut self, icons: Vec<Icon>) -> Self {
         self.tool.icons = Some(icons);
-        self
-    }
-
-    /// Adds a tag.
-    pub fn tag(mut self, tag: impl Into<String>) -> Self {
-        self.tags.insert(tag.into());
-        self
-    }
-
-    /// Enables or disables the tool (a disabled tool is neither listed nor callable).
-    pub fn enabled(mut self, on: bool) -> Self {
-        self.enabled = on;
         self
     }
 
@@ -253,8 +222,7 @@ impl ToolDef {
         R: IntoCallToolResult,
     {
         self.set_schemas::<A, R>();
-        self.handler =
-            Some(Arc::new(AsyncFn { name: self.tool.name.to_string().into(), f, _a: std::marker::PhantomData }));
+        self.handler = Some(Arc::new(TypedFn::new(self.tool.name.to_string(), f)));
         self
     }
 
@@ -327,6 +295,12 @@ impl ToolDef {
         self
     }
 
+    /// Whether the tool's `session` argument is a session handle (see
+    /// [`session_handle_argument`](Self::session_handle_argument)).
+    pub fn has_session_handle_argument(&self) -> bool {
+        self.session_arg
+    }
+
     /// `(property, header name)` pairs of `x-mcp-header` parameters.
     pub fn header_params(&self) -> &[(String, String)] {
         &self.header_params
@@ -377,4 +351,61 @@ pub fn object_schema(props: &[(&str, Value)], required: &[&str]) -> JsonObject {
         m.insert("required".into(), required.iter().map(|r| Value::from(*r)).collect());
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::state::SessionHandle;
+
+    fn object(v: Value) -> JsonObject {
+        match v {
+            Value::Object(m) => m,
+            _ => panic!("not an object"),
+        }
+    }
+
+    #[derive(serde::Deserialize, JsonSchema)]
+    #[allow(dead_code)]
+    struct Plain {
+        session: SessionHandle,
+    }
+
+    #[derive(serde::Deserialize, JsonSchema)]
+    #[allow(dead_code)]
+    struct Optional {
+        session: Option<SessionHandle>,
+        other: String,
+    }
+
+    #[test]
+    fn a_session_handle_is_found_in_the_schema_structure_of_typed_arguments() {
+        assert!(takes_session_handle(&object_schema_for::<Plain>()));
+        assert!(takes_session_handle(&object_schema_for::<Optional>()));
+        let by_ref = object(json!({
+            "properties": {"session": {"$ref": "#/$defs/H"}},
+            "$defs": {"H": {"anyOf": [{"type": "string", "x-ferromcp-session-handle": true}, {"type": "null"}]}}
+        }));
+        assert!(takes_session_handle(&by_ref));
+    }
+
+    #[test]
+    fn the_marker_text_elsewhere_is_not_a_session_handle() {
+        let in_text = object(json!({
+            "properties": {"session": {"type": "string", "description": "not an x-ferromcp-session-handle"}}
+        }));
+        assert!(!takes_session_handle(&in_text), "text mentioning the marker is not the marker");
+        let other_property = object(json!({
+            "properties": {
+                "session": {"type": "string"},
+                "h": {"$ref": "#/$defs/H"}
+            },
+            "$defs": {"H": {"type": "string", "x-ferromcp-session-handle": true}}
+        }));
+        assert!(!takes_session_handle(&other_property), "a handle in another property is not `session`");
+        let marker_false = object(json!({"properties": {"session": {"x-ferromcp-session-handle": false}}}));
+        assert!(!takes_session_handle(&marker_false));
+    }
 }
