@@ -1,0 +1,245 @@
+//! One backend: its connections (a pool in fresh mode, one per frontend session in
+//! affinity mode) and the forwarding of one call on behalf of one frontend Context.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ferromcp_client::{Client, ClientEra, ClientOptions};
+#[allow(deprecated)]
+use ferromcp_core::protocol::{CallToolResult, LoggingLevel};
+use ferromcp_core::{Context, Error, ProtocolError};
+use serde_json::{Map, Value};
+use tokio::process::Command;
+use tokio::sync::mpsc;
+
+use crate::config::{BackendConfig, BackendKind, Mode};
+use crate::route::{Routes, lock};
+
+/// Idle fresh-mode connections kept per backend.
+const POOL_MAX: usize = 8;
+/// How long a call's progress/log forwarding may take to drain after its result.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// One connection to a backend, with the routes of the calls in flight on it.
+pub(crate) struct Conn {
+    pub(crate) client: Client,
+    routes: Arc<Routes>,
+    /// Held for a whole call where asks cannot be attributed (affinity on stdio).
+    serial: tokio::sync::Mutex<()>,
+}
+
+/// A mounted backend.
+pub(crate) struct Backend {
+    pub(crate) cfg: BackendConfig,
+    pool: Mutex<Vec<Arc<Conn>>>,
+    sessions: Mutex<HashMap<String, Arc<Conn>>>,
+    /// Serialises affinity connection creation so one session gets one connection.
+    connecting: tokio::sync::Mutex<()>,
+}
+
+enum Note {
+    Progress(Value),
+    Log(Value),
+}
+
+impl Backend {
+    pub(crate) fn new(cfg: BackendConfig) -> Arc<Backend> {
+        Arc::new(Backend {
+            cfg,
+            pool: Mutex::new(Vec::new()),
+            sessions: Mutex::new(HashMap::new()),
+            connecting: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn is_stdio(&self) -> bool {
+        matches!(self.cfg.kind, BackendKind::Stdio { .. })
+    }
+
+    /// Opens a new connection, bounded by the backend's timeout.
+    pub(crate) async fn connect(&self) -> Result<Arc<Conn>, Error> {
+        let routes = Arc::new(Routes::default());
+        let mut options = ClientOptions::new(ClientEra::Auto)
+            .name("ferromcp-proxy")
+            .request_timeout(self.cfg.timeout)
+            .handlers(routes.handlers());
+        let name = &self.cfg.name;
+        let connecting = async {
+            match &self.cfg.kind {
+                BackendKind::Stdio { command, args, env, cwd } => {
+                    let mut cmd = Command::new(command);
+                    cmd.args(args).envs(env);
+                    if let Some(dir) = cwd {
+                        cmd.current_dir(dir);
+                    }
+                    Client::spawn(cmd, options).await
+                }
+                BackendKind::Http { url, headers } => {
+                    for (k, v) in headers {
+                        options = options.header(k, v);
+                    }
+                    Client::connect_http(url, options).await
+                }
+            }
+        };
+        let client = match tokio::time::timeout(self.cfg.timeout, connecting).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                return Err(Error::tool(format!(
+                    "backend `{name}` is unreachable ({e}); check its command or url in the proxy configuration"
+                )));
+            }
+            Err(_) => {
+                return Err(Error::tool(format!(
+                    "backend `{name}` did not finish connecting within {} ms",
+                    self.cfg.timeout.as_millis()
+                )));
+            }
+        };
+        Ok(Arc::new(Conn { client, routes, serial: tokio::sync::Mutex::new(()) }))
+    }
+
+    /// Returns a connection to the fresh pool after a call that left it healthy.
+    pub(crate) fn release(&self, conn: Arc<Conn>) {
+        let mut pool = lock(&self.pool);
+        if !conn.client.is_closed() && pool.len() < POOL_MAX {
+            pool.push(conn);
+        }
+    }
+
+    async fn acquire(&self, ctx: &Context) -> Result<Arc<Conn>, Error> {
+        match self.cfg.mode {
+            Mode::Fresh => loop {
+                let pooled = lock(&self.pool).pop();
+                match pooled {
+                    Some(c) if c.client.is_closed() => continue,
+                    Some(c) => return Ok(c),
+                    None => return self.connect().await,
+                }
+            },
+            Mode::Affinity => {
+                let key = session_key(ctx);
+                let _creating = self.connecting.lock().await;
+                if let Some(c) = lock(&self.sessions).get(&key).filter(|c| !c.client.is_closed()) {
+                    return Ok(c.clone());
+                }
+                let conn = self.connect().await?;
+                lock(&self.sessions).insert(key, conn.clone());
+                Ok(conn)
+            }
+        }
+    }
+
+    /// Closes the affinity connection of frontend session `id`, if any.
+    pub(crate) fn end_session(&self, id: &str) {
+        let conn = lock(&self.sessions).remove(id);
+        if let (Some(conn), Ok(rt)) = (conn, tokio::runtime::Handle::try_current()) {
+            rt.spawn(async move { conn.client.close().await });
+        }
+    }
+
+    /// Drops a connection that failed, so the next call reconnects.
+    fn discard(&self, ctx: &Context, conn: &Arc<Conn>) {
+        if self.cfg.mode == Mode::Affinity {
+            let key = session_key(ctx);
+            let mut sessions = lock(&self.sessions);
+            if sessions.get(&key).is_some_and(|c| Arc::ptr_eq(c, conn)) {
+                sessions.remove(&key);
+            }
+        }
+        let conn = conn.clone();
+        tokio::spawn(async move { conn.client.close().await });
+    }
+
+    /// Calls backend tool `tool` on behalf of the frontend call `ctx`.
+    pub(crate) async fn call_tool(
+        &self,
+        ctx: Context,
+        tool: &str,
+        args: Map<String, Value>,
+    ) -> Result<CallToolResult, Error> {
+        let conn = self.acquire(&ctx).await?;
+        let serial =
+            if self.is_stdio() && self.cfg.mode == Mode::Affinity { Some(conn.serial.lock().await) } else { None };
+        let (tag, route) = conn.routes.enter(ctx.clone());
+        let (tx, mut rx) = mpsc::unbounded_channel::<Note>();
+        let forward_ctx = ctx.clone();
+        let forwarder = tokio::spawn(async move {
+            while let Some(note) = rx.recv().await {
+                match note {
+                    Note::Progress(p) => forward_progress(&forward_ctx, &p).await,
+                    Note::Log(p) => forward_log(&forward_ctx, &p).await,
+                }
+            }
+        });
+        let (ptx, ltx) = (tx.clone(), tx);
+        let mut call = conn.client.tool_call(tool).arguments(Value::Object(args)).tag(tag);
+        if ctx.progress_token().is_some() {
+            call = call.on_progress(move |p| {
+                let _ = ptx.send(Note::Progress(p));
+            });
+        }
+        call = call.on_log(move |p| {
+            let _ = ltx.send(Note::Log(p));
+        });
+        let outcome = tokio::time::timeout(self.cfg.timeout, call.send()).await;
+        // The call's callbacks (and with them the senders) are gone: let the forwarder
+        // drain so every progress/log reaches the caller before its result.
+        let _ = tokio::time::timeout(DRAIN, forwarder).await;
+        // The call is over on this connection before anyone else may use it.
+        drop(route);
+        drop(serial);
+        let name = &self.cfg.name;
+        let (result, healthy) = match outcome {
+            Ok(Ok(out)) => (
+                out.to_result().map_err(|e| {
+                    Error::Protocol(ProtocolError::internal(format!("backend `{name}` sent a malformed result: {e}")))
+                }),
+                true,
+            ),
+            Ok(Err(e)) => match e.as_protocol() {
+                Some(p) if !conn.client.is_closed() => (Err(Error::Protocol(p.clone())), true),
+                _ => (
+                    Err(Error::tool(format!("backend `{name}` failed during `{tool}`: {e}; the next call reconnects"))),
+                    false,
+                ),
+            },
+            Err(_) => (
+                Err(Error::tool(format!(
+                    "backend `{name}` did not answer `{tool}` within {} ms; the next call reconnects",
+                    self.cfg.timeout.as_millis()
+                ))),
+                false,
+            ),
+        };
+        if !healthy {
+            self.discard(&ctx, &conn);
+        } else if self.cfg.mode == Mode::Fresh {
+            self.release(conn);
+        }
+        result
+    }
+}
+
+/// The frontend session scope an affinity connection belongs to.
+fn session_key(ctx: &Context) -> String {
+    ctx.session_id().unwrap_or_default().to_owned()
+}
+
+async fn forward_progress(ctx: &Context, p: &Value) {
+    let Some(progress) = p.get("progress").and_then(Value::as_f64) else { return };
+    let total = p.get("total").and_then(Value::as_f64);
+    ctx.report_progress(progress, total, p.get("message").and_then(Value::as_str)).await;
+}
+
+#[allow(deprecated)] // SEP-2577 deprecates logging; 2025-11-25 backends still log.
+async fn forward_log(ctx: &Context, p: &Value) {
+    let level = p
+        .get("level")
+        .cloned()
+        .and_then(|l| serde_json::from_value::<LoggingLevel>(l).ok())
+        .unwrap_or(LoggingLevel::Info);
+    let data = p.get("data").cloned().unwrap_or(Value::Null);
+    ctx.log(level, p.get("logger").and_then(Value::as_str), data).await;
+}

@@ -1,0 +1,40 @@
+//! ferromcp-proxy: a ferromcp `Server` whose tools come from backend MCP servers
+//! (stdio child processes and Streamable HTTP endpoints) reached through
+//! `ferromcp-client`.
+//!
+//! # Routing by construction
+//!
+//! Every backend call is made on behalf of one frontend `Context`. Whatever the backend
+//! sends while serving that call — elicitation, sampling and roots requests, progress
+//! and log notifications — is delivered through that same Context, so it reaches the
+//! frontend request that caused it (see the `route` module). There is no ambient or
+//! restored context anywhere.
+//!
+//! Where the wire cannot say which call an ask belongs to (a 2025-11-25 stdio backend
+//! with two calls in flight on one connection) the proxy never guesses:
+//!
+//! - **fresh** mode (the default): each frontend request takes a pooled backend
+//!   connection to itself for the duration of its call;
+//! - **affinity** mode: one backend connection per frontend session (closed when the
+//!   session ends or expires); on a stdio backend the session's calls are serialised,
+//!   on an HTTP backend they run concurrently (the POST stream attributes every ask).
+//!
+//! Logs from a stdio backend cannot be attributed by the client and are not forwarded.
+//!
+//! # Layout
+//!
+//! - [`config`] — the `mcpServers` JSON format and the builder equivalents.
+//! - `mount.rs` — [`Proxy`]: discovery, naming (prefixes, filters, clash detection).
+//! - `backend.rs` — connections per mode, forwarding one call, failure handling.
+//! - `route.rs` — the per-connection table from call tag to frontend Context.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod backend;
+pub mod config;
+mod mount;
+mod route;
+
+pub use config::{BackendConfig, BackendKind, ConfigError, Mode, ProxyConfig, ToolFilter};
+pub use mount::{Proxy, ProxyError, mount};

@@ -1,0 +1,129 @@
+//! Mounting: list each backend's tools once and register forwarding tools on a
+//! `Server`, names kept with one backend and prefixed `backend_tool` with several.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ferromcp_core::{Context, Server, ServerBuilder, ToolDef};
+use serde_json::{Map, Value};
+
+use crate::backend::Backend;
+use crate::config::{ConfigError, Mode, ProxyConfig};
+
+/// Why the proxy could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The configuration is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A backend could not be reached or listed at startup.
+    #[error("backend `{backend}`: {message}")]
+    Backend {
+        /// The backend's name.
+        backend: String,
+        /// What went wrong and what to do.
+        message: String,
+    },
+    /// Two backends expose the same name after prefixing/renaming.
+    #[error("tool name `{name}` is exposed by both `{first}` and `{second}`; rename one with `tools.rename`")]
+    Clash {
+        /// The clashing exposed name.
+        name: String,
+        /// The backend that claimed it first.
+        first: String,
+        /// The backend that claimed it second.
+        second: String,
+    },
+}
+
+/// Builds a proxy `Server` from a [`ProxyConfig`].
+///
+/// ```no_run
+/// # async fn f() -> Result<(), ferromcp_proxy::ProxyError> {
+/// use ferromcp_proxy::{BackendConfig, Mode, Proxy, ProxyConfig};
+/// let cfg = ProxyConfig::default()
+///     .backend(BackendConfig::stdio("browser", "mcp-browser", &[]).mode(Mode::Affinity));
+/// let server = Proxy::new(cfg).name("my-proxy").build().await?;
+/// ferromcp_core::transport::serve_stdio(server).await.ok();
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Proxy {
+    config: ProxyConfig,
+    name: String,
+    version: String,
+}
+
+impl Proxy {
+    /// A proxy over the backends of `config`.
+    pub fn new(config: ProxyConfig) -> Self {
+        Proxy { config, name: "ferromcp-proxy".into(), version: env!("CARGO_PKG_VERSION").into() }
+    }
+
+    /// The server name the frontend reports.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Connects to every backend, lists its tools and builds the frontend `Server`.
+    pub async fn build(self) -> Result<Server, ProxyError> {
+        let builder = Server::builder(self.name, self.version);
+        let builder = mount(builder, self.config).await?;
+        Ok(builder.build())
+    }
+}
+
+/// Adds the backends' tools (and the session hooks that close affinity connections)
+/// to `builder`.
+pub async fn mount(mut builder: ServerBuilder, config: ProxyConfig) -> Result<ServerBuilder, ProxyError> {
+    if config.backends.is_empty() {
+        return Err(ConfigError("no backends: add at least one to `mcpServers`".into()).into());
+    }
+    let prefix = config.backends.len() > 1;
+    let backends: Vec<Arc<Backend>> = config.backends.into_iter().map(Backend::new).collect();
+    let mut owners: HashMap<String, String> = HashMap::new();
+    for backend in &backends {
+        let bname = backend.cfg.name.clone();
+        let fail = |message: String| ProxyError::Backend { backend: bname.clone(), message };
+        let conn = backend.connect().await.map_err(|e| fail(e.to_string()))?;
+        let tools = conn.client.list_tools().await.map_err(|e| fail(format!("tools/list failed: {e}")))?;
+        match backend.cfg.mode {
+            Mode::Fresh => backend.release(conn),
+            // Affinity connections belong to frontend sessions: this one was for discovery.
+            Mode::Affinity => conn.client.close().await,
+        }
+        for tool in tools {
+            let Some(exposed) = backend.cfg.tools.apply(&tool.name) else { continue };
+            let exposed = if prefix { format!("{bname}_{exposed}") } else { exposed };
+            if let Some(first) = owners.insert(exposed.clone(), bname.clone()) {
+                return Err(ProxyError::Clash { name: exposed, first, second: bname });
+            }
+            let mut def = ToolDef::new(exposed).input_schema((*tool.input_schema).clone());
+            if let Some(d) = &tool.description {
+                def = def.description(d.to_string());
+            }
+            if let Some(t) = &tool.title {
+                def = def.title(t.clone());
+            }
+            if let Some(a) = tool.annotations.clone() {
+                def = def.annotations(a);
+            }
+            let (b, original) = (backend.clone(), tool.name.to_string());
+            def = def.raw_handler(move |ctx: Context, args: Map<String, Value>| {
+                let (b, original) = (b.clone(), original.clone());
+                async move { b.call_tool(ctx, &original, args).await }
+            });
+            if let Some(o) = &tool.output_schema {
+                def = def.output_schema((**o).clone());
+            }
+            builder = builder.tool(def);
+        }
+    }
+    let ended = Arc::new(backends);
+    let expired = ended.clone();
+    builder = builder
+        .on_session_ended(move |s| ended.iter().for_each(|b| b.end_session(s.id)))
+        .on_session_expired(move |s| expired.iter().for_each(|b| b.end_session(s.id)));
+    Ok(builder)
+}
