@@ -79,10 +79,10 @@ pub struct ToolFilter {
 impl ToolFilter {
     /// The exposed name of backend tool `name` (before prefixing), or `None` when hidden.
     pub fn apply(&self, name: &str) -> Option<String> {
-        if let Some(inc) = &self.include {
-            if !inc.iter().any(|n| n == name) {
-                return None;
-            }
+        if let Some(inc) = &self.include
+            && !inc.iter().any(|n| n == name)
+        {
+            return None;
         }
         if self.exclude.iter().any(|n| n == name) {
             return None;
