@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferromcp_client::{Client, ClientEra, ClientOptions};
+use ferromcp_client::{Client, ClientEra, ClientError, ClientOptions};
 #[allow(deprecated)]
-use ferromcp_core::protocol::{CallToolResult, LoggingLevel};
+use ferromcp_core::protocol::{CallToolResult, GetPromptResult, LoggingLevel, ResourceContents};
 use ferromcp_core::{Context, Error, ProtocolError};
 use serde_json::{Map, Value};
 use tokio::process::Command;
@@ -159,6 +159,55 @@ impl Backend {
         tool: &str,
         args: Map<String, Value>,
     ) -> Result<CallToolResult, Error> {
+        let wants_progress = ctx.progress_token().is_some();
+        let name = tool.to_owned();
+        let value = self
+            .forward(ctx, tool, move |conn, tag, tx| async move {
+                let (ptx, ltx) = (tx.clone(), tx);
+                let mut call = conn.client.tool_call(name).arguments(Value::Object(args)).tag(tag);
+                if wants_progress {
+                    call = call.on_progress(move |p| {
+                        let _ = ptx.send(Note::Progress(p));
+                    });
+                }
+                call = call.on_log(move |p| {
+                    let _ = ltx.send(Note::Log(p));
+                });
+                let out = call.send().await?.to_result()?;
+                serde_json::to_value(out).map_err(|e| ClientError::Decode(e.to_string()))
+            })
+            .await?;
+        decode(&self.cfg.name, value)
+    }
+
+    /// Reads backend resource `uri` on behalf of `ctx`.
+    pub(crate) async fn read_resource(&self, ctx: Context, uri: &str) -> Result<Vec<ResourceContents>, Error> {
+        let owned = uri.to_owned();
+        let mut value = self
+            .forward(ctx, uri, move |conn, _tag, _tx| async move { conn.client.read_resource(&owned).await })
+            .await?;
+        decode(&self.cfg.name, value.get_mut("contents").map(Value::take).unwrap_or(Value::Null))
+    }
+
+    /// Gets backend prompt `prompt` on behalf of `ctx`.
+    pub(crate) async fn get_prompt(&self, ctx: Context, prompt: &str, args: Value) -> Result<GetPromptResult, Error> {
+        let owned = prompt.to_owned();
+        let value = self
+            .forward(ctx, prompt, move |conn, _tag, _tx| async move { conn.client.get_prompt(&owned, args).await })
+            .await?;
+        decode(&self.cfg.name, value)
+    }
+
+    /// Runs one backend request on behalf of the frontend request `ctx`: takes a
+    /// connection for the mode, enters `ctx` in the connection's routes under the tag
+    /// given to `op`, forwards the progress/log notes `op` sends, bounds the whole by the
+    /// backend's timeout, and drops a connection that failed.
+    async fn forward<F, Fut>(&self, ctx: Context, what: &str, op: F) -> Result<Value, Error>
+    where
+        F: FnOnce(Arc<Conn>, String, mpsc::UnboundedSender<Note>) -> Fut,
+        Fut: Future<Output = Result<Value, ClientError>>,
+    {
+        let tool = what;
         let conn = self.acquire(&ctx).await?;
         let serial =
             if self.is_stdio() && self.cfg.mode == Mode::Affinity { Some(conn.serial.lock().await) } else { None };
@@ -173,17 +222,7 @@ impl Backend {
                 }
             }
         });
-        let (ptx, ltx) = (tx.clone(), tx);
-        let mut call = conn.client.tool_call(tool).arguments(Value::Object(args)).tag(tag);
-        if ctx.progress_token().is_some() {
-            call = call.on_progress(move |p| {
-                let _ = ptx.send(Note::Progress(p));
-            });
-        }
-        call = call.on_log(move |p| {
-            let _ = ltx.send(Note::Log(p));
-        });
-        let outcome = tokio::time::timeout(self.cfg.timeout, call.send()).await;
+        let outcome = tokio::time::timeout(self.cfg.timeout, op(conn.clone(), tag, tx)).await;
         // The call's callbacks (and with them the senders) are gone: let the forwarder
         // drain so every progress/log reaches the caller before its result.
         let _ = tokio::time::timeout(DRAIN, forwarder).await;
@@ -192,12 +231,7 @@ impl Backend {
         drop(serial);
         let name = &self.cfg.name;
         let (result, healthy) = match outcome {
-            Ok(Ok(out)) => (
-                out.to_result().map_err(|e| {
-                    Error::Protocol(ProtocolError::internal(format!("backend `{name}` sent a malformed result: {e}")))
-                }),
-                true,
-            ),
+            Ok(Ok(out)) => (Ok(out), true),
             Ok(Err(e)) => match e.as_protocol() {
                 Some(p) if !conn.client.is_closed() => (Err(Error::Protocol(p.clone())), true),
                 _ => (
@@ -220,6 +254,13 @@ impl Backend {
         }
         result
     }
+}
+
+/// Decodes a backend result into the frontend's type.
+fn decode<T: serde::de::DeserializeOwned>(backend: &str, v: Value) -> Result<T, Error> {
+    serde_json::from_value(v).map_err(|e| {
+        Error::Protocol(ProtocolError::internal(format!("backend `{backend}` sent a malformed result: {e}")))
+    })
 }
 
 /// The frontend session scope an affinity connection belongs to.

@@ -1,4 +1,4 @@
-//! ferromcp-proxy: a ferromcp `Server` whose tools come from backend MCP servers
+//! ferromcp-proxy: a ferromcp `Server` whose tools, static resources and prompts come from backend MCP servers
 //! (stdio child processes and Streamable HTTP endpoints) reached through
 //! `ferromcp-client`.
 //!
@@ -26,12 +26,14 @@
 //! - [`config`] — the `mcpServers` JSON format and the builder equivalents.
 //! - `mount.rs` — [`Proxy`]: discovery, naming (prefixes, filters, clash detection).
 //! - `backend.rs` — connections per mode, forwarding one call, failure handling.
+//! - `components.rs` — forwarding resources and prompts.
 //! - `route.rs` — the per-connection table from call tag to frontend Context.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod backend;
+mod components;
 pub mod config;
 mod mount;
 mod route;

@@ -1,5 +1,6 @@
-//! Mounting: list each backend's tools once and register forwarding tools on a
-//! `Server`, names kept with one backend and prefixed `backend_tool` with several.
+//! Mounting: list each backend's tools, resources and prompts once and register
+//! forwarding components on a `Server`, names kept with one backend and prefixed
+//! `backend_name` with several (resource URIs are kept as they are).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use ferromcp_core::{Context, Server, ServerBuilder, ToolDef};
 use serde_json::{Map, Value};
 
 use crate::backend::Backend;
+use crate::components;
 use crate::config::{ConfigError, Mode, ProxyConfig};
 
 /// Why the proxy could not be built.
@@ -24,8 +26,11 @@ pub enum ProxyError {
         /// What went wrong and what to do.
         message: String,
     },
-    /// Two backends expose the same name after prefixing/renaming.
-    #[error("tool name `{name}` is exposed by both `{first}` and `{second}`; rename one with `tools.rename`")]
+    /// Two backends expose the same tool or prompt name (after prefixing/renaming) or
+    /// the same resource URI.
+    #[error(
+        "`{name}` is exposed by both `{first}` and `{second}`; rename the tool with `tools.rename` or drop one backend"
+    )]
     Clash {
         /// The clashing exposed name.
         name: String,
@@ -83,11 +88,24 @@ pub async fn mount(mut builder: ServerBuilder, config: ProxyConfig) -> Result<Se
     let prefix = config.backends.len() > 1;
     let backends: Vec<Arc<Backend>> = config.backends.into_iter().map(Backend::new).collect();
     let mut owners: HashMap<String, String> = HashMap::new();
+    let mut uris: HashMap<String, String> = HashMap::new();
+    let mut prompt_owners: HashMap<String, String> = HashMap::new();
     for backend in &backends {
         let bname = backend.cfg.name.clone();
         let fail = |message: String| ProxyError::Backend { backend: bname.clone(), message };
         let conn = backend.connect().await.map_err(|e| fail(e.to_string()))?;
         let tools = conn.client.list_tools().await.map_err(|e| fail(format!("tools/list failed: {e}")))?;
+        let has = |cap: &str| conn.client.server_info().has_capability(cap);
+        let resources = if has("resources") {
+            conn.client.list_resources().await.map_err(|e| fail(format!("resources/list failed: {e}")))?
+        } else {
+            Vec::new()
+        };
+        let prompts = if has("prompts") {
+            conn.client.list_prompts().await.map_err(|e| fail(format!("prompts/list failed: {e}")))?
+        } else {
+            Vec::new()
+        };
         match backend.cfg.mode {
             Mode::Fresh => backend.release(conn),
             // Affinity connections belong to frontend sessions: this one was for discovery.
@@ -118,6 +136,20 @@ pub async fn mount(mut builder: ServerBuilder, config: ProxyConfig) -> Result<Se
                 def = def.output_schema((**o).clone());
             }
             builder = builder.tool(def);
+        }
+        for r in resources {
+            if let Some(first) = uris.insert(r.uri.clone(), bname.clone()) {
+                return Err(ProxyError::Clash { name: r.uri.clone(), first, second: bname });
+            }
+            let name = if prefix { format!("{bname}_{}", r.name) } else { r.name.clone() };
+            builder = builder.resource(components::resource(backend, &r, name));
+        }
+        for p in prompts {
+            let exposed = if prefix { format!("{bname}_{}", p.name) } else { p.name.clone() };
+            if let Some(first) = prompt_owners.insert(exposed.clone(), bname.clone()) {
+                return Err(ProxyError::Clash { name: exposed, first, second: bname });
+            }
+            builder = builder.prompt(components::prompt(backend, &p, exposed));
         }
     }
     let ended = Arc::new(backends);

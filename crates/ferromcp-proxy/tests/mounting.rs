@@ -1,0 +1,94 @@
+//! Mounting several backends: prefixed tool and prompt names, resources kept at their
+//! URIs, clash detection, and resources/prompts forwarded through the proxy.
+
+use std::path::PathBuf;
+
+use ferromcp_client::{Client, ClientOptions};
+use ferromcp_core::{Context, NoArgs, PromptDef, ResourceDef, Server, ToolDef};
+use ferromcp_proxy::{Proxy, ProxyConfig, ProxyError};
+use serde_json::{Value, json};
+
+/// The `everything` example binary, built on first use.
+fn everything() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--example", "everything"])
+        .current_dir(&root)
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cargo build --example everything failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or(root.join("target"));
+    target.join("debug/examples/everything")
+}
+
+/// A small backend served over Streamable HTTP on 127.0.0.1.
+async fn small_backend(uri: &str) -> String {
+    let server = Server::builder("small", "1.0.0")
+        .tool(ToolDef::new("test_simple_text").handler(|_ctx: Context, _: NoArgs| async { "small says hi" }))
+        .resource(ResourceDef::new(uri.to_owned(), "note").handler(|_ctx: Context| async { "a small note" }))
+        .prompt(
+            PromptDef::new("greet")
+                .description("Greets")
+                .handler(|_ctx: Context, _: NoArgs| async { "hello from small" }),
+        )
+        .build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(ferromcp_http::serve_listener(server, listener, ferromcp_http::HttpConfig::default()));
+    format!("http://{addr}/mcp")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_backends_are_prefixed_and_forwarded() {
+    let small = small_backend("mem://note").await;
+    let cfg = ProxyConfig::from_value(&json!({"mcpServers": {
+        "every": {"command": everything(), "args": ["--stdio"]},
+        "small": {"url": small, "tools": {"rename": {"test_simple_text": "hi"}}}
+    }}))
+    .unwrap();
+    let server = Proxy::new(cfg).build().await.expect("proxy builds");
+    let client = Client::in_memory(server, ClientOptions::legacy()).await.unwrap();
+    let tools: Vec<String> = client.list_tools().await.unwrap().iter().map(|t| t.name.to_string()).collect();
+    assert!(tools.contains(&"every_test_simple_text".to_string()), "{tools:?}");
+    assert!(tools.contains(&"small_hi".to_string()), "{tools:?}");
+    assert!(!tools.iter().any(|t| t == "test_simple_text"), "{tools:?}");
+
+    let out = client.call_tool("small_hi", json!({})).await.unwrap();
+    assert_eq!(out.text(), "small says hi");
+    let out = client.call_tool("every_test_simple_text", json!({})).await.unwrap();
+    assert_eq!(out.text(), "This is a simple text response for testing.");
+
+    let resources = client.list_resources().await.unwrap();
+    let note = resources.iter().find(|r| r.uri == "mem://note").expect("the small resource keeps its URI");
+    assert_eq!(note.name, "small_note");
+    let read = client.read_resource("mem://note").await.unwrap();
+    assert_eq!(read["contents"][0]["text"], json!("a small note"));
+    let read = client.read_resource("test://static-text").await.unwrap();
+    assert_eq!(read["contents"][0]["text"], json!("This is the content of the static text resource."));
+
+    let prompt = client.get_prompt("small_greet", Value::Null).await.unwrap();
+    assert_eq!(prompt["messages"][0]["content"]["text"], json!("hello from small"));
+    client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_resource_uri_from_two_backends_is_a_clash() {
+    let (a, b) = (small_backend("mem://same").await, small_backend("mem://same").await);
+    let cfg = ProxyConfig::from_value(&json!({"mcpServers": {"a": {"url": a}, "b": {"url": b}}})).unwrap();
+    match Proxy::new(cfg).build().await {
+        Err(ProxyError::Clash { name, first, second }) => {
+            assert_eq!((name.as_str(), first.as_str(), second.as_str()), ("mem://same", "a", "b"));
+        }
+        other => panic!("expected a clash, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_backend_is_named_in_the_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let cfg = ProxyConfig::from_value(&json!({"mcpServers": {
+        "gone": {"url": format!("http://127.0.0.1:{port}/mcp"), "timeoutMs": 2000}}}))
+    .unwrap();
+    let err = Proxy::new(cfg).build().await.expect_err("nothing listens");
+    assert!(err.to_string().contains("backend `gone`"), "{err}");
+}
