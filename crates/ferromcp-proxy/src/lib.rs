@@ -20,6 +20,16 @@
 //!   on an HTTP backend they run concurrently (the POST stream attributes every ask).
 //!
 //! Logs from a stdio backend cannot be attributed by the client and are not forwarded.
+//! Backend connections negotiate their era (`server/discover`, falling back to
+//! `initialize`); frontend calls are served in the frontend's era.
+//!
+//! # Not yet
+//!
+//! Era bridging: backend asks reach a 2026-07-28 frontend only as real requests, which
+//! that era does not have; they must become the frontend call's `InputRequiredResult`
+//! with the proxy's sealed `requestState` (untested today, expected to fail). Also
+//! resource templates, subscriptions and `list_changed` forwarding, list
+//! caching by `ttlMs`, legacy HTTP+SSE backends and OAuth backend credentials.
 //!
 //! # Layout
 //!
