@@ -92,3 +92,36 @@ async fn an_unreachable_backend_is_named_in_the_error() {
     let err = Proxy::new(cfg).build().await.expect_err("nothing listens");
     assert!(err.to_string().contains("backend `gone`"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_backend_times_out_without_blocking_another() {
+    let server = Server::builder("slow", "1.0.0")
+        .tool(ToolDef::new("hang").handler(|_ctx: Context, _: NoArgs| async {
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            "too late"
+        }))
+        .build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(ferromcp_http::serve_listener(server, listener, ferromcp_http::HttpConfig::default()));
+    let fast = small_backend("mem://fast").await;
+    let cfg = ProxyConfig::from_value(&json!({"mcpServers": {
+        "slow": {"url": slow, "timeoutMs": 1500},
+        "fast": {"url": fast}
+    }}))
+    .unwrap();
+    let server = Proxy::new(cfg).build().await.expect("proxy builds");
+    let client = Client::in_memory(server, ClientOptions::legacy()).await.unwrap();
+    let started = std::time::Instant::now();
+    let (hung, quick) = tokio::join!(client.call_tool("slow_hang", json!({})), async {
+        let out = client.call_tool("fast_test_simple_text", json!({})).await;
+        (out, started.elapsed())
+    });
+    let (quick, quick_took) = quick;
+    assert_eq!(quick.expect("the fast backend answers").text(), "small says hi");
+    assert!(quick_took < std::time::Duration::from_millis(1000), "the fast call took {quick_took:?}");
+    let hung = hung.expect("a tool error, not a transport error");
+    assert!(hung.is_error() && hung.text().contains("did not answer"), "{}", hung.text());
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "the hung call took {:?}", started.elapsed());
+    client.close().await;
+}
