@@ -77,7 +77,7 @@ pub struct ReadmeDoctests;
 /// Everything a server author usually needs.
 pub mod prelude {
     pub use crate::context::{Elicitation, SamplingRequest};
-    pub use crate::protocol::{ContentBlock, PromptMessage, ResourceContents, Role};
+    pub use crate::protocol::{ClientCapability, ContentBlock, PromptMessage, ResourceContents, Role};
     pub use crate::state::SessionHandle;
     pub use crate::{
         Blob, Context, Error, Json, NoArgs, PromptDef, ResourceDef, ResourceTemplateDef, Result, Server, ToolDef,

@@ -1,7 +1,7 @@
 //! Sealed MRTR `requestState` (2026-07-28): bound to the caller, to the request, and to
 //! the sealing key ring.
 //!
-//! * In process (`Server::handle_request` with a principal in the request's env): a
+//! * In process (`dispatch::handle_request` with a principal in the request's env): a
 //!   state minted for alice is rejected for bob with -32602 and still completes alice's
 //!   call; without a principal a state stays bound to method, target and arguments;
 //!   rotation: a state sealed under key A opens on a server with current key B and
@@ -101,7 +101,8 @@ async fn call(server: &Server, principal: Option<&str>, params: Value) -> Value 
         cancel: CancellationToken::new(),
         principal: principal.map(|p| Arc::new(Principal::new(p))),
     };
-    let reply = timeout(WAIT, server.handle_request(req, env)).await.expect("answered in time");
+    let reply =
+        timeout(WAIT, ferromcp_core::dispatch::handle_request(server, req, env)).await.expect("answered in time");
     serde_json::from_slice(&reply.body.expect("a reply body")).expect("JSON reply")
 }
 

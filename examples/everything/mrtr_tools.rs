@@ -100,15 +100,15 @@ pub fn register(b: ServerBuilder) -> ServerBuilder {
     .tool(tool("test_input_required_result_capabilities", "Asks only for what the client declared").handler(
         |ctx: Context, _: NoArgs| async move {
             let mut parts = Vec::new();
-            if ctx.client_supports("elicitation") {
+            if ctx.client_supports(ClientCapability::Elicitation) {
                 let n = ctx.elicit::<Name>("What is your name?").key("user_name").await?;
                 parts.push(format!("name={}", name_of(n)));
             }
-            if ctx.client_supports("sampling") {
+            if ctx.client_supports(ClientCapability::Sampling) {
                 let r = ctx.sample(SamplingRequest::user("Say hello").max_tokens(50)).key("hello").await?;
                 parts.push(format!("sampled={}", sampled_text(&r).unwrap_or_default()));
             }
-            if ctx.client_supports("roots") {
+            if ctx.client_supports(ClientCapability::Roots) {
                 let roots = ctx.list_roots().key("client_roots").await?;
                 parts.push(format!("roots={}", roots.len()));
             }

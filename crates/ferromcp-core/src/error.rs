@@ -123,7 +123,9 @@ pub enum Error {
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
     /// The handler asked the client for something it did not declare.
-    #[error("the client did not declare the `{0}` capability; check `ctx.client_supports(..)` before asking")]
+    #[error(
+        "the client did not declare the `{0}` capability; check `ctx.client_supports(ClientCapability::..)` before asking"
+    )]
     MissingCapability(&'static str),
     /// A server→client request could not be sent on this transport or era.
     #[error("cannot ask the client: {0}")]

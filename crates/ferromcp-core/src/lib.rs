@@ -14,7 +14,8 @@
 //! - [`context`]: the per-request [`Context`] (logging, progress, asks, extensions).
 //! - [`middleware`]: the middleware chain and its typed hooks.
 //! - [`mrtr`]: sealed `requestState` for multi-round-trip requests.
-//! - [`dispatch`]: one dispatcher for every transport.
+//! - [`dispatch`]: one dispatcher for every transport, organised by method.
+//! - [`Reply`]: what the dispatcher answers a request with (a leaf module).
 //! - [`session`]: connections, legacy sessions and their registry.
 //! - [`state`]: session-scoped state: scopes, the store trait, memory and encrypted stores.
 //! - [`outbound`]: the handle bound to a request's own response stream.
@@ -43,6 +44,7 @@ pub mod outbound;
 pub mod protocol;
 mod purge;
 pub mod registry;
+mod reply;
 pub mod schema;
 pub mod server;
 pub mod session;
@@ -50,13 +52,14 @@ pub mod state;
 pub mod transport;
 
 pub use context::{Context, Extensions, TransportKind};
-pub use dispatch::{Reply, RequestEnv};
+pub use dispatch::RequestEnv;
 pub use era::{Era, Method};
 pub use error::{Error, ProtocolError, Result};
 pub use registry::{
     Blob, Completer, IntoCallToolResult, IntoGetPromptResult, IntoResourceContents, Json, NoArgs, PromptDef,
     ResourceDef, ResourceTemplateDef, ToolDef,
 };
+pub use reply::Reply;
 pub use server::{BuildError, Server, ServerBuilder, ServerConfig};
 
 /// Re-exported so generated code and users share one version.

@@ -74,7 +74,7 @@ impl Conn {
             cancel,
             principal: None,
         };
-        let fut = server.handle_request(req, env);
+        let fut = ferromcp_core::dispatch::handle_request(server, req, env);
         tokio::spawn(async move { reply_text(fut.await) })
     }
 
@@ -89,7 +89,7 @@ impl Conn {
     fn answer(&self, server: &Server, id: Value) {
         let body = json!({"jsonrpc": "2.0", "id": id, "result": {"action": "decline"}});
         let Ok(Message::Response(r)) = jsonrpc::decode(body.to_string().as_bytes()) else { panic!("not a response") };
-        assert!(server.handle_response(r, Some(&self.session)), "nobody waited for {id}");
+        assert!(ferromcp_core::dispatch::handle_response(server, r, Some(&self.session)), "nobody waited for {id}");
     }
 }
 

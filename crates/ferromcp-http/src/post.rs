@@ -97,7 +97,7 @@ pub(crate) async fn handle(State(st): State<Arc<AppState>>, req: axum::extract::
                 },
                 None => None,
             };
-            st.server.handle_notification(n, session.as_ref());
+            ferromcp_core::dispatch::handle_notification(&st.server, n, session.as_ref());
             empty_response(StatusCode::ACCEPTED)
         }
         Message::Response(r) => {
@@ -110,7 +110,7 @@ pub(crate) async fn handle(State(st): State<Arc<AppState>>, req: axum::extract::
             let Some(session) = crate::restore::find(&st, id, principal.as_deref()).await else {
                 return error_response(&session_not_found(), None);
             };
-            st.server.handle_response(r, Some(&session));
+            ferromcp_core::dispatch::handle_response(&st.server, r, Some(&session));
             empty_response(StatusCode::ACCEPTED)
         }
     }
@@ -196,7 +196,7 @@ async fn request(
         principal,
     };
     let init_id = is_initialize.then(|| req.id.clone());
-    let fut: ReplyFuture = Box::pin(st.server.handle_request(req, env));
+    let fut: ReplyFuture = Box::pin(ferromcp_core::dispatch::handle_request(&st.server, req, env));
     if is_initialize {
         // Register the session only once initialize succeeded.
         let reply = fut.await;

@@ -248,9 +248,9 @@ async fn message(State(st): State<Arc<SseState>>, req: axum::extract::Request) -
             err.http_status = 400;
             return error_response(&err, e.id.as_ref());
         }
-        Ok(Message::Notification(n)) => server.handle_notification(n, Some(&conn.session)),
+        Ok(Message::Notification(n)) => ferromcp_core::dispatch::handle_notification(server, n, Some(&conn.session)),
         Ok(Message::Response(r)) => {
-            server.handle_response(r, Some(&conn.session));
+            ferromcp_core::dispatch::handle_response(server, r, Some(&conn.session));
         }
         Ok(Message::Request(req)) => {
             let place = match in_flight_place(&conn, cfg).await {
@@ -264,7 +264,8 @@ async fn message(State(st): State<Arc<SseState>>, req: axum::extract::Request) -
                     tokio::spawn(async move { send(&out, reply, place).await });
                     return accepted();
                 }
-                Ok(era) => server.handle_request(
+                Ok(era) => ferromcp_core::dispatch::handle_request(
+                    server,
                     req,
                     RequestEnv {
                         era,

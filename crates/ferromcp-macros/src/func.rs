@@ -3,6 +3,7 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
+use syn::ext::IdentExt as _;
 use syn::{Attribute, FnArg, Ident, ItemFn, LitStr, Pat, Path, Type};
 
 /// How a parameter is supplied.
@@ -29,6 +30,38 @@ impl Param {
     pub fn option_inner(&self) -> Option<&Type> {
         option_inner(&self.ty)
     }
+    /// Whether this is a session handle: a value whose type (or the `T` of an
+    /// `Option<T>`) is a path ending in `SessionHandle`.
+    pub fn is_session_handle(&self) -> bool {
+        matches!(self.kind, ParamKind::Value)
+            && last_segment_is(self.option_inner().unwrap_or(&self.ty), "SessionHandle")
+    }
+    /// The argument's name on the wire (`#[arg(rename)]`, else the parameter's name).
+    pub fn wire_name(&self) -> String {
+        match &self.rename {
+            Some(r) => r.value(),
+            None => self.ident.unraw().to_string(),
+        }
+    }
+}
+
+/// The builder call that marks a tool as taking a session handle (`.session_handle_argument()`,
+/// detected from the parameter's Rust type), or nothing. A handle parameter must be the
+/// `session` argument on the wire: that is the argument the server resolves the state scope from.
+pub fn session_handle(params: &[Param]) -> syn::Result<TokenStream> {
+    let mut handles = params.iter().filter(|p| p.is_session_handle());
+    let Some(p) = handles.next() else { return Ok(quote!()) };
+    if p.wire_name() != "session" {
+        return Err(syn::Error::new_spanned(
+            &p.ident,
+            "a `SessionHandle` parameter must be the `session` argument: name it `session` \
+             or add `#[arg(rename = \"session\")]`",
+        ));
+    }
+    if let Some(second) = handles.next() {
+        return Err(syn::Error::new_spanned(&second.ident, "a tool takes at most one `SessionHandle` parameter"));
+    }
+    Ok(quote!(.session_handle_argument()))
 }
 
 fn last_segment_is(ty: &Type, name: &str) -> bool {

@@ -32,6 +32,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     attr_args.finish(&accepted)?;
     func::check_signature(&f, "tool")?;
     let params = func::parse_params(&mut f, "tool")?;
+    let session = func::session_handle(&params)?;
     let attrs = func::split_attrs(&f.attrs);
 
     let name = &f.sig.ident;
@@ -74,6 +75,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
                     #setters
                     #annotations
                     #handler
+                    #session
             }
         }
     })

@@ -12,6 +12,18 @@ async fn add(a: i64, b: i64) -> i64 {
     a + b
 }
 
+/// Takes a session handle under another parameter name, renamed to `session`.
+#[tool(crate = "::ferromcp_core")]
+async fn with_handle(#[arg(rename = "session")] _handle: Option<ferromcp_core::state::SessionHandle>) -> &'static str {
+    "ok"
+}
+
+/// Takes a session handle named `session`.
+#[tool(crate = "::ferromcp_core")]
+async fn plain_handle(session: ferromcp_core::state::SessionHandle) -> String {
+    session.to_string()
+}
+
 /// Reports the weather.
 ///
 /// Second paragraph.
@@ -350,4 +362,11 @@ async fn prompts_get_end_to_end() {
 
     let r = c.request("prompts/get", json!({"name": "greet"})).await;
     assert_eq!(r["result"]["messages"][0]["content"]["text"], "hello t", "{r}");
+}
+
+#[test]
+fn a_session_handle_parameter_is_detected_from_its_type() {
+    assert!(ToolDef::from(with_handle).has_session_handle_argument(), "Option<SessionHandle>, renamed");
+    assert!(ToolDef::from(plain_handle).has_session_handle_argument(), "SessionHandle named `session`");
+    assert!(!ToolDef::from(add).has_session_handle_argument(), "no handle parameter");
 }

@@ -34,8 +34,7 @@ use crate::era::Era;
 use crate::error::{Error, ProtocolError, Result};
 use crate::jsonrpc::{self, RequestId};
 use crate::mrtr::Continuation;
-use crate::protocol::{CreateMessageResult, ElicitResult, ElicitationAction, ListRootsResult, Root};
-use crate::registry::BoxFuture;
+use crate::protocol::{ClientCapability, CreateMessageResult, ElicitResult, ElicitationAction, ListRootsResult, Root};
 use crate::session::{AnswerReceiver, Session};
 
 /// The user's answer to an elicitation.
@@ -153,7 +152,7 @@ type Decode<T> = fn(Value) -> std::result::Result<T, String>;
 pub struct Ask<T> {
     ctx: Context,
     method: &'static str,
-    capability: &'static str,
+    capability: ClientCapability,
     params: Value,
     key: Option<String>,
     timeout: Option<Duration>,
@@ -176,7 +175,7 @@ impl<T> Ask<T> {
 
 impl<T: Send + 'static> IntoFuture for Ask<T> {
     type Output = Result<T>;
-    type IntoFuture = BoxFuture<Result<T>>;
+    type IntoFuture = std::pin::Pin<Box<dyn Future<Output = Result<T>> + Send + 'static>>;
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(run(self))
     }
@@ -217,7 +216,7 @@ fn elicitation_schema<T: JsonSchema>() -> Value {
 }
 
 impl Context {
-    fn ask<T>(&self, method: &'static str, capability: &'static str, params: Value, decode: Decode<T>) -> Ask<T> {
+    fn ask<T>(&self, method: &'static str, capability: ClientCapability, params: Value, decode: Decode<T>) -> Ask<T> {
         Ask { ctx: self.clone(), method, capability, params, key: None, timeout: None, decode, _t: PhantomData }
     }
 
@@ -236,23 +235,23 @@ impl Context {
     /// ```
     pub fn elicit<T: DeserializeOwned + JsonSchema>(&self, message: impl Into<String>) -> Ask<Elicitation<T>> {
         let params = json!({ "message": message.into(), "requestedSchema": elicitation_schema::<T>() });
-        self.ask("elicitation/create", "elicitation", params, decode_elicit::<T>)
+        self.ask("elicitation/create", ClientCapability::Elicitation, params, decode_elicit::<T>)
     }
 
     /// Asks the user for input with a hand-written `requestedSchema`; returns the raw result.
     pub fn elicit_schema(&self, message: impl Into<String>, requested_schema: Value) -> Ask<ElicitResult> {
         let params = json!({ "message": message.into(), "requestedSchema": requested_schema });
-        self.ask("elicitation/create", "elicitation", params, decode_raw_elicit)
+        self.ask("elicitation/create", ClientCapability::Elicitation, params, decode_raw_elicit)
     }
 
     /// Asks the client's LLM for a completion.
     pub fn sample(&self, request: SamplingRequest) -> Ask<CreateMessageResult> {
-        self.ask("sampling/createMessage", "sampling", Value::Object(request.params), decode_sample)
+        self.ask("sampling/createMessage", ClientCapability::Sampling, Value::Object(request.params), decode_sample)
     }
 
     /// Asks the client for its roots.
     pub fn list_roots(&self) -> Ask<Vec<Root>> {
-        self.ask("roots/list", "roots", json!({}), decode_roots)
+        self.ask("roots/list", ClientCapability::Roots, json!({}), decode_roots)
     }
 
     /// Runs `f` once per logical call: on the modern era its value is recorded in the
@@ -283,7 +282,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 async fn run<T>(ask: Ask<T>) -> Result<T> {
     let ctx = &ask.ctx;
     if !ctx.client_supports(ask.capability) {
-        return Err(Error::MissingCapability(ask.capability));
+        return Err(Error::MissingCapability(ask.capability.name()));
     }
     let n = ctx.inner.ask_counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
     match ctx.inner.era {

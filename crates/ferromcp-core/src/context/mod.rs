@@ -33,7 +33,7 @@ pub use extensions::Extensions;
 use crate::era::{Era, Method};
 use crate::jsonrpc::{self, ProgressToken, RequestId};
 use crate::outbound::Outbound;
-use crate::protocol::{ClientCapabilities, Implementation, LoggingLevel};
+use crate::protocol::{ClientCapabilities, ClientCapability, Implementation, LoggingLevel};
 use crate::server::Server;
 use crate::session::{Session, level_rank};
 use crate::state::{Principal, SessionScope};
@@ -136,15 +136,22 @@ impl Context {
     pub fn client_info(&self) -> Option<&Implementation> {
         self.inner.client_info.as_ref()
     }
-    /// Whether the client declared a capability: `"elicitation"`, `"sampling"` or `"roots"`.
-    pub fn client_supports(&self, capability: &str) -> bool {
-        let c = &self.inner.capabilities;
-        match capability {
-            "elicitation" => c.elicitation.is_some(),
-            "sampling" => c.sampling.is_some(),
-            "roots" => c.roots.is_some(),
-            _ => false,
-        }
+    /// Whether the client declared `capability` (in `initialize` on 2025-11-25, in this
+    /// request's `_meta` on 2026-07-28). Asking for an undeclared one fails with
+    /// [`Error::MissingCapability`](crate::Error::MissingCapability).
+    ///
+    /// ```
+    /// use ferromcp_core::{Context, protocol::ClientCapability};
+    /// async fn greet(ctx: Context) -> ferromcp_core::Result<String> {
+    ///     if !ctx.client_supports(ClientCapability::Elicitation) {
+    ///         return Ok("hello, stranger".into());
+    ///     }
+    ///     let name = ctx.elicit::<String>("Your name?").await?.accepted();
+    ///     Ok(format!("hello, {}", name.unwrap_or_default()))
+    /// }
+    /// ```
+    pub fn client_supports(&self, capability: ClientCapability) -> bool {
+        capability.declared_in(&self.inner.capabilities)
     }
     /// The legacy session (or connection) this request belongs to, if any.
     pub fn session(&self) -> Option<&Arc<Session>> {
@@ -255,7 +262,12 @@ impl Context {
 
     /// Reads a resource of this server in-process (no transport round trip).
     pub async fn read_resource(&self, uri: &str) -> crate::Result<Vec<crate::protocol::ResourceContents>> {
-        self.inner.server.read_resource_in_process(self.clone(), uri).await
+        let vis = self.visibility().await?;
+        let snapshot = self.inner.server.registry().snapshot();
+        let (handler, vars) = snapshot
+            .resolve_resource(uri, vis.as_ref())
+            .ok_or_else(|| crate::Error::Protocol(self.era().resource_not_found(uri)))?;
+        handler.read(self.clone(), uri.to_owned(), vars).await
     }
 
     /// Lists this server's enabled resources.
@@ -273,6 +285,17 @@ impl Context {
 
     /// Renders a prompt of this server in-process.
     pub async fn get_prompt(&self, name: &str, arguments: Value) -> crate::Result<crate::protocol::GetPromptResult> {
-        self.inner.server.get_prompt_in_process(self.clone(), name, arguments).await
+        let snapshot = self.inner.server.registry().snapshot();
+        let p = snapshot
+            .prompts
+            .get(name)
+            .filter(|p| p.enabled)
+            .cloned()
+            .ok_or_else(|| crate::Error::invalid_params(format!("Unknown prompt: {name}")))?;
+        let raw = serde_json::value::to_raw_value(&arguments)?;
+        match &p.handler {
+            Some(h) => h.get(self.clone(), Some(&raw)).await,
+            None => Err(crate::Error::Other(format!("prompt `{name}` has no handler"))),
+        }
     }
 }

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::error::ProtocolError;
 use crate::jsonrpc::{self, RequestId};
+pub use crate::protocol::Method;
 
 /// The protocol era of one request, with the exact version in force.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -34,93 +35,26 @@ impl Era {
     pub fn is_modern(self) -> bool {
         matches!(self, Era::Modern(_))
     }
-}
-
-/// The methods ferromcp serves, resolved from the method string once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Method {
-    /// `initialize` (legacy).
-    Initialize,
-    /// `ping` (legacy).
-    Ping,
-    /// `logging/setLevel` (legacy).
-    SetLevel,
-    /// `server/discover` (modern).
-    Discover,
-    /// `tools/list`.
-    ListTools,
-    /// `tools/call`.
-    CallTool,
-    /// `resources/list`.
-    ListResources,
-    /// `resources/templates/list`.
-    ListResourceTemplates,
-    /// `resources/read`.
-    ReadResource,
-    /// `resources/subscribe` (legacy).
-    Subscribe,
-    /// `resources/unsubscribe` (legacy).
-    Unsubscribe,
-    /// `prompts/list`.
-    ListPrompts,
-    /// `prompts/get`.
-    GetPrompt,
-    /// `completion/complete`.
-    Complete,
-    /// `subscriptions/listen` (modern).
-    Listen,
-}
-
-impl Method {
-    /// Looks a method string up; `None` for anything ferromcp does not serve.
-    pub fn parse(s: &str) -> Option<Method> {
-        Some(match s {
-            "initialize" => Method::Initialize,
-            "ping" => Method::Ping,
-            "logging/setLevel" => Method::SetLevel,
-            "server/discover" => Method::Discover,
-            "tools/list" => Method::ListTools,
-            "tools/call" => Method::CallTool,
-            "resources/list" => Method::ListResources,
-            "resources/templates/list" => Method::ListResourceTemplates,
-            "resources/read" => Method::ReadResource,
-            "resources/subscribe" => Method::Subscribe,
-            "resources/unsubscribe" => Method::Unsubscribe,
-            "prompts/list" => Method::ListPrompts,
-            "prompts/get" => Method::GetPrompt,
-            "completion/complete" => Method::Complete,
-            "subscriptions/listen" => Method::Listen,
-            _ => return None,
-        })
-    }
-
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
+    /// Whether this era has `method` (e.g. `initialize` is legacy only, `server/discover`
+    /// modern only).
+    pub fn serves(self, method: Method) -> bool {
         match self {
-            Method::Initialize => "initialize",
-            Method::Ping => "ping",
-            Method::SetLevel => "logging/setLevel",
-            Method::Discover => "server/discover",
-            Method::ListTools => "tools/list",
-            Method::CallTool => "tools/call",
-            Method::ListResources => "resources/list",
-            Method::ListResourceTemplates => "resources/templates/list",
-            Method::ReadResource => "resources/read",
-            Method::Subscribe => "resources/subscribe",
-            Method::Unsubscribe => "resources/unsubscribe",
-            Method::ListPrompts => "prompts/list",
-            Method::GetPrompt => "prompts/get",
-            Method::Complete => "completion/complete",
-            Method::Listen => "subscriptions/listen",
+            Era::Legacy(_) => legacy::has_method(method),
+            Era::Modern(_) => modern::has_method(method),
         }
     }
-
-    /// Whether `era` has this method.
-    pub fn exists_in(self, era: Era) -> bool {
-        match era {
-            Era::Legacy(_) => legacy::has_method(self),
-            Era::Modern(_) => modern::has_method(self),
+    /// The error for a method this era does not serve (or nobody serves).
+    pub(crate) fn method_not_found(self, method: &str) -> ProtocolError {
+        match self {
+            Era::Modern(_) => modern::method_not_found(method),
+            Era::Legacy(_) => ProtocolError::method_not_found(method),
+        }
+    }
+    /// The error for a resource URI that nothing serves.
+    pub(crate) fn resource_not_found(self, uri: &str) -> ProtocolError {
+        match self {
+            Era::Modern(_) => modern::resource_not_found(uri),
+            Era::Legacy(_) => legacy::resource_not_found(uri),
         }
     }
 }

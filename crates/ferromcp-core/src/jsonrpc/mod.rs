@@ -298,7 +298,7 @@ pub fn decode_with_limit(input: &[u8], max_echoed_bytes: usize) -> Result<Messag
             Some(_) => env.head.interpret().map_err(|error| DecodeError { id: Some(id.clone()), error })?,
             None => Head::default(),
         };
-        let method = match crate::era::Method::parse(&method) {
+        let method = match crate::protocol::Method::parse(&method) {
             Some(m) => Cow::Borrowed(m.as_str()),
             None => Cow::Owned(method.into_owned()),
         };

@@ -2,6 +2,13 @@
 //! pass-through. A hook sees the request's [`Context`] and can observe, rewrite its
 //! input, short-circuit (return without calling `next`), or rewrite the output.
 //!
+//! Two hooks run before any of that, on the message as it arrived, in chain order:
+//! [`Middleware::on_message`] sees every incoming message (request, notification,
+//! response) and [`Middleware::on_notification`] every notification after it. Either can
+//! stop the message with [`Flow::Refuse`]: a refused request is answered with the given
+//! error and dispatched no further; a refused notification or response is dropped. The
+//! middlewares after the one that refused do not see it.
+//!
 //! ```
 //! use ferromcp_core::middleware::{Middleware, Next, ToolCall, MwFuture};
 //! use ferromcp_core::{Context, Result, protocol::CallToolResult};
@@ -40,10 +47,11 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::context::Context;
-use crate::dispatch::Reply;
+use crate::error::ProtocolError;
 use crate::error::Result;
-use crate::jsonrpc::{Message, Notification};
+use crate::jsonrpc::{Notification, Request, Response};
 use crate::protocol::{CallToolResult, GetPromptResult, Prompt, Resource, ResourceContents, ResourceTemplate, Tool};
+use crate::reply::Reply;
 use crate::session::Session;
 
 /// The future a hook returns.
@@ -77,6 +85,59 @@ pub struct PromptCall {
     pub name: String,
     /// The raw `arguments` object.
     pub arguments: Option<Box<RawValue>>,
+}
+
+/// An incoming message as [`Middleware::on_message`] sees it, before dispatch.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum Incoming<'a> {
+    /// A request (it has an id and expects a reply).
+    Request(&'a Request),
+    /// A notification.
+    Notification(&'a Notification),
+    /// A response to a request the server sent (an ask).
+    Response(&'a Response),
+}
+
+impl Incoming<'_> {
+    /// The method of a request or notification; `None` for a response.
+    pub fn method(&self) -> Option<&str> {
+        match self {
+            Incoming::Request(r) => Some(&r.method),
+            Incoming::Notification(n) => Some(&n.method),
+            Incoming::Response(_) => None,
+        }
+    }
+}
+
+/// What [`Middleware::on_message`] and [`Middleware::on_notification`] decide.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub enum Flow {
+    /// Hand the message on: to the next middleware, then to the dispatcher.
+    #[default]
+    Continue,
+    /// Stop the message here. A request is answered with this error (on 2025-11-25 in an
+    /// HTTP 200, like every JSON-RPC error there); a notification or response is dropped.
+    Refuse(ProtocolError),
+}
+
+/// Runs `on_message` (and, for a notification, `on_notification`) down `chain`; the
+/// first refusal wins.
+pub(crate) fn admit(chain: &[Arc<dyn Middleware>], message: Incoming<'_>, session: Option<&Arc<Session>>) -> Flow {
+    for m in chain {
+        if let refused @ Flow::Refuse(_) = m.on_message(message, session) {
+            return refused;
+        }
+    }
+    if let Incoming::Notification(n) = message {
+        for m in chain {
+            if let refused @ Flow::Refuse(_) = m.on_notification(n, session) {
+                return refused;
+            }
+        }
+    }
+    Flow::Continue
 }
 
 /// The handler at the end of a chain.
@@ -118,10 +179,17 @@ macro_rules! hooks {
     ($( $(#[$doc:meta])* $name:ident ( $in:ty ) -> $out:ty ; )*) => {
         /// Typed hooks; each defaults to calling `next`.
         pub trait Middleware: Send + Sync + 'static {
-            /// Observes every incoming message (requests, notifications, responses).
-            fn on_message(&self, _message: &Message, _session: Option<&Arc<Session>>) {}
-            /// Observes every notification from the client.
-            fn on_notification(&self, _notification: &Notification, _session: Option<&Arc<Session>>) {}
+            /// Sees every incoming message (requests, notifications, responses) before it
+            /// is dispatched, with the legacy session or connection it arrived on. Return
+            /// [`Flow::Refuse`] to stop it (see [`Flow`]); the default hands it on.
+            fn on_message(&self, _message: Incoming<'_>, _session: Option<&Arc<Session>>) -> Flow {
+                Flow::Continue
+            }
+            /// Sees every notification from the client, after every middleware's
+            /// `on_message` let it through. Return [`Flow::Refuse`] to drop it.
+            fn on_notification(&self, _notification: &Notification, _session: Option<&Arc<Session>>) -> Flow {
+                Flow::Continue
+            }
             $(
                 $(#[$doc])*
                 fn $name<'a>(&'a self, ctx: &'a Context, input: $in, next: Next<'a, $in, $out>) -> MwFuture<'a, $out> {

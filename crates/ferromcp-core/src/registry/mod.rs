@@ -6,7 +6,35 @@
 //! Changes (adding, removing, enabling) swap in a new snapshot and announce a
 //! [`ListChanged`] event that transports turn into `notifications/*/list_changed`.
 
+/// The builder setters every kind of component shares — description, title, tags,
+/// enabled — written once. `$desc` is the field holding the protocol description.
+macro_rules! shared_setters {
+    ($what:literal, $desc:ident) => {
+        #[doc = concat!("Sets the description (shown to the model in the ", $what, " list).")]
+        pub fn description(mut self, d: impl Into<String>) -> Self {
+            self.$desc.description = Some(Into::<String>::into(d).into());
+            self
+        }
+        /// Sets a human-readable title.
+        pub fn title(mut self, t: impl Into<String>) -> Self {
+            self.$desc.title = Some(t.into());
+            self
+        }
+        /// Adds a tag, for filtering and visibility rules.
+        pub fn tag(mut self, tag: impl Into<String>) -> Self {
+            self.tags.insert(tag.into());
+            self
+        }
+        #[doc = concat!("Enables or disables the ", $what, " (a disabled one is neither listed nor served).")]
+        pub fn enabled(mut self, on: bool) -> Self {
+            self.enabled = on;
+            self
+        }
+    };
+}
+
 pub mod completion;
+mod component;
 pub mod output;
 pub mod prompt;
 pub mod resource;
@@ -19,34 +47,47 @@ use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 
 pub use completion::{Completer, CompletionRequest};
+pub(crate) use component::Component;
 pub use output::{Blob, IntoCallToolResult, IntoGetPromptResult, IntoResourceContents, Json};
 pub use prompt::{PromptDef, PromptHandler};
 pub use resource::{ResourceDef, ResourceHandler, ResourceTemplateDef};
 pub use template::{TemplateVars, UriTemplate};
 pub use tool::{NoArgs, ToolDef, ToolHandler};
 
+pub use crate::protocol::ListChanged;
+
 /// A boxed, sendable future: what handlers return.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
-/// Which list changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ListChanged {
-    /// `notifications/tools/list_changed`.
-    Tools,
-    /// `notifications/resources/list_changed`.
-    Resources,
-    /// `notifications/prompts/list_changed`.
-    Prompts,
+/// A user's async function `f(ctx, args)` whose arguments decode from the raw
+/// `arguments` object: the handler behind `ToolDef::handler` and `PromptDef::handler`,
+/// which differ only in how they convert the result and report bad arguments.
+pub(crate) struct TypedFn<F, A> {
+    name: Arc<str>,
+    f: F,
+    _a: std::marker::PhantomData<fn(A)>,
 }
 
-impl ListChanged {
-    /// The notification method.
-    pub fn method(self) -> &'static str {
-        match self {
-            ListChanged::Tools => "notifications/tools/list_changed",
-            ListChanged::Resources => "notifications/resources/list_changed",
-            ListChanged::Prompts => "notifications/prompts/list_changed",
-        }
+impl<F, A, Fut> TypedFn<F, A>
+where
+    F: Fn(crate::Context, A) -> Fut,
+    A: serde::de::DeserializeOwned,
+{
+    pub(crate) fn new(name: impl Into<Arc<str>>, f: F) -> Self {
+        TypedFn { name: name.into(), f, _a: std::marker::PhantomData }
+    }
+    /// The component's name, for error messages.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+    /// Decodes `args` (absent: `{}`) and starts the call.
+    pub(crate) fn start(
+        &self,
+        ctx: crate::Context,
+        args: Option<&serde_json::value::RawValue>,
+    ) -> std::result::Result<Fut, serde_json::Error> {
+        let text = args.map(serde_json::value::RawValue::get).unwrap_or("{}");
+        serde_json::from_str::<A>(text).map(|a| (self.f)(ctx, a))
     }
 }
 

@@ -28,9 +28,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::BoxFuture;
 use super::completion::Completer;
 use super::output::IntoGetPromptResult;
+use super::{BoxFuture, TypedFn};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::protocol::{GetPromptResult, Icon, Prompt, PromptArgument};
@@ -42,13 +42,7 @@ pub trait PromptHandler: Send + Sync + 'static {
     fn get(&self, ctx: Context, args: Option<&RawValue>) -> BoxFuture<Result<GetPromptResult>>;
 }
 
-struct AsyncFn<F, A> {
-    name: Arc<str>,
-    f: F,
-    _a: std::marker::PhantomData<fn(A)>,
-}
-
-impl<F, A, Fut, R> PromptHandler for AsyncFn<F, A>
+impl<F, A, Fut, R> PromptHandler for TypedFn<F, A>
 where
     F: Fn(Context, A) -> Fut + Send + Sync + 'static,
     A: DeserializeOwned + Send + 'static,
@@ -56,14 +50,10 @@ where
     R: IntoGetPromptResult,
 {
     fn get(&self, ctx: Context, args: Option<&RawValue>) -> BoxFuture<Result<GetPromptResult>> {
-        let text = args.map(RawValue::get).unwrap_or("{}");
-        match serde_json::from_str::<A>(text) {
-            Ok(a) => {
-                let fut = (self.f)(ctx, a);
-                Box::pin(async move { fut.await.into_prompt_result() })
-            }
+        match self.start(ctx, args) {
+            Ok(fut) => Box::pin(async move { fut.await.into_prompt_result() }),
             Err(e) => {
-                let msg = format!("Invalid arguments for prompt `{}`: {e}", self.name);
+                let msg = format!("Invalid arguments for prompt `{}`: {e}", self.name());
                 Box::pin(std::future::ready(Err(Error::invalid_params(msg))))
             }
         }
@@ -99,29 +89,10 @@ impl PromptDef {
     pub fn prompt(&self) -> &Prompt {
         &self.prompt
     }
-    /// Sets the description.
-    pub fn description(mut self, d: impl Into<String>) -> Self {
-        self.prompt.description = Some(d.into());
-        self
-    }
-    /// Sets the title.
-    pub fn title(mut self, t: impl Into<String>) -> Self {
-        self.prompt.title = Some(t.into());
-        self
-    }
+    shared_setters!("prompt", prompt);
     /// Sets icons.
     pub fn icons(mut self, icons: Vec<Icon>) -> Self {
         self.prompt.icons = Some(icons);
-        self
-    }
-    /// Adds a tag.
-    pub fn tag(mut self, tag: impl Into<String>) -> Self {
-        self.tags.insert(tag.into());
-        self
-    }
-    /// Enables or disables the prompt.
-    pub fn enabled(mut self, on: bool) -> Self {
-        self.enabled = on;
         self
     }
     /// Adds a completer for argument `arg`.
@@ -139,8 +110,7 @@ impl PromptDef {
     {
         let args = arguments_from_schema(&Value::Object((*object_schema_for::<A>()).clone()));
         self.prompt.arguments = if args.is_empty() { None } else { Some(args) };
-        self.handler =
-            Some(Arc::new(AsyncFn { name: self.prompt.name.clone().into(), f, _a: std::marker::PhantomData }));
+        self.handler = Some(Arc::new(TypedFn::new(self.prompt.name.clone(), f)));
         self
     }
     /// Sets a handler implemented by hand, with explicit arguments.

@@ -88,16 +88,7 @@ impl ResourceDef {
     pub fn resource(&self) -> &Resource {
         &self.resource
     }
-    /// Sets the description.
-    pub fn description(mut self, d: impl Into<String>) -> Self {
-        self.resource.description = Some(d.into());
-        self
-    }
-    /// Sets the title.
-    pub fn title(mut self, t: impl Into<String>) -> Self {
-        self.resource.title = Some(t.into());
-        self
-    }
+    shared_setters!("resource", resource);
     /// Sets the MIME type (also used for the contents the handler returns).
     pub fn mime_type(mut self, m: impl Into<String>) -> Self {
         self.resource.mime_type = Some(m.into());
@@ -111,16 +102,6 @@ impl ResourceDef {
     /// Sets annotations.
     pub fn annotations(mut self, a: Annotations) -> Self {
         self.resource.annotations = Some(a);
-        self
-    }
-    /// Adds a tag.
-    pub fn tag(mut self, tag: impl Into<String>) -> Self {
-        self.tags.insert(tag.into());
-        self
-    }
-    /// Enables or disables the resource.
-    pub fn enabled(mut self, on: bool) -> Self {
-        self.enabled = on;
         self
     }
     /// Sets the async handler `f(ctx)`.
@@ -173,29 +154,10 @@ impl ResourceTemplateDef {
     pub fn resource_template(&self) -> &ResourceTemplate {
         &self.template
     }
-    /// Sets the description.
-    pub fn description(mut self, d: impl Into<String>) -> Self {
-        self.template.description = Some(d.into());
-        self
-    }
-    /// Sets the title.
-    pub fn title(mut self, t: impl Into<String>) -> Self {
-        self.template.title = Some(t.into());
-        self
-    }
+    shared_setters!("resource template", template);
     /// Sets the MIME type.
     pub fn mime_type(mut self, m: impl Into<String>) -> Self {
         self.template.mime_type = Some(m.into());
-        self
-    }
-    /// Adds a tag.
-    pub fn tag(mut self, tag: impl Into<String>) -> Self {
-        self.tags.insert(tag.into());
-        self
-    }
-    /// Enables or disables the template.
-    pub fn enabled(mut self, on: bool) -> Self {
-        self.enabled = on;
         self
     }
     /// Adds a completer for template variable `var` (`completion/complete` with `ref/resource`).

@@ -20,8 +20,8 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::BoxFuture;
 use super::output::IntoCallToolResult;
+use super::{BoxFuture, TypedFn};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::protocol::{CallToolResult, ContentBlock, Icon, JsonObject, Tool, ToolAnnotations};
@@ -77,13 +77,7 @@ fn decode_args<A: DeserializeOwned>(tool: &str, args: Option<&RawValue>) -> Resu
     serde_json::from_str(text).map_err(|e| bad_arguments(tool, e))
 }
 
-struct AsyncFn<F, A> {
-    name: Arc<str>,
-    f: F,
-    _a: std::marker::PhantomData<fn(A)>,
-}
-
-impl<F, A, Fut, R> ToolHandler for AsyncFn<F, A>
+impl<F, A, Fut, R> ToolHandler for TypedFn<F, A>
 where
     F: Fn(Context, A) -> Fut + Send + Sync + 'static,
     A: DeserializeOwned + Send + 'static,
@@ -91,12 +85,9 @@ where
     R: IntoCallToolResult,
 {
     fn call(&self, ctx: Context, args: Option<&RawValue>) -> BoxFuture<Result<CallToolResult>> {
-        match decode_args::<A>(&self.name, args) {
-            Ok(a) => {
-                let fut = (self.f)(ctx, a);
-                Box::pin(async move { fut.await.into_call_tool_result() })
-            }
-            Err(e) => Box::pin(std::future::ready(Err(e))),
+        match self.start(ctx, args) {
+            Ok(fut) => Box::pin(async move { fut.await.into_call_tool_result() }),
+            Err(e) => Box::pin(std::future::ready(Err(bad_arguments(self.name(), e)))),
         }
     }
 }
@@ -193,17 +184,7 @@ impl ToolDef {
         self.enabled
     }
 
-    /// Sets the description shown to the model.
-    pub fn description(mut self, d: impl Into<String>) -> Self {
-        self.tool.description = Some(d.into().into());
-        self
-    }
-
-    /// Sets a human-readable title.
-    pub fn title(mut self, t: impl Into<String>) -> Self {
-        self.tool.title = Some(t.into());
-        self
-    }
+    shared_setters!("tool", tool);
 
     /// Sets annotations (hints such as read-only or destructive).
     pub fn annotations(mut self, a: ToolAnnotations) -> Self {
@@ -214,18 +195,6 @@ impl ToolDef {
     /// Sets icons.
     pub fn icons(mut self, icons: Vec<Icon>) -> Self {
         self.tool.icons = Some(icons);
-        self
-    }
-
-    /// Adds a tag.
-    pub fn tag(mut self, tag: impl Into<String>) -> Self {
-        self.tags.insert(tag.into());
-        self
-    }
-
-    /// Enables or disables the tool (a disabled tool is neither listed nor callable).
-    pub fn enabled(mut self, on: bool) -> Self {
-        self.enabled = on;
         self
     }
 
@@ -253,8 +222,7 @@ impl ToolDef {
         R: IntoCallToolResult,
     {
         self.set_schemas::<A, R>();
-        self.handler =
-            Some(Arc::new(AsyncFn { name: self.tool.name.to_string().into(), f, _a: std::marker::PhantomData }));
+        self.handler = Some(Arc::new(TypedFn::new(self.tool.name.to_string(), f)));
         self
     }
 
@@ -317,18 +285,52 @@ impl ToolDef {
         }
     }
 
+    /// Marks the tool's `session` argument as a
+    /// [`SessionHandle`](crate::state::SessionHandle): before the call, the handle is
+    /// validated against the caller and the call's state scope becomes the handle's.
+    /// The `#[tool]` macro calls this when a parameter's type is `SessionHandle`;
+    /// [`handler`](Self::handler) finds it from the argument type's schema.
+    pub fn session_handle_argument(mut self) -> Self {
+        self.session_arg = true;
+        self
+    }
+
+    /// Whether the tool's `session` argument is a session handle (see
+    /// [`session_handle_argument`](Self::session_handle_argument)).
+    pub fn has_session_handle_argument(&self) -> bool {
+        self.session_arg
+    }
+
     /// `(property, header name)` pairs of `x-mcp-header` parameters.
     pub fn header_params(&self) -> &[(String, String)] {
         &self.header_params
     }
 }
 
-/// Whether the schema has a `session` property typed as a [`SessionHandle`](crate::state::SessionHandle).
+/// Whether the schema's `session` property is a [`SessionHandle`](crate::state::SessionHandle):
+/// its schema carries the handle's marker key, directly, through an `anyOf`/`oneOf`/`allOf`
+/// branch (an `Option<SessionHandle>`) or through a `$ref` into `$defs`. The `#[tool]`
+/// macro does not need this: it knows the parameter's Rust type.
 fn takes_session_handle(schema: &JsonObject) -> bool {
     let Some(Value::Object(props)) = schema.get("properties") else { return false };
-    props.get("session").is_some_and(|p| p.to_string().contains(crate::state::HANDLE_MARKER))
-        || schema.get("$defs").is_some_and(|d| d.to_string().contains(crate::state::HANDLE_MARKER))
-            && props.contains_key("session")
+    props.get("session").is_some_and(|p| is_handle_schema(schema, p, 0))
+}
+
+fn is_handle_schema(root: &JsonObject, s: &Value, depth: u8) -> bool {
+    let Value::Object(o) = s else { return false };
+    if o.get(crate::state::HANDLE_MARKER) == Some(&Value::Bool(true)) {
+        return true;
+    }
+    if depth >= 4 {
+        return false;
+    }
+    let referenced = o.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/$defs/"));
+    if let Some(def) = referenced.and_then(|name| root.get("$defs")?.get(name)) {
+        return is_handle_schema(root, def, depth + 1);
+    }
+    ["anyOf", "oneOf", "allOf"].iter().any(|k| {
+        o.get(*k).and_then(Value::as_array).is_some_and(|a| a.iter().any(|b| is_handle_schema(root, b, depth + 1)))
+    })
 }
 
 fn find_header_params(schema: &JsonObject) -> Vec<(String, String)> {
@@ -349,4 +351,61 @@ pub fn object_schema(props: &[(&str, Value)], required: &[&str]) -> JsonObject {
         m.insert("required".into(), required.iter().map(|r| Value::from(*r)).collect());
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::state::SessionHandle;
+
+    fn object(v: Value) -> JsonObject {
+        match v {
+            Value::Object(m) => m,
+            _ => panic!("not an object"),
+        }
+    }
+
+    #[derive(serde::Deserialize, JsonSchema)]
+    #[allow(dead_code)]
+    struct Plain {
+        session: SessionHandle,
+    }
+
+    #[derive(serde::Deserialize, JsonSchema)]
+    #[allow(dead_code)]
+    struct Optional {
+        session: Option<SessionHandle>,
+        other: String,
+    }
+
+    #[test]
+    fn a_session_handle_is_found_in_the_schema_structure_of_typed_arguments() {
+        assert!(takes_session_handle(&object_schema_for::<Plain>()));
+        assert!(takes_session_handle(&object_schema_for::<Optional>()));
+        let by_ref = object(json!({
+            "properties": {"session": {"$ref": "#/$defs/H"}},
+            "$defs": {"H": {"anyOf": [{"type": "string", "x-ferromcp-session-handle": true}, {"type": "null"}]}}
+        }));
+        assert!(takes_session_handle(&by_ref));
+    }
+
+    #[test]
+    fn the_marker_text_elsewhere_is_not_a_session_handle() {
+        let in_text = object(json!({
+            "properties": {"session": {"type": "string", "description": "not an x-ferromcp-session-handle"}}
+        }));
+        assert!(!takes_session_handle(&in_text), "text mentioning the marker is not the marker");
+        let other_property = object(json!({
+            "properties": {
+                "session": {"type": "string"},
+                "h": {"$ref": "#/$defs/H"}
+            },
+            "$defs": {"H": {"type": "string", "x-ferromcp-session-handle": true}}
+        }));
+        assert!(!takes_session_handle(&other_property), "a handle in another property is not `session`");
+        let marker_false = object(json!({"properties": {"session": {"x-ferromcp-session-handle": false}}}));
+        assert!(!takes_session_handle(&marker_false));
+    }
 }

@@ -151,9 +151,9 @@ where
         }
         match jsonrpc::decode_with_limit(&line, server.config().max_echoed_value_bytes) {
             Err(e) => send_reply(&out, Reply::error(e.id.as_ref(), &e.error)).await,
-            Ok(Message::Notification(n)) => server.handle_notification(n, Some(&session)),
+            Ok(Message::Notification(n)) => crate::dispatch::handle_notification(&server, n, Some(&session)),
             Ok(Message::Response(r)) => {
-                server.handle_response(r, Some(&session));
+                crate::dispatch::handle_response(&server, r, Some(&session));
             }
             Ok(Message::Request(req)) => {
                 let era = match resolve_era(&req, &session) {
@@ -172,7 +172,7 @@ where
                     principal: None,
                 };
                 let initialize = req.method == "initialize";
-                let fut = server.handle_request(req, env);
+                let fut = crate::dispatch::handle_request(&server, req, env);
                 if initialize {
                     // Answered before the next line is read: a client that pipes its
                     // requests right behind `initialize` finds the session initialized.
