@@ -32,6 +32,7 @@
 pub mod auth;
 pub mod context;
 pub mod dispatch;
+mod engine;
 pub mod era;
 pub mod error;
 pub mod events;

@@ -56,11 +56,12 @@ pub(crate) async fn find(st: &AppState, id: &str, principal: Option<&Principal>)
     Some(session)
 }
 
-/// Ends a session everywhere: registry (firing hooks) and store, before answering.
-pub(crate) async fn remove(st: &AppState, id: &str) -> bool {
-    let removed = st.server.sessions().remove(id);
+/// Ends a session everywhere: registry (firing hooks), state and event store, before
+/// answering.
+pub(crate) async fn remove(st: &AppState, session: &Arc<Session>) -> bool {
+    let removed = st.server.end_scope(session).await;
     if let Some(store) = &st.cfg.event_store
-        && let Err(e) = store.0.remove_session(id).await
+        && let Err(e) = store.0.remove_session(session.id()).await
     {
         tracing::warn!("could not remove a session's events: {e}");
     }

@@ -53,10 +53,8 @@ pub(crate) async fn delete(State(st): State<Arc<AppState>>, headers: HeaderMap) 
         Err(resp) => return resp,
     };
     let Some(id) = str_header(&headers, &SESSION_ID) else { return method_not_allowed() };
-    if crate::restore::find(&st, id, principal.as_deref()).await.is_none() {
-        return not_found();
-    }
-    if crate::restore::remove(&st, id).await { empty_response(StatusCode::OK) } else { not_found() }
+    let Some(session) = crate::restore::find(&st, id, principal.as_deref()).await else { return not_found() };
+    if crate::restore::remove(&st, &session).await { empty_response(StatusCode::OK) } else { not_found() }
 }
 
 pub(crate) async fn get(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {

@@ -122,7 +122,7 @@ async fn open(State(st): State<Arc<SseState>>, req: axum::extract::Request) -> R
     }
     let Some(slot) = st.app.streams.try_open() else { return st.app.streams.refusal() };
     let peer = crate::client_ip(&parts.extensions);
-    let session = Session::for_client(principal.as_ref().map(|p| Arc::from(p.hashed())), peer);
+    let session = Session::connection(principal.as_ref().map(|p| Arc::from(p.hashed())), peer);
     let (out, frames) = Outbound::channel();
     session.set_stream(Some(out.clone()));
     let in_flight = Arc::new(Semaphore::new(st.app.cfg.sse_max_in_flight.max(1)));
@@ -194,12 +194,7 @@ async fn run(st: Arc<SseState>, conn: Arc<Conn>, mut frames: Frames, tx: mpsc::S
     let id = conn.session.id_arc();
     st.conns().remove(&id);
     conn.cancel.cancel();
-    server.sessions().remove(&id);
-    conn.session.close();
-    let prefix = format!("{}connection:{id}:", server.config().state_namespace);
-    if let Err(e) = server.state_store().delete_prefix(&prefix).await {
-        tracing::warn!("could not clear the state of a closed SSE connection: {e}");
-    }
+    server.end_scope(&conn.session).await;
 }
 
 fn notification(method: &str, params: serde_json::Value) -> Option<Bytes> {

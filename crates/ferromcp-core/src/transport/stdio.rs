@@ -110,7 +110,7 @@ where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let session = Session::new(None);
+    let session = Session::connection(None, None);
     let (out, mut rx) = Outbound::channel();
     session.set_stream(Some(out.clone()));
     // One session per connection (per process on stdio): registered so lifecycle hooks
@@ -189,13 +189,7 @@ where
     conn_cancel.cancel();
     while tasks.join_next().await.is_some() {}
     // EOF ends the session: hooks run (`on_session_ended`) and its state is cleared.
-    server.sessions().remove(session.id());
-    session.close();
-    // The connection was this client's session: its state goes with it.
-    let prefix = format!("{}connection:{}:", server.config().state_namespace, session.id());
-    if let Err(e) = server.state_store().delete_prefix(&prefix).await {
-        tracing::warn!("could not clear the state of a closed connection: {e}");
-    }
+    server.end_scope(&session).await;
     notifier.abort();
     drop(out);
     let _ = writer_task.await;
