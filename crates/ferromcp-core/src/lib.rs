@@ -15,6 +15,8 @@
 //! - [`middleware`]: the middleware chain and its typed hooks.
 //! - [`mrtr`]: sealed `requestState` for multi-round-trip requests.
 //! - [`dispatch`]: one dispatcher for every transport.
+//! - [`engine`]: what every transport adapts to: the state key space, the end of a
+//!   session's scope, the one notifier.
 //! - [`session`]: connections, legacy sessions and their registry.
 //! - [`state`]: session-scoped state: scopes, the store trait, memory and encrypted stores.
 //! - [`outbound`]: the handle bound to a request's own response stream.
@@ -32,12 +34,11 @@
 pub mod auth;
 pub mod context;
 pub mod dispatch;
-mod engine;
+pub mod engine;
 pub mod era;
 pub mod error;
 pub mod events;
 pub mod jsonrpc;
-mod listen;
 pub mod middleware;
 pub mod mrtr;
 pub mod outbound;

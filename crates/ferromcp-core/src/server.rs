@@ -104,7 +104,8 @@ pub(crate) struct Inner {
     pub(crate) config: ServerConfig,
     pub(crate) sealer: Sealer,
     pub(crate) sessions: Arc<SessionRegistry>,
-    pub(crate) resource_updates: tokio::sync::broadcast::Sender<Arc<str>>,
+    /// Fans notifications out to sessions and listen streams (see `engine::notifier`).
+    pub(crate) notifier: crate::engine::Notifier,
     pub(crate) store: Arc<dyn StateStore>,
     /// Builds every state key (see `engine::keys`).
     pub(crate) keys: crate::engine::Keys,
@@ -190,11 +191,11 @@ impl Server {
     /// Announces that resource `uri` changed: subscribed legacy sessions and modern
     /// listen streams that asked for it receive `notifications/resources/updated`.
     pub fn notify_resource_updated(&self, uri: &str) {
-        let _ = self.inner.resource_updates.send(Arc::from(uri));
+        self.inner.notifier.publish(&self.inner.registry, crate::engine::Notice::ResourceUpdated(Arc::from(uri)));
     }
     /// Subscribes to resource-updated announcements.
     pub fn resource_updates(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {
-        self.inner.resource_updates.subscribe()
+        self.inner.notifier.resource_updates()
     }
 
     /// Whether the server declares capability `name` (`tools`, `resources`, `prompts`,
@@ -494,7 +495,6 @@ impl ServerBuilder {
             }
         };
         let info_json = serde_json::to_string(&self.info).unwrap_or_else(|_| "{}".into()).into_boxed_str();
-        let (resource_updates, _) = tokio::sync::broadcast::channel(256);
         let store: Arc<dyn StateStore> = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
         let sessions = Arc::new(SessionRegistry::new(self.config.session_limits));
         let keys = crate::engine::Keys::new(&self.config.state_namespace);
@@ -532,7 +532,7 @@ impl ServerBuilder {
                 visibility_used: std::sync::atomic::AtomicBool::new(false),
                 config: self.config,
                 sealer,
-                resource_updates,
+                notifier: crate::engine::Notifier::new(),
                 pending_asks: std::sync::atomic::AtomicUsize::new(0),
             }),
         })

@@ -13,10 +13,8 @@ use bytes::Bytes;
 use ferromcp_core::ProtocolError;
 use ferromcp_core::error::code;
 use ferromcp_core::events::EventId;
-use ferromcp_core::jsonrpc;
 use ferromcp_core::outbound::Outbound;
 use ferromcp_core::session::Session;
-use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
 use crate::AppState;
@@ -120,8 +118,7 @@ async fn standalone(st: Arc<AppState>, session: Arc<Session>, resumable: Option<
     if !session.try_set_stream(out) {
         return;
     }
-    let mut changes = st.server.registry().subscribe();
-    let mut updates = st.server.resource_updates();
+    let mut notifications = st.server.session_notifications(&session);
     let weak = Arc::downgrade(&session);
     drop(session);
     let live = resumable.as_ref().map(|r| r.hub.open(r.session.clone(), conn.clone(), true));
@@ -143,27 +140,9 @@ async fn standalone(st: Arc<AppState>, session: Arc<Session>, resumable: Option<
                 Some(f) => Some(f.to_vec()),
                 None => break,
             },
-            c = changes.recv() => match c {
-                Ok(what) => {
-                    let mut buf = Vec::new();
-                    let _ = jsonrpc::write_notification(&mut buf, what.method(), &serde_json::json!({}));
-                    Some(buf)
-                }
-                Err(RecvError::Lagged(_)) => None,
-                Err(RecvError::Closed) => break,
-            },
-            u = updates.recv() => match u {
-                Ok(uri) => {
-                    let Some(s) = weak.upgrade() else { break };
-                    s.is_subscribed(&uri).then(|| {
-                        let mut buf = Vec::new();
-                        let p = serde_json::json!({ "uri": &*uri });
-                        let _ = jsonrpc::write_notification(&mut buf, "notifications/resources/updated", &p);
-                        buf
-                    })
-                }
-                Err(RecvError::Lagged(_)) => None,
-                Err(RecvError::Closed) => break,
+            n = notifications.next() => match n {
+                Some(n) => Some(n),
+                None => break,
             },
         };
         if let Some(m) = message

@@ -48,7 +48,6 @@ use ferromcp_core::protocol::{LEGACY_VERSIONS, V_2025_11_25};
 use ferromcp_core::session::Session;
 use ferromcp_core::state::Principal;
 use ferromcp_core::{ProtocolError, Reply, RequestEnv, TransportKind};
-use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -146,8 +145,7 @@ async fn open(State(st): State<Arc<SseState>>, req: axum::extract::Request) -> R
 /// Serves one connection's stream until the client goes away or the session ends.
 async fn run(st: Arc<SseState>, conn: Arc<Conn>, mut frames: Frames, tx: mpsc::Sender<Bytes>) {
     let server = &st.app.server;
-    let mut changes = server.registry().subscribe();
-    let mut updates = server.resource_updates();
+    let mut notifications = server.session_notifications(&conn.session);
     let mut tick = tokio::time::interval(st.app.cfg.keep_alive);
     tick.tick().await;
     loop {
@@ -167,18 +165,10 @@ async fn run(st: Arc<SseState>, conn: Arc<Conn>, mut frames: Frames, tx: mpsc::S
                 Some(f) => Some(sse_event(&f)),
                 None => break,
             },
-            // Unsolicited notifications go only to connections past `initialize`.
-            c = changes.recv() => match c {
-                Ok(what) if conn.session.init().is_some() => notification(what.method(), serde_json::json!({})),
-                Ok(_) | Err(RecvError::Lagged(_)) => None,
-                Err(RecvError::Closed) => break,
-            },
-            u = updates.recv() => match u {
-                Ok(uri) if conn.session.is_subscribed(&uri) => {
-                    notification("notifications/resources/updated", serde_json::json!({ "uri": &*uri }))
-                }
-                Ok(_) | Err(RecvError::Lagged(_)) => None,
-                Err(RecvError::Closed) => break,
+            // List changes and resource updates (once past `initialize`).
+            n = notifications.next() => match n {
+                Some(n) => Some(sse_event(&n)),
+                None => break,
             },
         };
         // A stream nobody reads blocks here: the session's requests then wait for their
@@ -195,12 +185,6 @@ async fn run(st: Arc<SseState>, conn: Arc<Conn>, mut frames: Frames, tx: mpsc::S
     st.conns().remove(&id);
     conn.cancel.cancel();
     server.end_scope(&conn.session).await;
-}
-
-fn notification(method: &str, params: serde_json::Value) -> Option<Bytes> {
-    let mut buf = Vec::new();
-    jsonrpc::write_notification(&mut buf, method, &params).ok()?;
-    Some(sse_event(&buf))
 }
 
 /// The `session_id` query parameter.

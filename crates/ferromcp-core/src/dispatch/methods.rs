@@ -81,7 +81,7 @@ async fn dispatch(server: &Server, ctx: &Context, method: Method, req: Request, 
         Method::GetPrompt => Box::pin(calls::get_prompt(server, ctx, req)).await,
         Method::Complete => Box::pin(complete(server, ctx, req)).await,
         Method::Subscribe | Method::Unsubscribe => subscribe(server, ctx, &req, method == Method::Subscribe),
-        Method::Listen => Box::pin(crate::listen::listen(server, ctx, req)).await,
+        Method::Listen => Box::pin(super::listen::listen(server, ctx, req)).await,
     };
     calls::reply_of(r, &id)
 }

@@ -9,6 +9,7 @@
 
 mod calls;
 mod drive;
+mod listen;
 mod methods;
 mod tool_json;
 

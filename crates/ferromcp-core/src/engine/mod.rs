@@ -2,11 +2,14 @@
 //! engine owns sessions, their state and their end.
 //!
 //! - `keys`: the one owner of the state key space.
+//! - `notifier`: the one notifier ([`Server::session_notifications`],
+//!   [`Server::notices`]); where a cross-node bus will plug in.
 //! - [`Server::end_scope`]: the one way a session or connection scope ends (registry
 //!   and lifecycle hooks, in-flight requests and asks, subscriptions, state); the idle
 //!   reaper and shedding reach the same cleanup through the registry's end hook.
 
 pub(crate) mod keys;
+mod notifier;
 
 use std::sync::Arc;
 
@@ -15,6 +18,8 @@ use crate::session::Session;
 use crate::state::{SessionScope, StateStore};
 
 pub(crate) use keys::Keys;
+pub(crate) use notifier::Notifier;
+pub use notifier::{Notice, Notices, SessionNotifications};
 
 impl Server {
     /// Ends the scope of a session or connection: it leaves the session table (its end
@@ -39,6 +44,18 @@ impl Server {
             Some(prefix) => Ok(self.inner.store.delete_prefix(&prefix).await?),
             None => Ok(0),
         }
+    }
+
+    /// Every notice (list changes, resource updates) from now on: what
+    /// `subscriptions/listen` streams filter. See [`Notices`].
+    pub fn notices(&self) -> Notices {
+        self.inner.notifier.subscribe(&self.inner.registry)
+    }
+
+    /// The notifications `session` (a legacy session or connection) receives from now
+    /// on: every transport's stream of unsolicited notifications reads from this.
+    pub fn session_notifications(&self, session: &Arc<Session>) -> SessionNotifications {
+        SessionNotifications::new(self.notices(), session)
     }
 
     /// The state key builder.

@@ -241,40 +241,13 @@ async fn send_reply(out: &Outbound, r: Reply) {
     }
 }
 
-/// Sends list_changed (legacy connections only) and resource updates for subscribed URIs.
+/// Writes the connection's unsolicited notifications (see [`Server::session_notifications`]).
 fn spawn_notifier(server: &Server, session: &Arc<Session>, out: Outbound) -> tokio::task::JoinHandle<()> {
-    let mut changes = server.registry().subscribe();
-    let mut updates = server.resource_updates();
-    let weak = Arc::downgrade(session);
+    let mut feed = server.session_notifications(session);
     tokio::spawn(async move {
-        loop {
-            let frame = tokio::select! {
-                c = changes.recv() => match c {
-                    Ok(what) => Some((what.method(), serde_json::json!({}))),
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => None,
-                    Err(_) => break,
-                },
-                u = updates.recv() => match u {
-                    Ok(uri) => {
-                        let Some(s) = weak.upgrade() else { break };
-                        s.is_subscribed(&uri).then(|| ("notifications/resources/updated", serde_json::json!({ "uri": &*uri })))
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => None,
-                    Err(_) => break,
-                },
-            };
-            let Some(s) = weak.upgrade() else { break };
-            // Only legacy connections get unsolicited notifications; modern clients
-            // use subscriptions/listen.
-            if s.init().is_none() {
-                continue;
-            }
-            if let Some((method, params)) = frame {
-                let mut buf = Vec::new();
-                let _ = jsonrpc::write_notification(&mut buf, method, &params);
-                if out.send(buf).await.is_err() {
-                    break;
-                }
+        while let Some(buf) = feed.next().await {
+            if out.send(buf).await.is_err() {
+                break;
             }
         }
     })
