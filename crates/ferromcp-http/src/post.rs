@@ -50,6 +50,7 @@ pub(crate) async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Re
 }
 
 pub(crate) async fn handle(State(st): State<Arc<AppState>>, req: axum::extract::Request) -> Response {
+    st.ensure_reaper();
     let (parts, body) = req.into_parts();
     let headers = &parts.headers;
     if let Err(why) = crate::guard::check(&st.cfg.dns_rebinding, headers) {

@@ -43,6 +43,7 @@ fn not_found() -> Response {
 }
 
 pub(crate) async fn delete(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    st.ensure_reaper();
     if let Err(why) = crate::guard::check(&st.cfg.dns_rebinding, &headers) {
         return error_response(&ProtocolError::invalid_request(why).with_status(403), None);
     }
@@ -56,6 +57,7 @@ pub(crate) async fn delete(State(st): State<Arc<AppState>>, headers: HeaderMap) 
 }
 
 pub(crate) async fn get(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    st.ensure_reaper();
     if let Err(why) = crate::guard::check(&st.cfg.dns_rebinding, &headers) {
         return error_response(&ProtocolError::invalid_request(why).with_status(403), None);
     }
