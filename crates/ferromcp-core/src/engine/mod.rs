@@ -1,6 +1,8 @@
 //! The engine: what every transport adapts to. Transports own bytes and framing; the
 //! engine owns sessions, their state and their end.
 //!
+//! - [`Server::connection`]: the engine side of a stream transport (stdio, in-memory,
+//!   HTTP+SSE): session creation, era, asks, notifications, end of connection.
 //! - `keys`: the one owner of the state key space.
 //! - `notifier`: the one notifier ([`Server::session_notifications`],
 //!   [`Server::notices`]); where a cross-node bus will plug in.
@@ -8,6 +10,7 @@
 //!   and lifecycle hooks, in-flight requests and asks, subscriptions, state); the idle
 //!   reaper and shedding reach the same cleanup through the registry's end hook.
 
+mod connection;
 pub(crate) mod keys;
 mod notifier;
 
@@ -17,6 +20,7 @@ use crate::server::Server;
 use crate::session::Session;
 use crate::state::{SessionScope, StateStore};
 
+pub use connection::{Connection, ConnectionOptions, EraRule, Incoming, RequestFuture};
 pub(crate) use keys::Keys;
 pub(crate) use notifier::Notifier;
 pub use notifier::{Notice, Notices, SessionNotifications};
