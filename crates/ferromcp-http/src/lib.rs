@@ -20,11 +20,10 @@
 //!   timeouts, the peer address (`ConnectInfo`) on every request.
 //! - `guard`: Host/Origin checks (DNS-rebinding protection).
 //! - [`auth`]: bearer authentication and session-to-principal binding.
-//! - `post`: POST — era resolution, sessions, dispatch, JSON or SSE answers.
+//! - `post`: POST — the engine's exchange (era, session), dispatch, JSON or SSE answers.
 //! - `stream`: the lazy JSON→SSE upgrade and SSE framing (modern era).
 //! - `legacy_stream`: legacy answers: run to completion, resumable SSE.
 //! - `resume`: event ids, live streams, `Last-Event-ID` replay.
-//! - `restore`: sessions restored from a persistent event store (after a restart).
 //! - `session_routes`: GET (standalone stream) and DELETE (end session).
 //! - `headers`: header helpers and the era module's header view.
 //! - `limits`: the open-stream bound and the 503/429 refusals with `Retry-After`.
@@ -43,7 +42,6 @@ mod limits;
 mod listener;
 pub mod metrics;
 mod post;
-mod restore;
 mod resume;
 mod session_routes;
 mod sse_transport;
@@ -79,6 +77,11 @@ pub(crate) struct AppState {
 }
 
 impl AppState {
+    /// The event store session records persist in, if configured.
+    pub(crate) fn events(&self) -> Option<&Arc<dyn ferromcp_core::events::EventStore>> {
+        self.cfg.event_store.as_ref().map(|h| &h.0)
+    }
+
     /// Starts the idle-session reaper unless it runs already (it needs a runtime: a
     /// router built outside one starts it on its first request).
     pub(crate) fn ensure_reaper(&self) {

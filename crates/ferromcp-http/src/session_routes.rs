@@ -52,8 +52,10 @@ pub(crate) async fn delete(State(st): State<Arc<AppState>>, headers: HeaderMap) 
         Err(resp) => return resp,
     };
     let Some(id) = str_header(&headers, &SESSION_ID) else { return method_not_allowed() };
-    let Some(session) = crate::restore::find(&st, id, principal.as_deref()).await else { return not_found() };
-    if crate::restore::remove(&st, &session).await { empty_response(StatusCode::OK) } else { not_found() }
+    let Some(session) = st.server.find_session(id, principal.as_deref(), st.events()).await else {
+        return not_found();
+    };
+    if st.server.end_session(&session, st.events()).await { empty_response(StatusCode::OK) } else { not_found() }
 }
 
 pub(crate) async fn get(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
@@ -66,7 +68,7 @@ pub(crate) async fn get(State(st): State<Arc<AppState>>, headers: HeaderMap) -> 
         Err(resp) => return resp,
     };
     let Some(id) = str_header(&headers, &SESSION_ID) else { return method_not_allowed() };
-    let Some(session) = crate::restore::find(&st, id, principal.as_deref()).await else { return not_found() };
+    let Some(session) = st.server.find_session(id, principal.as_deref(), st.events()).await else { return not_found() };
     if !accepts(&headers, "text/event-stream") {
         return error_response(
             &ProtocolError::invalid_request("Accept must include text/event-stream").with_status(406),

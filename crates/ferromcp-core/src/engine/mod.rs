@@ -3,6 +3,8 @@
 //!
 //! - [`Server::connection`]: the engine side of a stream transport (stdio, in-memory,
 //!   HTTP+SSE): session creation, era, asks, notifications, end of connection.
+//! - [`Server::exchange`]: the engine side of Streamable HTTP: era, session lookup,
+//!   restore from a persisted record, registration after `initialize`.
 //! - `keys`: the one owner of the state key space.
 //! - `notifier`: the one notifier ([`Server::session_notifications`],
 //!   [`Server::notices`]); where a cross-node bus will plug in.
@@ -11,6 +13,7 @@
 //!   reaper and shedding reach the same cleanup through the registry's end hook.
 
 mod connection;
+mod exchange;
 pub(crate) mod keys;
 mod notifier;
 
@@ -21,6 +24,7 @@ use crate::session::Session;
 use crate::state::{SessionScope, StateStore};
 
 pub use connection::{Connection, ConnectionOptions, EraRule, Incoming, RequestFuture};
+pub use exchange::{Exchange, ExchangeRequest};
 pub(crate) use keys::Keys;
 pub(crate) use notifier::Notifier;
 pub use notifier::{Notice, Notices, SessionNotifications};
