@@ -18,6 +18,7 @@ use http_body_util::BodyExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
+use crate::extract::{Caller, JsonContentType};
 use crate::headers::{Headers, SESSION_ID, accepts_each, str_header};
 use crate::stream::{ReplyFuture, empty_response, json_response, respond};
 
@@ -50,23 +51,15 @@ pub(crate) async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Re
     }
 }
 
-pub(crate) async fn handle(State(st): State<Arc<AppState>>, req: axum::extract::Request) -> Response {
+pub(crate) async fn handle(
+    State(st): State<Arc<AppState>>,
+    _: JsonContentType,
+    Caller(principal): Caller,
+    req: axum::extract::Request,
+) -> Response {
     st.ensure_reaper();
     let (parts, body) = req.into_parts();
     let headers = &parts.headers;
-    if let Err(why) = crate::guard::check(&st.cfg.dns_rebinding, headers) {
-        return error_response(&ProtocolError::invalid_request(why).with_status(403), None);
-    }
-    if let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
-        && !ct.trim_start().to_ascii_lowercase().starts_with("application/json")
-    {
-        let e = ProtocolError::invalid_request("Content-Type must be application/json").with_status(415);
-        return error_response(&e, None);
-    }
-    let principal = match crate::auth::authenticate(st.cfg.auth.as_ref(), headers).await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
     let [json_ok, sse_ok] = accepts_each(headers, ["application/json", "text/event-stream"]);
     if !json_ok && !sse_ok {
         let e = ProtocolError::invalid_request("Accept must include application/json and text/event-stream")

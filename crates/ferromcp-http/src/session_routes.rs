@@ -18,6 +18,7 @@ use ferromcp_core::session::Session;
 use tokio::sync::mpsc;
 
 use crate::AppState;
+use crate::extract::Caller;
 use crate::headers::{SESSION_ID, accepts, str_header};
 use crate::legacy_stream::Resumable;
 use crate::limits::counted_body;
@@ -42,15 +43,8 @@ fn not_found() -> Response {
     error_response(&ProtocolError::new(code::SESSION_NOT_FOUND, "Session not found").with_status(404), None)
 }
 
-pub(crate) async fn delete(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+pub(crate) async fn delete(State(st): State<Arc<AppState>>, Caller(principal): Caller, headers: HeaderMap) -> Response {
     st.ensure_reaper();
-    if let Err(why) = crate::guard::check(&st.cfg.dns_rebinding, &headers) {
-        return error_response(&ProtocolError::invalid_request(why).with_status(403), None);
-    }
-    let principal = match crate::auth::authenticate(st.cfg.auth.as_ref(), &headers).await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
     let Some(id) = str_header(&headers, &SESSION_ID) else { return method_not_allowed() };
     let Some(session) = st.server.find_session(id, principal.as_deref(), st.events()).await else {
         return not_found();
@@ -58,15 +52,8 @@ pub(crate) async fn delete(State(st): State<Arc<AppState>>, headers: HeaderMap) 
     if st.server.end_session(&session, st.events()).await { empty_response(StatusCode::OK) } else { not_found() }
 }
 
-pub(crate) async fn get(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+pub(crate) async fn get(State(st): State<Arc<AppState>>, Caller(principal): Caller, headers: HeaderMap) -> Response {
     st.ensure_reaper();
-    if let Err(why) = crate::guard::check(&st.cfg.dns_rebinding, &headers) {
-        return error_response(&ProtocolError::invalid_request(why).with_status(403), None);
-    }
-    let principal = match crate::auth::authenticate(st.cfg.auth.as_ref(), &headers).await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
     let Some(id) = str_header(&headers, &SESSION_ID) else { return method_not_allowed() };
     let Some(session) = st.server.find_session(id, principal.as_deref(), st.events()).await else { return not_found() };
     if !accepts(&headers, "text/event-stream") {

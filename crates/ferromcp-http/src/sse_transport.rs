@@ -49,6 +49,7 @@ use ferromcp_core::{ProtocolError, Reply, TransportKind};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::AppState;
+use crate::extract::{Caller, JsonContentType, host_origin_guard};
 use crate::headers::accepts;
 use crate::limits::{counted_body, overloaded};
 use crate::post::{error_response, read_body};
@@ -67,6 +68,12 @@ struct Conn {
 struct SseState {
     app: Arc<AppState>,
     conns: Mutex<HashMap<Arc<str>, Arc<Conn>>>,
+}
+
+impl crate::extract::HasApp for Arc<SseState> {
+    fn app(&self) -> &AppState {
+        &self.app
+    }
 }
 
 impl SseState {
@@ -94,23 +101,17 @@ pub(crate) fn routes(app: Arc<AppState>) -> Router {
             conn.engine.cancel_token().cancel();
         }
     });
-    Router::new().route(&sse_path, get(open)).route(&messages_path, post(message)).with_state(st)
+    let guard = axum::middleware::from_fn_with_state(st.app.clone(), host_origin_guard);
+    Router::new().route(&sse_path, get(open)).route(&messages_path, post(message)).route_layer(guard).with_state(st)
 }
 
 fn refuse(status: u16, msg: impl Into<String>) -> Response {
     error_response(&ProtocolError::invalid_request(msg).with_status(status), None)
 }
 
-async fn open(State(st): State<Arc<SseState>>, req: axum::extract::Request) -> Response {
+async fn open(State(st): State<Arc<SseState>>, Caller(principal): Caller, req: axum::extract::Request) -> Response {
     let (parts, _body) = req.into_parts();
     let headers = &parts.headers;
-    if let Err(why) = crate::guard::check(&st.app.cfg.dns_rebinding, headers) {
-        return refuse(403, why);
-    }
-    let principal = match crate::auth::authenticate(st.app.cfg.auth.as_ref(), headers).await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
     if !accepts(headers, "text/event-stream") {
         return refuse(406, "Accept must include text/event-stream");
     }
@@ -188,22 +189,15 @@ fn session_param(query: Option<&str>) -> Option<&str> {
     query?.split('&').find_map(|kv| kv.strip_prefix("session_id=")).filter(|v| !v.is_empty())
 }
 
-async fn message(State(st): State<Arc<SseState>>, req: axum::extract::Request) -> Response {
+async fn message(
+    State(st): State<Arc<SseState>>,
+    _: JsonContentType,
+    Caller(principal): Caller,
+    req: axum::extract::Request,
+) -> Response {
     let (parts, body) = req.into_parts();
     let headers = &parts.headers;
     let cfg = &st.app.cfg;
-    if let Err(why) = crate::guard::check(&cfg.dns_rebinding, headers) {
-        return refuse(403, why);
-    }
-    if let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
-        && !ct.trim_start().to_ascii_lowercase().starts_with("application/json")
-    {
-        return refuse(415, "Content-Type must be application/json");
-    }
-    let principal = match crate::auth::authenticate(cfg.auth.as_ref(), headers).await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
     let Some(id) = session_param(parts.uri.query()) else {
         return refuse(400, "Bad Request: the session_id query parameter is required (open the SSE stream first)");
     };
