@@ -60,7 +60,7 @@ impl SessionScope {
     }
     /// The key prefix of this scope's state (`kind:id:`), or `None` without a scope.
     pub fn key_prefix(&self) -> Option<String> {
-        self.id().map(|id| format!("{}:{id}:", self.kind()))
+        crate::engine::Keys::relative_prefix(self)
     }
 }
 
