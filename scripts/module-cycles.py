@@ -5,7 +5,7 @@ The graph has one node per top-level module of `crates/ferromcp-core/src` (a fil
 `foo.rs` or a folder `foo/`) and an edge `a -> b` when code in `a` names `crate::b`
 (in a `use crate::...` item, including grouped `use crate::{b, c::d}`, or in a path
 expression). `super::` paths that climb to the crate root count too. Comments, doc
-comments included, are ignored: an intra-doc link is not a dependency. Test-only code
+comments included, and string literals are ignored: an intra-doc link is not a dependency. Test-only code
 counts like any other code, so a test module cannot hide a cycle.
 
 Allowed edges (listed in ALLOWED below, each with its reason) are dropped before the
@@ -32,26 +32,25 @@ CRATE_ROOT_FILES = {"lib.rs", "main.rs"}
 
 
 def strip_comments(text: str) -> str:
-    """Removes // and /* */ comments, keeping string literals intact enough for paths."""
+    """Removes comments and blanks the contents of string literals, so that neither a
+    doc link nor a string that mentions `crate::x` counts as a path."""
     out = []
     i, n = 0, len(text)
-    in_str = False
     while i < n:
         c = text[i]
-        if in_str:
-            out.append(c)
-            if c == "\\" and i + 1 < n:
-                out.append(text[i + 1])
-                i += 2
-                continue
-            if c == '"':
-                in_str = False
-            i += 1
-            continue
-        if c == '"':
-            in_str = True
-            out.append(c)
-            i += 1
+        raw = re.match(r'b?r(#*)"', text[i:]) if c in "rb" and (i == 0 or not text[i - 1].isalnum()) else None
+        if raw:
+            close = '"' + raw.group(1)
+            j = text.find(close, i + raw.end())
+            j = n if j < 0 else j + len(close)
+            out.append('""')
+            i = j
+        elif c == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            out.append('""')
+            i = j + 1
         elif text.startswith("//", i):
             j = text.find("\n", i)
             i = n if j < 0 else j
@@ -66,10 +65,10 @@ def strip_comments(text: str) -> str:
                     i += 1
         elif c == "'" and i + 2 < n and text[i + 2] == "'":
             # a char literal such as '"' must not open a string
-            out.append(text[i : i + 3])
+            out.append("' '")
             i += 3
         elif c == "'" and i + 3 < n and text[i + 1] == "\\" and text[i + 3] == "'":
-            out.append(text[i : i + 4])
+            out.append("' '")
             i += 4
         else:
             out.append(c)
