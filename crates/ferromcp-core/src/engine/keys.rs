@@ -11,7 +11,9 @@
 //! | `{ns}handle:{id}` | the record of a session handle (the principal it is bound to) |
 //! | `{scope}__ferromcp_visibility` | a scope's component-visibility overlay |
 //!
-//! `{ns}` is [`ServerConfig::state_namespace`](crate::ServerConfig::state_namespace).
+//! `{ns}` is [`ServerConfig::state_namespace`](crate::ServerConfig::state_namespace);
+//! the `kind:id:` part of a scope is [`SessionScope::key_prefix`], so the key layout
+//! depends on `state`, never the other way round.
 //! A scope's keys all start with its prefix, so deleting the prefix ends the scope's
 //! state (see [`Server::end_scope`](crate::Server::end_scope)).
 
@@ -35,19 +37,14 @@ impl Keys {
         Keys { ns: ns.into() }
     }
 
-    /// The unprefixed `kind:id:` part of a scope's keys; `None` without a scope.
-    pub(crate) fn relative_prefix(scope: &SessionScope) -> Option<String> {
-        scope.id().map(|id| format!("{}:{id}:", scope.kind()))
-    }
-
     /// The full prefix of every key of `scope`; `None` without a scope.
     pub(crate) fn scope_prefix(&self, scope: &SessionScope) -> Option<String> {
-        scope.id().map(|id| format!("{}{}:{id}:", self.ns, scope.kind()))
+        scope.key_prefix().map(|p| format!("{}{p}", self.ns))
     }
 
     /// The full key of `key` in `scope`; `None` without a scope.
     pub(crate) fn scope_key(&self, scope: &SessionScope, key: &str) -> Option<String> {
-        scope.id().map(|id| format!("{}{}:{id}:{key}", self.ns, scope.kind()))
+        scope.key_prefix().map(|p| format!("{}{p}{key}", self.ns))
     }
 
     /// The record of session handle `id`.
@@ -57,8 +54,12 @@ impl Keys {
 
     /// The full prefix of the state of `session` (its session or connection scope).
     pub(crate) fn session_prefix(&self, session: &Session) -> String {
-        let kind = if session.is_connection() { "connection" } else { "session" };
-        format!("{}{kind}:{}:", self.ns, session.id())
+        let scope = if session.is_connection() {
+            SessionScope::Connection(session.id_arc())
+        } else {
+            SessionScope::Session(session.id_arc())
+        };
+        self.scope_prefix(&scope).unwrap_or_default()
     }
 }
 
@@ -73,7 +74,7 @@ mod tests {
         let prefix = keys.scope_prefix(&scope).unwrap();
         assert_eq!(prefix, "ns:principal:abc:");
         assert_eq!(keys.scope_key(&scope, "k").unwrap(), "ns:principal:abc:k");
-        assert_eq!(Keys::relative_prefix(&scope).as_deref(), Some("principal:abc:"));
+        assert_eq!(scope.key_prefix().as_deref(), Some("principal:abc:"));
         assert_eq!(keys.scope_prefix(&SessionScope::None), None);
         assert_eq!(keys.handle_record("h1"), "ns:handle:h1");
         // A handle's record is not inside the handle's own scope, so clearing the scope
