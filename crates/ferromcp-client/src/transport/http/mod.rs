@@ -137,10 +137,10 @@ impl HttpConn {
     pub(crate) fn set_era(&self, era: ClientEra) {
         let mut st = lock(&self.shared.state);
         st.era = era;
-        if era == ClientEra::Modern {
-            st.version = Some(ClientEra::Modern.version().to_owned());
-            st.session = None;
-        }
+        st.session = None;
+        // 2026-07-28 names its version on every request; 2025-11-25 only after
+        // `initialize` negotiated one (a probe's modern header must not leak into it).
+        st.version = (era == ClientEra::Modern).then(|| ClientEra::Modern.version().to_owned());
     }
 
     pub(crate) fn initialized(&self, version: &str, init: Value, log_level: Option<String>) {
