@@ -182,3 +182,17 @@ async fn bearer_tokens_and_custom_headers_are_sent() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_custom_header_is_a_usage_error() {
+    let srv = TestServer::start(server());
+    let opts = ClientOptions::default().header("X-Bad", "line\nbreak");
+    let err = timeout(WAIT, Client::connect_http(&srv.url(), opts))
+        .await
+        .expect("in time")
+        .expect_err("bad header");
+    assert!(
+        matches!(&err, ClientError::Usage(m) if m.contains("custom headers")),
+        "{err}"
+    );
+}

@@ -24,7 +24,11 @@ const MAX_JSON_BODY: usize = 64 * 1024 * 1024;
 
 /// Maps a reqwest failure to a typed error.
 pub(crate) fn transport_error(e: reqwest::Error) -> ClientError {
-    if e.is_connect() || e.is_request() {
+    if e.is_builder() {
+        ClientError::Usage(format!(
+            "the HTTP request could not be built ({e}); check the URL and the custom headers"
+        ))
+    } else if e.is_connect() || e.is_request() {
         ClientError::Connect(e.to_string())
     } else {
         ClientError::Io(std::io::Error::other(e))
