@@ -122,3 +122,83 @@ async fn auto_falls_back_to_initialize_on_a_legacy_only_server() {
     }
     server.abort();
 }
+
+/// A 2026-07-28 mock whose first `tools/call` answer stream ends before the answer.
+async fn breaks_once(calls: Arc<Mutex<Vec<Value>>>, body: Bytes) -> Response {
+    let msg: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let id = msg["id"].clone();
+    match msg["method"].as_str().unwrap_or_default() {
+        "server/discover" => json_response(
+            StatusCode::OK,
+            json!({"jsonrpc": "2.0", "id": id, "result": {"resultType": "complete",
+                "supportedVersions": ["2026-07-28"], "capabilities": {"tools": {}}}}),
+            false,
+        ),
+        "tools/call" => {
+            let first = {
+                let mut c = calls.lock().expect("lock");
+                c.push(id.clone());
+                c.len() == 1
+            };
+            if first {
+                let note = json!({"jsonrpc": "2.0", "method": "notifications/message",
+                    "params": {"level": "info", "data": "working"}});
+                let sse = format!("data: {note}\n\n");
+                return ([("content-type", "text/event-stream")], sse).into_response();
+            }
+            json_response(
+                StatusCode::OK,
+                json!({"jsonrpc": "2.0", "id": id, "result": {"resultType": "complete",
+                    "content": [{"type": "text", "text": "done"}]}}),
+                false,
+            )
+        }
+        _ => StatusCode::ACCEPTED.into_response(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_modern_request_whose_stream_broke_is_sent_again_once() {
+    for reissue in [true, false] {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let c = calls.clone();
+        let app = axum::Router::new().route(
+            "/mcp",
+            axum::routing::post(move |b: Bytes| breaks_once(c.clone(), b)),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let mut opts = ClientOptions::modern();
+        opts.http.reissue_broken_requests = reissue;
+        let client = timeout(
+            WAIT,
+            Client::connect_http(&format!("http://{addr}/mcp"), opts),
+        )
+        .await
+        .expect("in time")
+        .expect("connect");
+        let out = timeout(WAIT, client.call_tool("t", json!({})))
+            .await
+            .expect("in time");
+        let ids = calls.lock().expect("lock").clone();
+        if reissue {
+            assert_eq!(out.expect("re-sent").text(), "done");
+            assert_eq!(ids.len(), 2, "{ids:?}");
+            assert_ne!(ids[0], ids[1], "a new JSON-RPC id");
+        } else {
+            let err = out.expect_err("stream broke");
+            assert!(
+                matches!(err, ferromcp_client::ClientError::StreamEnded { .. }),
+                "{err}"
+            );
+            assert_eq!(ids.len(), 1);
+        }
+        client.close().await;
+        server.abort();
+    }
+}
