@@ -2,16 +2,18 @@
 //! bearer tokens, with a small authorization server on the same 127.0.0.1 origin:
 //! discovery (well-known resource metadata, RFC 8414 metadata) -> dynamic registration
 //! -> authorization redirect (PKCE, state, iss) -> token -> tool call -> refresh of an
-//! expired token -> and a refused PKCE-less server.
+//! expired token; step-up on 403 `insufficient_scope` and its limit; and a refused
+//! PKCE-less server.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::{StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
@@ -34,8 +36,14 @@ struct As {
     base: String,
     /// Advertise PKCE S256.
     pkce: bool,
-    /// Valid access tokens.
-    tokens: HashSet<String>,
+    /// Valid access tokens and their scopes.
+    tokens: HashMap<String, Vec<String>>,
+    /// Scopes this server grants (others requested are dropped).
+    grantable: Vec<String>,
+    /// The scope of the last authorization request.
+    last_scope: String,
+    /// `expires_in` of issued tokens.
+    expires_in: u64,
     /// The last code challenge.
     challenge: Option<String>,
     /// What happened, in order.
@@ -50,7 +58,7 @@ struct Verifier(Shared);
 
 impl TokenVerifier for Verifier {
     fn verify<'a>(&'a self, token: &'a str) -> StoreFuture<'a, Option<Principal>> {
-        let ok = self.0.lock().expect("lock").tokens.contains(token);
+        let ok = self.0.lock().expect("lock").tokens.contains_key(token);
         Box::pin(std::future::ready(ok.then(|| Principal::new("user"))))
     }
 }
@@ -115,6 +123,7 @@ async fn authorize(State(s): State<Shared>, RawQuery(q): RawQuery) -> Response {
         q.get("resource").map_or("", String::as_str)
     ));
     g.challenge = q.get("code_challenge").cloned();
+    g.last_scope = q.get("scope").cloned().unwrap_or_default();
     let mut back = url::Url::parse(
         q.get("redirect_uri")
             .map_or("http://invalid", String::as_str),
@@ -155,27 +164,79 @@ async fn token(State(s): State<Shared>, body: Bytes) -> Response {
     ));
     g.issued += 1;
     let access = format!("access-{}", g.issued);
-    g.tokens.insert(access.clone());
-    // One second: the client treats it as expired at once and refreshes next time.
+    let granted: Vec<String> = g
+        .last_scope
+        .split_whitespace()
+        .filter(|s| g.grantable.iter().any(|x| x == s))
+        .map(str::to_owned)
+        .collect();
+    let scope = granted.join(" ");
+    g.tokens.insert(access.clone(), granted);
     json_response(
         StatusCode::OK,
-        json!({"access_token": access, "token_type": "Bearer", "expires_in": 1, "refresh_token": "the-refresh", "scope": "tools offline_access"}),
+        json!({"access_token": access, "token_type": "Bearer", "expires_in": g.expires_in, "refresh_token": "the-refresh", "scope": scope}),
     )
 }
 
+/// Answers 403 `insufficient_scope` to `tools/call` of `write_tool` / `admin_tool`
+/// when the token lacks `write` / `admin`.
+async fn scope_guard(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    let msg: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let needed = match (msg["method"].as_str(), msg["params"]["name"].as_str()) {
+        (Some("tools/call"), Some("write_tool")) => Some("write"),
+        (Some("tools/call"), Some("admin_tool")) => Some("admin"),
+        _ => None,
+    };
+    let token = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_owned();
+    if let Some(scope) = needed {
+        let g = s.lock().expect("lock");
+        if g.tokens
+            .get(&token)
+            .is_some_and(|sc| !sc.iter().any(|x| x == scope))
+        {
+            let challenge = format!(r#"Bearer error="insufficient_scope", scope="{scope}""#);
+            return (
+                StatusCode::FORBIDDEN,
+                [(header::WWW_AUTHENTICATE, challenge)],
+            )
+                .into_response();
+        }
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
 /// Serves MCP (bearer required) and the authorization server on one 127.0.0.1 port.
-async fn start(pkce: bool) -> (String, Shared) {
+/// Tokens live `expires_in` seconds; the server grants `tools`, `offline_access` and
+/// `grantable`.
+async fn start(pkce: bool, expires_in: u64, grantable: &[&str]) -> (String, Shared) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let mut scopes = vec!["tools".to_owned(), "offline_access".to_owned()];
+    scopes.extend(grantable.iter().map(|s| (*s).to_owned()));
     let shared: Shared = Arc::new(Mutex::new(As {
         base: base.clone(),
         pkce,
+        expires_in,
+        grantable: scopes,
         ..As::default()
     }));
     let server = Server::builder("oauth-test", "1")
         .tool(ToolDef::new("hello").handler(|_ctx: Context, _: NoArgs| async { "hello" }))
+        .tool(ToolDef::new("write_tool").handler(|_ctx: Context, _: NoArgs| async { "written" }))
+        .tool(ToolDef::new("admin_tool").handler(|_ctx: Context, _: NoArgs| async { "admin" }))
         .build();
     let cfg = HttpConfig::default().auth(HttpAuth::required(Verifier(shared.clone())));
     let oauth = Router::new()
@@ -185,7 +246,11 @@ async fn start(pkce: bool) -> (String, Shared) {
         .route("/authorize", get(authorize))
         .route("/token", post(token))
         .with_state(shared.clone());
-    let app = ferromcp_http::router(server, cfg).merge(oauth);
+    let mcp = ferromcp_http::router(server, cfg).layer(axum::middleware::from_fn_with_state(
+        shared.clone(),
+        scope_guard,
+    ));
+    let app = mcp.merge(oauth);
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -202,7 +267,8 @@ fn oauth(url: &str) -> OAuthClient {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_flow_then_refresh_in_both_eras() {
     for era in [ClientEra::Modern, ClientEra::Legacy] {
-        let (base, shared) = start(true).await;
+        // One second: the client treats the token as expired at once and refreshes.
+        let (base, shared) = start(true, 1, &[]).await;
         let url = format!("{base}/mcp");
         let opts = ClientOptions::new(era)
             .request_timeout(WAIT)
@@ -247,7 +313,7 @@ async fn full_flow_then_refresh_in_both_eras() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_without_pkce_s256_is_refused() {
-    let (base, shared) = start(false).await;
+    let (base, shared) = start(false, 3600, &[]).await;
     let url = format!("{base}/mcp");
     let opts = ClientOptions::new(ClientEra::Modern)
         .request_timeout(WAIT)
@@ -270,5 +336,49 @@ async fn a_server_without_pkce_s256_is_refused() {
             .iter()
             .any(|l| l.starts_with("authorize")),
         "the client must not start authorization"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_up_on_insufficient_scope_and_its_limit() {
+    let (base, shared) = start(true, 3600, &["write"]).await;
+    let url = format!("{base}/mcp");
+    let opts = ClientOptions::new(ClientEra::Modern)
+        .request_timeout(WAIT)
+        .auth(oauth(&url));
+    let client = timeout(WAIT, Client::connect_http(&url, opts))
+        .await
+        .expect("in time")
+        .expect("connect");
+    let out = timeout(WAIT, client.call_tool("write_tool", json!({})))
+        .await
+        .expect("in time")
+        .expect("step-up");
+    assert_eq!(out.text(), "written");
+    // `admin` is never granted: one step-up, then the 403 stands.
+    let err = timeout(WAIT, client.call_tool("admin_tool", json!({})))
+        .await
+        .expect("in time")
+        .err();
+    assert!(
+        matches!(err, Some(ClientError::Unauthorized { status: 403, .. })),
+        "{err:?}"
+    );
+    client.close().await;
+    let authorizations: Vec<String> = shared
+        .lock()
+        .expect("lock")
+        .log
+        .iter()
+        .filter(|l| l.starts_with("authorize"))
+        .map(|l| l.split(" resource=").next().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        authorizations,
+        [
+            "authorize scope=tools offline_access",
+            "authorize scope=tools offline_access write",
+            "authorize scope=tools offline_access write admin",
+        ]
     );
 }
