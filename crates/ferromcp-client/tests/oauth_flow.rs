@@ -382,3 +382,29 @@ async fn step_up_on_insufficient_scope_and_its_limit() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_refusals_share_one_step_up() {
+    let (base, shared) = start(true, 3600, &["write"]).await;
+    let url = format!("{base}/mcp");
+    let opts = ClientOptions::new(ClientEra::Modern)
+        .request_timeout(WAIT)
+        .auth(oauth(&url));
+    let client = timeout(WAIT, Client::connect_http(&url, opts))
+        .await
+        .expect("in time")
+        .expect("connect");
+    let (a, b) = tokio::join!(
+        client.call_tool("write_tool", json!({})),
+        client.call_tool("write_tool", json!({}))
+    );
+    assert_eq!(a.expect("first call").text(), "written");
+    assert_eq!(b.expect("second call").text(), "written");
+    client.close().await;
+    let log = shared.lock().expect("lock").log.clone();
+    let authorizations = log.iter().filter(|l| l.starts_with("authorize")).count();
+    assert_eq!(
+        authorizations, 2,
+        "one initial authorization, one step-up: {log:?}"
+    );
+}

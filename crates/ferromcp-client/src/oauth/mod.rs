@@ -350,9 +350,25 @@ impl OAuthClient {
             .as_deref()
             .map(BearerChallenge::parse)
             .unwrap_or_default();
+        // Concurrent requests refused together: the first runs the flow, the others
+        // (waiting on the lock) see a new token and just retry with it.
+        let before = self.store.load(&self.server).await?.map(|t| t.access_token);
         let mut st = self.state.lock().await;
+        let now = self.store.load(&self.server).await?.map(|t| t.access_token);
+        if now.is_some() && now != before {
+            return Ok(true);
+        }
         if challenge.status == 403 {
             let wanted = ch.scopes();
+            // Sent with an older token before a concurrent step-up finished: the
+            // current token already carries the scopes, so one retry is enough.
+            let current = self.store.load(&self.server).await?;
+            if challenge.attempt == 0
+                && !wanted.is_empty()
+                && current.is_some_and(|t| wanted.iter().all(|w| t.scopes.contains(w)))
+            {
+                return Ok(true);
+            }
             let new: Vec<String> = wanted
                 .into_iter()
                 .filter(|s| !st.requested.contains(s))
