@@ -19,9 +19,9 @@
 //! - `conn`: one connection: hyper HTTP/1.1, header-read / body-read / keep-alive
 //!   timeouts, the peer address (`ConnectInfo`) on every request.
 //! - `guard`: Host/Origin checks (DNS-rebinding protection).
-//! - `extract`: the shared preamble as a tower layer (Host/Origin guard) and axum
-//!   extractors (`Content-Type`, bearer authentication) whose rejections are JSON-RPC
-//!   errors with the right HTTP status.
+//! - `extract`: the shared preamble as axum extractors (Host/Origin guard,
+//!   `Content-Type`, bearer authentication) whose rejections are JSON-RPC errors with
+//!   the right HTTP status.
 //! - [`auth`]: bearer authentication and session-to-principal binding.
 //! - `post`: POST — the engine's exchange (era, session), dispatch, JSON or SSE answers.
 //! - `stream`: the lazy JSON→SSE upgrade and SSE framing (modern era).
@@ -135,7 +135,6 @@ pub fn router(server: Server, cfg: HttpConfig) -> Router {
     state.ensure_reaper();
     let app = Router::new()
         .route(&path, post_route(post::handle).get(session_routes::get).delete(session_routes::delete))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), extract::host_origin_guard))
         .with_state(state.clone());
     let app = match &state.cfg.metrics_path {
         Some(p) => app.merge(metrics::route(state.server.clone(), p, Some(state.cfg.dns_rebinding.clone()))),

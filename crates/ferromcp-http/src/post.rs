@@ -18,7 +18,7 @@ use http_body_util::BodyExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
-use crate::extract::{Caller, JsonContentType};
+use crate::extract::{Caller, HostOrigin, JsonContentType};
 use crate::headers::{Headers, SESSION_ID, accepts_each, str_header};
 use crate::stream::{ReplyFuture, empty_response, json_response, respond};
 
@@ -53,6 +53,7 @@ pub(crate) async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Re
 
 pub(crate) async fn handle(
     State(st): State<Arc<AppState>>,
+    _: HostOrigin,
     _: JsonContentType,
     Caller(principal): Caller,
     req: axum::extract::Request,

@@ -18,7 +18,7 @@ use ferromcp_core::session::Session;
 use tokio::sync::mpsc;
 
 use crate::AppState;
-use crate::extract::Caller;
+use crate::extract::{Caller, HostOrigin};
 use crate::headers::{SESSION_ID, accepts, str_header};
 use crate::legacy_stream::Resumable;
 use crate::limits::counted_body;
@@ -43,7 +43,12 @@ fn not_found() -> Response {
     error_response(&ProtocolError::new(code::SESSION_NOT_FOUND, "Session not found").with_status(404), None)
 }
 
-pub(crate) async fn delete(State(st): State<Arc<AppState>>, Caller(principal): Caller, headers: HeaderMap) -> Response {
+pub(crate) async fn delete(
+    State(st): State<Arc<AppState>>,
+    _: HostOrigin,
+    Caller(principal): Caller,
+    headers: HeaderMap,
+) -> Response {
     st.ensure_reaper();
     let Some(id) = str_header(&headers, &SESSION_ID) else { return method_not_allowed() };
     let Some(session) = st.server.find_session(id, principal.as_deref(), st.events()).await else {
@@ -52,7 +57,12 @@ pub(crate) async fn delete(State(st): State<Arc<AppState>>, Caller(principal): C
     if st.server.end_session(&session, st.events()).await { empty_response(StatusCode::OK) } else { not_found() }
 }
 
-pub(crate) async fn get(State(st): State<Arc<AppState>>, Caller(principal): Caller, headers: HeaderMap) -> Response {
+pub(crate) async fn get(
+    State(st): State<Arc<AppState>>,
+    _: HostOrigin,
+    Caller(principal): Caller,
+    headers: HeaderMap,
+) -> Response {
     st.ensure_reaper();
     let Some(id) = str_header(&headers, &SESSION_ID) else { return method_not_allowed() };
     let Some(session) = st.server.find_session(id, principal.as_deref(), st.events()).await else { return not_found() };

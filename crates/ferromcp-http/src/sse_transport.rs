@@ -49,7 +49,7 @@ use ferromcp_core::{ProtocolError, Reply, TransportKind};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::AppState;
-use crate::extract::{Caller, JsonContentType, host_origin_guard};
+use crate::extract::{Caller, HostOrigin, JsonContentType};
 use crate::headers::accepts;
 use crate::limits::{counted_body, overloaded};
 use crate::post::{error_response, read_body};
@@ -101,15 +101,19 @@ pub(crate) fn routes(app: Arc<AppState>) -> Router {
             conn.engine.cancel_token().cancel();
         }
     });
-    let guard = axum::middleware::from_fn_with_state(st.app.clone(), host_origin_guard);
-    Router::new().route(&sse_path, get(open)).route(&messages_path, post(message)).route_layer(guard).with_state(st)
+    Router::new().route(&sse_path, get(open)).route(&messages_path, post(message)).with_state(st)
 }
 
 fn refuse(status: u16, msg: impl Into<String>) -> Response {
     error_response(&ProtocolError::invalid_request(msg).with_status(status), None)
 }
 
-async fn open(State(st): State<Arc<SseState>>, Caller(principal): Caller, req: axum::extract::Request) -> Response {
+async fn open(
+    State(st): State<Arc<SseState>>,
+    _: HostOrigin,
+    Caller(principal): Caller,
+    req: axum::extract::Request,
+) -> Response {
     let (parts, _body) = req.into_parts();
     let headers = &parts.headers;
     if !accepts(headers, "text/event-stream") {
@@ -191,6 +195,7 @@ fn session_param(query: Option<&str>) -> Option<&str> {
 
 async fn message(
     State(st): State<Arc<SseState>>,
+    _: HostOrigin,
     _: JsonContentType,
     Caller(principal): Caller,
     req: axum::extract::Request,
