@@ -18,6 +18,9 @@
 
 use std::time::Duration;
 
+#[path = "conformance/auth.rs"]
+mod auth;
+
 use ferromcp::client::{Client, ClientEra, ClientError, ClientOptions};
 use serde_json::{Map, Value, json};
 
@@ -70,7 +73,11 @@ fn options(era: ClientEra) -> ClientOptions {
 }
 
 async fn run(url: &str, scenario: &str, context: &Value, era: ClientEra) -> Result<(), ClientError> {
-    let client = Client::connect_http(url, options(era)).await?;
+    let mut opts = options(era);
+    if let Some(oauth) = auth::provider(url, scenario, context) {
+        opts = opts.auth(oauth);
+    }
+    let client = Client::connect_http(url, opts).await?;
     let outcome = exercise(&client, scenario, context).await;
     client.close().await;
     outcome

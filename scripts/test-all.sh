@@ -5,7 +5,8 @@
 #   SKIP_LINT=1 scripts/test-all.sh
 #
 # Stages: lint (fmt, clippy) · cargo tests · official MCP conformance suite (both
-# revisions) against examples/everything · real-client interop (Python mcp SDK,
+# revisions) against examples/everything · its client leg (both revisions) driving
+# examples/conformance_client · real-client interop (Python mcp SDK,
 # fastmcp Client, TypeScript SDK v1 and v2 clients; stdio and HTTP) · fuzz smoke.
 # Needs: cargo, python3, npm, curl; installs the Python venv and npm packages itself
 # (scripts/setup-test-env.sh). The conformance suite comes from ../shared/tools.
@@ -63,6 +64,22 @@ conformance() {
   [ "$rc" -eq 0 ] && [ "$extra_rc" -eq 0 ]
 }
 
+conformance_client() {
+  # The suite's client leg drives examples/conformance_client against its own mock
+  # servers and authorization servers. Every scored scenario of both revisions must
+  # pass (exit status), and so must the not-scored ones ferromcp implements.
+  local out; out=$(mktemp)
+  MCP_CONFORMANCE_COUNT=scored "$SHARED/tools/conformance.sh" --client "$ROOT/target/debug/examples/conformance_client" both | tee "$out"
+  local rc=${PIPESTATUS[0]}
+  local extra_rc=0
+  for s in auth/client-credentials-basic json-schema-2020-12-preservation; do
+    if grep -E "^\S+\s+$s\s" "$out" | grep -qv " PASS "; then
+      echo "not-scored scenario $s failed:"; grep -E "^\S+\s+$s\s" "$out"; extra_rc=1
+    fi
+  done
+  [ "$rc" -eq 0 ] && [ "$extra_rc" -eq 0 ]
+}
+
 python_interop() {
   FERRO_EVERYTHING_BIN="$ROOT/target/debug/examples/everything" "$FERRO_VENV/bin/python" -m pytest tests/interop -q
 }
@@ -79,6 +96,7 @@ stage "setup (venv, npm)" scripts/setup-test-env.sh
 [ "${SKIP_LINT:-0}" = 1 ] || stage "lint (fmt, clippy)" lint
 stage "cargo tests" cargo_tests
 stage "conformance (2025-11-25 + 2026-07-28)" conformance
+stage "conformance client (both revisions)" conformance_client
 stage "interop: Python mcp SDK + fastmcp" python_interop
 stage "interop: TypeScript SDK" ts_interop
 [ "${SKIP_FUZZ:-0}" = 1 ] || stage "fuzz smoke" fuzz_smoke

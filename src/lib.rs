@@ -41,7 +41,8 @@ pub use ferromcp_core::{
     ServerBuilder, ServerConfig, ToolDef, TransportKind,
 };
 pub use ferromcp_core::{
-    auth, context, era, error, events, jsonrpc, middleware, mrtr, protocol, registry, schema, session, state, transport,
+    auth, context, engine, era, error, events, jsonrpc, middleware, mrtr, protocol, registry, schema, session, state,
+    transport,
 };
 pub use ferromcp_macros::{prompt, resource, tool};
 

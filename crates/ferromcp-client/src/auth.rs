@@ -12,7 +12,8 @@
 
 use futures_util::future::BoxFuture;
 
-use crate::error::Result;
+use crate::error::{ClientError, Result};
+use crate::options::HttpOptions;
 
 /// The hard cap on retries of one request after 401/403, whatever the options say.
 pub const MAX_AUTH_RETRIES: usize = 8;
@@ -97,5 +98,40 @@ impl AuthProvider for BearerToken {
 
     fn on_rejected<'a>(&'a self, _challenge: &'a AuthChallenge) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async { Ok(false) })
+    }
+}
+
+/// Handles a 401/403 answer to request attempt `attempt`: `Ok(())` when the provider
+/// fixed the credentials and the request should be sent again, otherwise
+/// [`ClientError::Unauthorized`].
+pub(crate) async fn refused(
+    opts: &HttpOptions,
+    resp: &reqwest::Response,
+    url: &str,
+    attempt: usize,
+) -> Result<()> {
+    let challenge = AuthChallenge {
+        status: resp.status().as_u16(),
+        www_authenticate: resp
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        url: url.to_owned(),
+        attempt,
+    };
+    let retry = match &opts.auth {
+        Some(auth) if attempt < opts.max_auth_retries.min(MAX_AUTH_RETRIES) => {
+            auth.on_rejected(&challenge).await?
+        }
+        _ => false,
+    };
+    if retry {
+        Ok(())
+    } else {
+        Err(ClientError::Unauthorized {
+            status: challenge.status,
+            www_authenticate: challenge.www_authenticate,
+        })
     }
 }

@@ -268,6 +268,16 @@ impl Client {
         &self.inner.server
     }
 
+    /// Whether server requests (elicitation, sampling, roots) reach the handlers with
+    /// the call that caused them: true over Streamable HTTP (the POST stream says) and in
+    /// the 2026-07-28 era (the `input_required` result says); false for 2025-11-25 over
+    /// stdio, byte streams and HTTP+SSE, where the protocol cannot say. A proxy that
+    /// must not mix up its callers' questions runs one call at a time when this is
+    /// false.
+    pub fn attributes_server_requests(&self) -> bool {
+        self.inner.conn.is_http() || self.inner.era == ClientEra::Modern
+    }
+
     /// The options the client was built with.
     pub fn options(&self) -> &ClientOptions {
         &self.inner.opts

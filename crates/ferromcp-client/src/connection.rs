@@ -266,7 +266,7 @@ fn handle_line(shared: &Arc<Shared>, bytes: &[u8]) {
         (true, None) => {
             shared.router.deliver(msg, None);
         }
-        (true, Some(id)) => answer_server_request(shared, id, msg),
+        (true, Some(_)) => answer_server_request(shared, msg),
         (false, Some(id)) => complete(shared, &id, msg),
         (false, None) => {
             let error = msg.get("error").cloned().unwrap_or(Value::Null);
@@ -315,29 +315,15 @@ pub(crate) fn decode_error(e: &Value) -> ProtocolError {
     }
 }
 
-fn answer_server_request(shared: &Arc<Shared>, id: Value, msg: Value) {
+fn answer_server_request(shared: &Arc<Shared>, msg: Value) {
     let shared = shared.clone();
     tokio::spawn(async move {
-        let method = msg
-            .get("method")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let params = msg.get("params").cloned().unwrap_or_else(|| json!({}));
-        let reply = match shared.router.handlers.dispatch(method, params, None).await {
-            Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
-            Err(e) => {
-                let mut error = json!({ "code": e.code, "message": e.message });
-                if let Some(data) = &e.data {
-                    error["data"] = serde_json::to_value(data).unwrap_or_default();
-                }
-                json!({ "jsonrpc": "2.0", "id": id, "error": error })
-            }
-        };
+        let reply = shared.router.answer(&msg, None).await;
         match serde_json::to_vec(&reply) {
             Ok(frame) => {
                 let _ = shared.out.send(frame).await;
             }
-            Err(e) => tracing::warn!(error = %e, "could not serialize the answer to {method}"),
+            Err(e) => tracing::warn!(error = %e, "could not serialize an answer to the server"),
         }
     });
 }

@@ -104,6 +104,9 @@ pub enum ClientError {
     /// The call cannot be made as asked (wrong era, invalid arguments, …).
     #[error("{0}")]
     Usage(String),
+    /// The OAuth client could not obtain a token (see [`crate::oauth::OAuthError`]).
+    #[error("authorization failed: {0}")]
+    Auth(Box<crate::oauth::OAuthError>),
 }
 
 impl ClientError {

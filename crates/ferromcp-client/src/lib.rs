@@ -67,6 +67,8 @@
 //!   demultiplexing, server requests.
 //! - `transport/http/`: Streamable HTTP (POST, SSE, resumption, sessions, headers).
 //! - [`auth`] — [`AuthProvider`], [`BearerToken`]: the authorization seam.
+//! - [`oauth`] — [`oauth::OAuthClient`]: the OAuth 2.1 client (discovery, PKCE,
+//!   registration, step-up, refresh) behind that seam.
 //! - [`routing`] — [`CallInfo`], [`CallEvent`] and the notification router.
 //! - [`options`] — [`ClientOptions`], [`ClientEra`], [`ClientHandlers`].
 //! - [`mrtr`] — the 2026-07-28 multi-round-trip loop.
@@ -84,6 +86,7 @@ mod connection;
 pub mod error;
 pub mod listen;
 pub mod mrtr;
+pub mod oauth;
 pub mod options;
 pub mod routing;
 mod transport;

@@ -424,6 +424,10 @@ pub struct HttpOptions {
     /// Whether to open the 2025-11-25 standalone GET stream after `initialize` (for
     /// notifications and requests unrelated to a call).
     pub open_get_stream: bool,
+    /// 2026-07-28: whether a request whose answer stream broke before the answer is sent
+    /// again once under a new id (the protocol has no resumption; this is what it asks
+    /// of clients). Turn it off for tools that must never run twice.
+    pub reissue_broken_requests: bool,
 }
 
 impl Default for HttpOptions {
@@ -435,6 +439,7 @@ impl Default for HttpOptions {
             max_reconnects: 5,
             default_retry: Duration::from_millis(500),
             open_get_stream: true,
+            reissue_broken_requests: true,
         }
     }
 }
@@ -449,6 +454,7 @@ impl fmt::Debug for HttpOptions {
             .field("max_reconnects", &self.max_reconnects)
             .field("default_retry", &self.default_retry)
             .field("open_get_stream", &self.open_get_stream)
+            .field("reissue_broken_requests", &self.reissue_broken_requests)
             .finish()
     }
 }

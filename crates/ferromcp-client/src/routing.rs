@@ -127,6 +127,30 @@ impl Router {
         }
     }
 
+    /// Answers a server request (`msg`, with `id` and `method`) with the handlers;
+    /// returns the JSON-RPC response to send back.
+    pub(crate) async fn answer(&self, msg: &Value, call: Option<Arc<CallInfo>>) -> Value {
+        let id = msg.get("id").cloned().unwrap_or(Value::Null);
+        let method = msg
+            .get("method")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let params = msg
+            .get("params")
+            .cloned()
+            .unwrap_or_else(|| serde_json::json!({}));
+        match self.handlers.dispatch(method, params, call).await {
+            Ok(result) => serde_json::json!({ "jsonrpc": "2.0", "id": id, "result": result }),
+            Err(e) => {
+                let mut error = serde_json::json!({ "code": e.code, "message": e.message });
+                if let Some(data) = &e.data {
+                    error["data"] = (**data).clone();
+                }
+                serde_json::json!({ "jsonrpc": "2.0", "id": id, "error": error })
+            }
+        }
+    }
+
     /// Delivers a notification; `call` is the call whose stream it arrived on, if any.
     pub(crate) fn deliver(&self, msg: Value, call: Option<&Arc<CallSink>>) {
         let method = msg

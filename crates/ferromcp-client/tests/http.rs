@@ -68,6 +68,10 @@ async fn both_eras_list_call_read_prompt_and_complete() {
             ClientEra::Modern
         };
         assert_eq!(client.era(), want, "{era:?}");
+        assert!(
+            client.attributes_server_requests(),
+            "Streamable HTTP says which call asked"
+        );
         assert_eq!(client.server_info().name, "ferromcp-everything");
         let tools = client.list_tools().await.expect("tools/list");
         assert!(
@@ -352,6 +356,10 @@ async fn the_2024_11_05_http_sse_transport_serves_old_servers() {
         .expect("connect over HTTP+SSE");
     assert_eq!(client.era(), ClientEra::Legacy);
     assert_eq!(client.server_info().name, "ferromcp-everything");
+    assert!(
+        !client.attributes_server_requests(),
+        "HTTP+SSE in the 2025-11-25 era"
+    );
     let tools = client.list_tools().await.expect("tools/list");
     assert!(tools.iter().any(|t| t.name == "test_simple_text"));
     let progress = Arc::new(Mutex::new(Vec::new()));

@@ -182,3 +182,93 @@ async fn bearer_tokens_and_custom_headers_are_sent() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_custom_header_is_a_usage_error() {
+    let srv = TestServer::start(server());
+    let opts = ClientOptions::default().header("X-Bad", "line\nbreak");
+    let err = timeout(WAIT, Client::connect_http(&srv.url(), opts))
+        .await
+        .expect("in time")
+        .expect_err("bad header");
+    assert!(
+        matches!(&err, ClientError::Usage(m) if m.contains("custom headers")),
+        "{err}"
+    );
+}
+
+/// Starts with a wrong token; each refusal it is told about, it switches to `next` (if
+/// set) and asks for a retry.
+struct Rotating {
+    token: std::sync::Mutex<String>,
+    next: Option<String>,
+    refusals: std::sync::atomic::AtomicUsize,
+}
+
+impl ferromcp_client::AuthProvider for Rotating {
+    fn authorization(
+        &self,
+    ) -> futures_util::future::BoxFuture<'_, ferromcp_client::Result<Option<String>>> {
+        Box::pin(async move { Ok(Some(format!("Bearer {}", self.token.lock().expect("lock")))) })
+    }
+    fn on_rejected<'a>(
+        &'a self,
+        challenge: &'a ferromcp_client::AuthChallenge,
+    ) -> futures_util::future::BoxFuture<'a, ferromcp_client::Result<bool>> {
+        Box::pin(async move {
+            assert_eq!(challenge.status, 401);
+            self.refusals
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if let Some(n) = &self.next {
+                *self.token.lock().expect("lock") = n.clone();
+            }
+            Ok(true)
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_auth_provider_fixes_a_refusal_and_endless_retries_are_capped() {
+    let verifier = StaticBearer::new().token("good", Principal::new("alice"));
+    let cfg = HttpConfig::default().auth(HttpAuth::required(verifier));
+    let srv = TestServer::start_with(server(), "127.0.0.1:0".parse().expect("addr"), cfg);
+    let fixes = Arc::new(Rotating {
+        token: Mutex::new("stale".into()),
+        next: Some("good".into()),
+        refusals: Default::default(),
+    });
+    let mut opts = ClientOptions::legacy();
+    opts.http.auth = Some(fixes.clone());
+    let client = timeout(WAIT, Client::connect_http(&srv.url(), opts))
+        .await
+        .expect("in time")
+        .expect("connect");
+    assert_eq!(
+        client.call_tool("hello", ()).await.expect("hello").text(),
+        "hello"
+    );
+    assert_eq!(fixes.refusals.load(std::sync::atomic::Ordering::SeqCst), 1);
+    client.close().await;
+
+    let never = Arc::new(Rotating {
+        token: Mutex::new("bad".into()),
+        next: None,
+        refusals: Default::default(),
+    });
+    let mut opts = ClientOptions::modern();
+    opts.http.auth = Some(never.clone());
+    opts.http.max_auth_retries = 100;
+    let err = timeout(WAIT, Client::connect_http(&srv.url(), opts))
+        .await
+        .expect("in time")
+        .expect_err("refused");
+    assert!(
+        matches!(err, ClientError::Unauthorized { status: 401, .. }),
+        "{err}"
+    );
+    assert_eq!(
+        never.refusals.load(std::sync::atomic::Ordering::SeqCst),
+        ferromcp_client::auth::MAX_AUTH_RETRIES,
+        "retries stop at the hard cap"
+    );
+}

@@ -16,6 +16,8 @@
 //! - [`mrtr`]: sealed `requestState` for multi-round-trip requests.
 //! - [`dispatch`]: one dispatcher for every transport, organised by method.
 //! - [`Reply`]: what the dispatcher answers a request with (a leaf module).
+//! - [`engine`]: what every transport adapts to: the state key space, the end of a
+//!   session's scope, the one notifier.
 //! - [`session`]: connections, legacy sessions and their registry.
 //! - [`state`]: session-scoped state: scopes, the store trait, memory and encrypted stores.
 //! - [`outbound`]: the handle bound to a request's own response stream.
@@ -33,11 +35,11 @@
 pub mod auth;
 pub mod context;
 pub mod dispatch;
+pub mod engine;
 pub mod era;
 pub mod error;
 pub mod events;
 pub mod jsonrpc;
-mod listen;
 pub mod middleware;
 pub mod mrtr;
 pub mod outbound;

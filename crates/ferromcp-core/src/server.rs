@@ -104,8 +104,11 @@ pub(crate) struct Inner {
     pub(crate) config: ServerConfig,
     pub(crate) sealer: Sealer,
     pub(crate) sessions: Arc<SessionRegistry>,
-    pub(crate) resource_updates: tokio::sync::broadcast::Sender<Arc<str>>,
+    /// Fans notifications out to sessions and listen streams (see `engine::notifier`).
+    pub(crate) notifier: crate::engine::Notifier,
     pub(crate) store: Arc<dyn StateStore>,
+    /// Builds every state key (see `engine::keys`).
+    pub(crate) keys: crate::engine::Keys,
     pub(crate) middleware: Arc<[Arc<dyn Middleware>]>,
     pub(crate) visibility_used: std::sync::atomic::AtomicBool,
     /// Legacy asks waiting for answers now, across all sessions (see `context::ask`).
@@ -188,11 +191,11 @@ impl Server {
     /// Announces that resource `uri` changed: subscribed legacy sessions and modern
     /// listen streams that asked for it receive `notifications/resources/updated`.
     pub fn notify_resource_updated(&self, uri: &str) {
-        let _ = self.inner.resource_updates.send(Arc::from(uri));
+        self.inner.notifier.publish(&self.inner.registry, crate::engine::Notice::ResourceUpdated(Arc::from(uri)));
     }
     /// Subscribes to resource-updated announcements.
     pub fn resource_updates(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {
-        self.inner.resource_updates.subscribe()
+        self.inner.notifier.resource_updates()
     }
 
     /// Whether the server declares capability `name` (`tools`, `resources`, `prompts`,
@@ -492,22 +495,12 @@ impl ServerBuilder {
             }
         };
         let info_json = serde_json::to_string(&self.info).unwrap_or_else(|_| "{}".into()).into_boxed_str();
-        let (resource_updates, _) = tokio::sync::broadcast::channel(256);
         let store: Arc<dyn StateStore> = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
         let sessions = Arc::new(SessionRegistry::new(self.config.session_limits));
-        // A session that ends takes its state with it.
-        let (hook_store, ns) = (store.clone(), self.config.state_namespace.clone());
-        sessions.on_end(move |s, _why| {
-            let prefix = format!("{ns}session:{}:", s.id());
-            let store = hook_store.clone();
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move {
-                    if let Err(e) = store.delete_prefix(&prefix).await {
-                        tracing::warn!("could not clear the state of an ended session: {e}");
-                    }
-                });
-            }
-        });
+        let keys = crate::engine::Keys::new(&self.config.state_namespace);
+        // A session that ends takes its state with it (first, before the user's hooks).
+        let clear_state = crate::engine::on_session_end(keys.clone(), store.clone());
+        sessions.on_end(move |s, _why| clear_state(s));
         let SessionHooks { created, ended, expired } = self.session_hooks;
         for h in created {
             sessions.on_created(move |s| h(&SessionInfo::of(s, None)));
@@ -533,12 +526,13 @@ impl ServerBuilder {
                 instructions: self.instructions,
                 registry: Registry::new(self.components),
                 sessions,
+                keys,
                 store,
                 middleware: self.middleware.into(),
                 visibility_used: std::sync::atomic::AtomicBool::new(false),
                 config: self.config,
                 sealer,
-                resource_updates,
+                notifier: crate::engine::Notifier::new(),
                 pending_asks: std::sync::atomic::AtomicUsize::new(0),
             }),
         })
@@ -546,61 +540,4 @@ impl ServerBuilder {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Mutex;
-
-    use super::*;
-    use crate::session::{ClientInit, Session};
-
-    #[test]
-    fn session_hooks_see_each_end_once_and_shedding_as_expiry() {
-        let log: Arc<Mutex<Vec<String>>> = Arc::default();
-        let hook = |tag: &'static str| {
-            let log = log.clone();
-            move |s: &SessionInfo<'_>| {
-                let who = s.client_info.map_or("-", |c| c.name.as_str());
-                log.lock().unwrap().push(format!("{tag} {} {who} {:?} {:?}", s.id, s.principal, s.end_reason));
-            }
-        };
-        let server = Server::builder("t", "1")
-            .session_limits(SessionLimits {
-                idle_timeout: Some(Duration::from_millis(5)),
-                max_sessions: 2,
-                ..Default::default()
-            })
-            .on_session_created(hook("created"))
-            .on_session_ended(hook("ended"))
-            .on_session_expired(hook("expired"))
-            .build();
-        let session = |name: &str| {
-            let s = Session::new(Some("h".into()));
-            s.set_init(ClientInit {
-                version: crate::protocol::V_2025_11_25,
-                capabilities: Arc::default(),
-                info: Some(Implementation::new(name, "1")),
-            });
-            s
-        };
-        let reg = server.sessions();
-        let (a, b, c) = (session("a"), session("b"), session("c"));
-        reg.insert(a.clone());
-        std::thread::sleep(Duration::from_millis(2));
-        reg.insert(b.clone());
-        assert!(reg.remove(b.id()));
-        reg.insert(c.clone());
-        reg.insert(session("d")); // full: sheds a, the oldest
-        std::thread::sleep(Duration::from_millis(20));
-        assert_eq!(reg.reap(), 2);
-        let log = log.lock().unwrap().clone();
-        let lines = |tag: &str| log.iter().filter(|l| l.starts_with(tag)).count();
-        assert_eq!((lines("created"), lines("ended"), lines("expired")), (4, 1, 3), "{log:?}");
-        assert!(log.contains(&format!("created {} a Some(\"h\") None", a.id())), "{log:?}");
-        assert!(log.contains(&format!("ended {} b Some(\"h\") Some(Closed)", b.id())), "{log:?}");
-        assert!(log.contains(&format!("expired {} a Some(\"h\") Some(Shed)", a.id())), "{log:?}");
-        assert!(log.contains(&format!("expired {} c Some(\"h\") Some(Expired)", c.id())), "{log:?}");
-        let text = server.metrics_text();
-        for line in ["ferromcp_sessions_open 0", "ferromcp_sessions_ended_total 1", "ferromcp_sessions_shed_total 1"] {
-            assert!(text.contains(&format!("{line}\n")), "{text}");
-        }
-    }
-}
+mod tests;

@@ -59,13 +59,7 @@ async fn drive(
     first_tx: oneshot::Sender<First>,
 ) {
     if !sse_ok {
-        let reply = loop {
-            tokio::select! {
-                biased;
-                r = &mut fut => break r,
-                f = frames.recv() => if f.is_none() { break (&mut fut).await },
-            }
-        };
+        let reply = crate::stream::json_only(&mut fut, &mut frames).await;
         let _ = first_tx.send(First::Json(reply));
         return;
     }

@@ -19,12 +19,14 @@
 //! - `conn`: one connection: hyper HTTP/1.1, header-read / body-read / keep-alive
 //!   timeouts, the peer address (`ConnectInfo`) on every request.
 //! - `guard`: Host/Origin checks (DNS-rebinding protection).
+//! - `extract`: the shared preamble as axum extractors (Host/Origin guard,
+//!   `Content-Type`, bearer authentication) whose rejections are JSON-RPC errors with
+//!   the right HTTP status.
 //! - [`auth`]: bearer authentication and session-to-principal binding.
-//! - `post`: POST — era resolution, sessions, dispatch, JSON or SSE answers.
+//! - `post`: POST — the engine's exchange (era, session), dispatch, JSON or SSE answers.
 //! - `stream`: the lazy JSON→SSE upgrade and SSE framing (modern era).
 //! - `legacy_stream`: legacy answers: run to completion, resumable SSE.
 //! - `resume`: event ids, live streams, `Last-Event-ID` replay.
-//! - `restore`: sessions restored from a persistent event store (after a restart).
 //! - `session_routes`: GET (standalone stream) and DELETE (end session).
 //! - `headers`: header helpers and the era module's header view.
 //! - `limits`: the open-stream bound and the 503/429 refusals with `Retry-After`.
@@ -36,6 +38,7 @@
 pub mod auth;
 pub mod config;
 mod conn;
+mod extract;
 mod guard;
 mod headers;
 mod legacy_stream;
@@ -43,7 +46,6 @@ mod limits;
 mod listener;
 pub mod metrics;
 mod post;
-mod restore;
 mod resume;
 mod session_routes;
 mod sse_transport;
@@ -74,9 +76,24 @@ pub(crate) struct AppState {
     pub(crate) hub: Arc<resume::StreamHub>,
     /// Open SSE streams, against `cfg.max_open_streams`.
     pub(crate) streams: Arc<limits::OpenStreams>,
+    /// The idle-session reaper, running while the router lives (see [`router`]).
+    reaper: std::sync::OnceLock<ferromcp_core::session::ReaperGuard>,
 }
 
 impl AppState {
+    /// The event store session records persist in, if configured.
+    pub(crate) fn events(&self) -> Option<&Arc<dyn ferromcp_core::events::EventStore>> {
+        self.cfg.event_store.as_ref().map(|h| &h.0)
+    }
+
+    /// Starts the idle-session reaper unless it runs already (it needs a runtime: a
+    /// router built outside one starts it on its first request).
+    pub(crate) fn ensure_reaper(&self) {
+        if self.reaper.get().is_none() && tokio::runtime::Handle::try_current().is_ok() {
+            let _ = self.reaper.get_or_init(|| self.server.sessions().start_reaper());
+        }
+    }
+
     /// What makes `session`'s streams resumable, if an event store is configured.
     pub(crate) fn resumable(&self, session: &ferromcp_core::session::Session) -> Option<legacy_stream::Resumable> {
         let store = self.cfg.event_store.as_ref()?;
@@ -89,7 +106,14 @@ impl AppState {
     }
 }
 
-/// Builds the MCP router: POST, GET and DELETE on `cfg.path`.
+/// Builds the MCP router: POST, GET and DELETE on `cfg.path` (plus the HTTP+SSE and
+/// metrics routes when configured). Nest it in your own axum app as you like.
+///
+/// The router runs the idle-session reaper, as [`serve`] does: sessions idle longer
+/// than [`SessionLimits::idle_timeout`](ferromcp_core::session::SessionLimits::idle_timeout)
+/// expire (their `on_session_expired` hooks run and their state is deleted). The reaper
+/// starts with the router (or, for a router built outside a tokio runtime, with its
+/// first request) and stops when the router and all its clones are dropped.
 pub fn router(server: Server, cfg: HttpConfig) -> Router {
     let path = cfg.path.clone();
     if let Some(store) = &cfg.event_store {
@@ -107,7 +131,8 @@ pub fn router(server: Server, cfg: HttpConfig) -> Router {
         });
     }
     let streams = limits::OpenStreams::new(cfg.max_open_streams);
-    let state = Arc::new(AppState { server, cfg, hub: Arc::default(), streams });
+    let state = Arc::new(AppState { server, cfg, hub: Arc::default(), streams, reaper: Default::default() });
+    state.ensure_reaper();
     let app = Router::new()
         .route(&path, post_route(post::handle).get(session_routes::get).delete(session_routes::delete))
         .with_state(state.clone());
@@ -118,8 +143,8 @@ pub fn router(server: Server, cfg: HttpConfig) -> Router {
     if state.cfg.legacy_sse { app.merge(sse_transport::routes(state)) } else { app }
 }
 
-/// Binds `addr`, sets TCP_NODELAY on every connection, starts the idle-session reaper
-/// and serves until the process ends.
+/// Binds `addr`, sets TCP_NODELAY on every connection and serves [`router`] (idle-session
+/// reaper included) until the process ends.
 ///
 /// Connections are HTTP/1.1, at most [`HttpConfig::max_connections`] at once, closed by
 /// the header-read, body-read and keep-alive timeouts of [`HttpConfig`]; every request
@@ -140,7 +165,6 @@ pub async fn serve(server: Server, addr: SocketAddr, mut cfg: HttpConfig) -> std
 /// Serves on an already bound listener (useful to bind port 0 in tests), as [`serve`]
 /// does. Accept errors are logged and backed off, never returned.
 pub async fn serve_listener(server: Server, listener: tokio::net::TcpListener, cfg: HttpConfig) -> std::io::Result<()> {
-    let _reaper = server.sessions().start_reaper();
     let max = listener::effective_max_connections(cfg.max_connections);
     let timeouts = conn::Timeouts {
         header: cfg.header_read_timeout,

@@ -8,17 +8,18 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
-use ferromcp_core::era::{self, Era};
+use ferromcp_core::engine::ExchangeRequest;
+use ferromcp_core::era::Era;
 use ferromcp_core::error::code;
 use ferromcp_core::jsonrpc::{self, Message, Request};
 use ferromcp_core::outbound::Outbound;
-use ferromcp_core::session::Session;
 use ferromcp_core::{ProtocolError, Reply, RequestEnv, TransportKind};
 use http_body_util::BodyExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
-use crate::headers::{Headers, PROTOCOL_VERSION, SESSION_ID, accepts_each, str_header};
+use crate::extract::{Caller, HostOrigin, JsonContentType};
+use crate::headers::{Headers, SESSION_ID, accepts_each, str_header};
 use crate::stream::{ReplyFuture, empty_response, json_response, respond};
 
 pub(crate) fn error_response(e: &ProtocolError, id: Option<&jsonrpc::RequestId>) -> Response {
@@ -27,6 +28,7 @@ pub(crate) fn error_response(e: &ProtocolError, id: Option<&jsonrpc::RequestId>)
 }
 
 fn session_not_found() -> ProtocolError {
+    // The same answer as the engine's for an unknown session (see `Server::exchange`).
     ProtocolError::new(code::SESSION_NOT_FOUND, "Session not found; send initialize to start a new session")
         .with_status(404)
 }
@@ -49,22 +51,16 @@ pub(crate) async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Re
     }
 }
 
-pub(crate) async fn handle(State(st): State<Arc<AppState>>, req: axum::extract::Request) -> Response {
+pub(crate) async fn handle(
+    State(st): State<Arc<AppState>>,
+    _: HostOrigin,
+    _: JsonContentType,
+    Caller(principal): Caller,
+    req: axum::extract::Request,
+) -> Response {
+    st.ensure_reaper();
     let (parts, body) = req.into_parts();
     let headers = &parts.headers;
-    if let Err(why) = crate::guard::check(&st.cfg.dns_rebinding, headers) {
-        return error_response(&ProtocolError::invalid_request(why).with_status(403), None);
-    }
-    if let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
-        && !ct.trim_start().to_ascii_lowercase().starts_with("application/json")
-    {
-        let e = ProtocolError::invalid_request("Content-Type must be application/json").with_status(415);
-        return error_response(&e, None);
-    }
-    let principal = match crate::auth::authenticate(st.cfg.auth.as_ref(), headers).await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
     let [json_ok, sse_ok] = accepts_each(headers, ["application/json", "text/event-stream"]);
     if !json_ok && !sse_ok {
         let e = ProtocolError::invalid_request("Accept must include application/json and text/event-stream")
@@ -91,7 +87,7 @@ pub(crate) async fn handle(State(st): State<Arc<AppState>>, req: axum::extract::
         Message::Request(req) => request(&st, req, headers, session_header, sse_ok, principal, peer).await,
         Message::Notification(n) => {
             let session = match session_header {
-                Some(id) => match crate::restore::find(&st, id, principal.as_deref()).await {
+                Some(id) => match st.server.find_session(id, principal.as_deref(), st.events()).await {
                     Some(s) => Some(s),
                     None => return error_response(&session_not_found(), None),
                 },
@@ -107,19 +103,13 @@ pub(crate) async fn handle(State(st): State<Arc<AppState>>, req: axum::extract::
                 );
                 return error_response(&e, None);
             };
-            let Some(session) = crate::restore::find(&st, id, principal.as_deref()).await else {
+            let Some(session) = st.server.find_session(id, principal.as_deref(), st.events()).await else {
                 return error_response(&session_not_found(), None);
             };
             ferromcp_core::dispatch::handle_response(&st.server, r, Some(&session));
             empty_response(StatusCode::ACCEPTED)
         }
     }
-}
-
-fn is_modern_marker(req: &Request, headers: &HeaderMap, in_session: bool) -> bool {
-    let header_modern =
-        || str_header(headers, &PROTOCOL_VERSION).is_some_and(|v| !era::legacy::is_legacy_version(v.trim()));
-    if in_session { req.meta.protocol_version.is_some() } else { req.meta.present || header_modern() }
 }
 
 async fn request(
@@ -132,59 +122,24 @@ async fn request(
     peer: Option<std::net::IpAddr>,
 ) -> Response {
     let mut extra = HeaderMap::new();
-    let (era, session) = if is_modern_marker(&req, headers, session_header.is_some()) {
-        let checked = era::modern::validate(&req, Some(&Headers(headers))).and_then(|v| {
-            if req.method == "tools/call" {
-                let snapshot = st.server.registry().snapshot();
-                if let Some(tool) = req.name.as_deref().and_then(|n| snapshot.tools.get(n)) {
-                    era::modern::validate_tool_param_headers(&req, tool.header_params(), &Headers(headers))?;
-                }
-            }
-            Ok(v)
-        });
-        match checked {
-            Ok(v) => (Era::Modern(v), None),
-            Err(e) => return error_response(&e, Some(&req.id)),
-        }
-    } else if let Some(id) = session_header {
-        let Some(s) = crate::restore::find(st, id, principal.as_deref()).await else {
-            return error_response(&session_not_found(), Some(&req.id));
-        };
-        let version = match str_header(headers, &PROTOCOL_VERSION) {
-            Some(h) => match era::legacy::version_from_header(Some(h)) {
-                Ok(v) => v,
-                Err(e) => return error_response(&e, Some(&req.id)),
-            },
-            None => s.init().map(|i| i.version).unwrap_or(ferromcp_core::protocol::V_2025_11_25),
-        };
-        (Era::Legacy(version), Some(s))
-    } else if req.method == "initialize" {
-        if st.cfg.stateful {
-            let s = Session::for_client(principal.as_ref().map(|p| Arc::from(p.hashed())), peer);
-            // A client at its session cap with no idle session to shed is refused before
-            // `initialize` runs (and again, for good, when the session is registered).
-            if let Err(e) = st.server.sessions().admits(&s) {
-                return error_response(&e.into(), Some(&req.id));
-            }
-            if let Ok(v) = HeaderValue::from_str(s.id()) {
-                extra.insert(SESSION_ID, v);
-            }
-            (Era::Legacy(ferromcp_core::protocol::V_2025_11_25), Some(s))
-        } else {
-            (Era::Legacy(ferromcp_core::protocol::V_2025_11_25), None)
-        }
-    } else if st.cfg.stateful {
-        let e = ProtocolError::invalid_request(
-            "Bad Request: Mcp-Session-Id header is required (send initialize first, or use 2026-07-28 _meta)",
-        );
-        return error_response(&e, Some(&req.id));
-    } else {
-        match era::legacy::version_from_header(str_header(headers, &PROTOCOL_VERSION)) {
-            Ok(v) => (Era::Legacy(v), None),
-            Err(e) => return error_response(&e, Some(&req.id)),
-        }
+    let lookup = Headers(headers);
+    let x = ExchangeRequest::new(&lookup)
+        .session_id(session_header)
+        .principal(principal.as_ref())
+        .addr(peer)
+        .stateful(st.cfg.stateful)
+        .events(st.events());
+    let exchange = match st.server.exchange(&req, &x).await {
+        Ok(x) => x,
+        Err(e) => return error_response(&e, Some(&req.id)),
     };
-    let is_initialize = req.method == "initialize" && session.is_some() && matches!(era, Era::Legacy(_));
+    if let Some(s) = exchange.session.as_ref().filter(|_| exchange.new_session)
+        && let Ok(v) = HeaderValue::from_str(s.id())
+    {
+        extra.insert(SESSION_ID, v);
+    }
+    let (era, session) = (exchange.era, exchange.session.clone());
+    let is_initialize = exchange.registers;
     let (outbound, frames) = if sse_ok { Outbound::channel() } else { (Outbound::none(), Outbound::channel().1) };
     let cancel = CancellationToken::new();
     let env = RequestEnv {
@@ -200,13 +155,12 @@ async fn request(
     if is_initialize {
         // Register the session only once initialize succeeded.
         let reply = fut.await;
-        if let (Some(s), false) = (session, reply.is_error) {
-            if let Err(e) = st.server.sessions().try_insert(s.clone()) {
-                return error_response(&e.into(), init_id.as_ref());
+        match exchange.initialized(&st.server, &reply, st.events()).await {
+            Ok(true) => {}
+            Ok(false) => {
+                extra.remove(SESSION_ID);
             }
-            crate::restore::save(st, &s).await;
-        } else {
-            extra.remove(SESSION_ID);
+            Err(e) => return error_response(&e, init_id.as_ref()),
         }
         return match reply.body {
             Some(b) => json_response(reply.status, b, extra),

@@ -13,13 +13,12 @@ use bytes::Bytes;
 use ferromcp_core::ProtocolError;
 use ferromcp_core::error::code;
 use ferromcp_core::events::EventId;
-use ferromcp_core::jsonrpc;
 use ferromcp_core::outbound::Outbound;
 use ferromcp_core::session::Session;
-use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
 use crate::AppState;
+use crate::extract::{Caller, HostOrigin};
 use crate::headers::{SESSION_ID, accepts, str_header};
 use crate::legacy_stream::Resumable;
 use crate::limits::counted_body;
@@ -44,31 +43,29 @@ fn not_found() -> Response {
     error_response(&ProtocolError::new(code::SESSION_NOT_FOUND, "Session not found").with_status(404), None)
 }
 
-pub(crate) async fn delete(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Err(why) = crate::guard::check(&st.cfg.dns_rebinding, &headers) {
-        return error_response(&ProtocolError::invalid_request(why).with_status(403), None);
-    }
-    let principal = match crate::auth::authenticate(st.cfg.auth.as_ref(), &headers).await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
+pub(crate) async fn delete(
+    State(st): State<Arc<AppState>>,
+    _: HostOrigin,
+    Caller(principal): Caller,
+    headers: HeaderMap,
+) -> Response {
+    st.ensure_reaper();
     let Some(id) = str_header(&headers, &SESSION_ID) else { return method_not_allowed() };
-    if crate::restore::find(&st, id, principal.as_deref()).await.is_none() {
+    let Some(session) = st.server.find_session(id, principal.as_deref(), st.events()).await else {
         return not_found();
-    }
-    if crate::restore::remove(&st, id).await { empty_response(StatusCode::OK) } else { not_found() }
+    };
+    if st.server.end_session(&session, st.events()).await { empty_response(StatusCode::OK) } else { not_found() }
 }
 
-pub(crate) async fn get(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Err(why) = crate::guard::check(&st.cfg.dns_rebinding, &headers) {
-        return error_response(&ProtocolError::invalid_request(why).with_status(403), None);
-    }
-    let principal = match crate::auth::authenticate(st.cfg.auth.as_ref(), &headers).await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
+pub(crate) async fn get(
+    State(st): State<Arc<AppState>>,
+    _: HostOrigin,
+    Caller(principal): Caller,
+    headers: HeaderMap,
+) -> Response {
+    st.ensure_reaper();
     let Some(id) = str_header(&headers, &SESSION_ID) else { return method_not_allowed() };
-    let Some(session) = crate::restore::find(&st, id, principal.as_deref()).await else { return not_found() };
+    let Some(session) = st.server.find_session(id, principal.as_deref(), st.events()).await else { return not_found() };
     if !accepts(&headers, "text/event-stream") {
         return error_response(
             &ProtocolError::invalid_request("Accept must include text/event-stream").with_status(406),
@@ -122,8 +119,7 @@ async fn standalone(st: Arc<AppState>, session: Arc<Session>, resumable: Option<
     if !session.try_set_stream(out) {
         return;
     }
-    let mut changes = st.server.registry().subscribe();
-    let mut updates = st.server.resource_updates();
+    let mut notifications = st.server.session_notifications(&session);
     let weak = Arc::downgrade(&session);
     drop(session);
     let live = resumable.as_ref().map(|r| r.hub.open(r.session.clone(), conn.clone(), true));
@@ -145,27 +141,9 @@ async fn standalone(st: Arc<AppState>, session: Arc<Session>, resumable: Option<
                 Some(f) => Some(f.to_vec()),
                 None => break,
             },
-            c = changes.recv() => match c {
-                Ok(what) => {
-                    let mut buf = Vec::new();
-                    let _ = jsonrpc::write_notification(&mut buf, what.method(), &serde_json::json!({}));
-                    Some(buf)
-                }
-                Err(RecvError::Lagged(_)) => None,
-                Err(RecvError::Closed) => break,
-            },
-            u = updates.recv() => match u {
-                Ok(uri) => {
-                    let Some(s) = weak.upgrade() else { break };
-                    s.is_subscribed(&uri).then(|| {
-                        let mut buf = Vec::new();
-                        let p = serde_json::json!({ "uri": &*uri });
-                        let _ = jsonrpc::write_notification(&mut buf, "notifications/resources/updated", &p);
-                        buf
-                    })
-                }
-                Err(RecvError::Lagged(_)) => None,
-                Err(RecvError::Closed) => break,
+            n = notifications.next() => match n {
+                Some(n) => Some(n),
+                None => break,
             },
         };
         if let Some(m) = message

@@ -40,31 +40,26 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use bytes::Bytes;
-use ferromcp_core::era::{self, Era};
+use ferromcp_core::engine::{Connection, ConnectionOptions, EraRule, Incoming};
 use ferromcp_core::error::code;
-use ferromcp_core::jsonrpc::{self, Message, Request};
+use ferromcp_core::jsonrpc::{self, Message};
 use ferromcp_core::outbound::{Frames, Outbound};
-use ferromcp_core::protocol::{LEGACY_VERSIONS, V_2025_11_25};
-use ferromcp_core::session::Session;
 use ferromcp_core::state::Principal;
-use ferromcp_core::{ProtocolError, Reply, RequestEnv, TransportKind};
-use tokio::sync::broadcast::error::RecvError;
+use ferromcp_core::{ProtocolError, Reply, TransportKind};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
-use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
+use crate::extract::{Caller, HostOrigin, JsonContentType};
 use crate::headers::accepts;
 use crate::limits::{counted_body, overloaded};
 use crate::post::{error_response, read_body};
 use crate::resume::CONN_BUFFER;
 use crate::stream::{sse_event, sse_response};
 
-/// One open SSE connection: its session and the stream everything for it goes to.
+/// One open SSE connection: the engine's connection (session, outbound stream) and its
+/// places for requests in flight.
 struct Conn {
-    session: Arc<Session>,
-    out: Outbound,
-    /// Cancelled when the connection ends; parent of every request's token.
-    cancel: CancellationToken,
+    engine: Connection,
     /// Places for requests in flight (`sse_max_in_flight`).
     in_flight: Arc<Semaphore>,
 }
@@ -73,6 +68,12 @@ struct Conn {
 struct SseState {
     app: Arc<AppState>,
     conns: Mutex<HashMap<Arc<str>, Arc<Conn>>>,
+}
+
+impl crate::extract::HasApp for Arc<SseState> {
+    fn app(&self) -> &AppState {
+        &self.app
+    }
 }
 
 impl SseState {
@@ -85,7 +86,7 @@ impl SseState {
         let conn = self.conns().get(id).cloned()?;
         // `get` also marks the session active for the idle reaper.
         let s = self.app.server.sessions().get(id)?;
-        (Arc::ptr_eq(&s, &conn.session) && crate::auth::may_use(&s, principal)).then_some(conn)
+        (Arc::ptr_eq(&s, conn.engine.session()) && crate::auth::may_use(&s, principal)).then_some(conn)
     }
 }
 
@@ -97,7 +98,7 @@ pub(crate) fn routes(app: Arc<AppState>) -> Router {
     let weak = Arc::downgrade(&st);
     st.app.server.sessions().on_end(move |s, _why| {
         if let Some(conn) = weak.upgrade().and_then(|st| st.conns().remove(s.id())) {
-            conn.cancel.cancel();
+            conn.engine.cancel_token().cancel();
         }
     });
     Router::new().route(&sse_path, get(open)).route(&messages_path, post(message)).with_state(st)
@@ -107,31 +108,31 @@ fn refuse(status: u16, msg: impl Into<String>) -> Response {
     error_response(&ProtocolError::invalid_request(msg).with_status(status), None)
 }
 
-async fn open(State(st): State<Arc<SseState>>, req: axum::extract::Request) -> Response {
+async fn open(
+    State(st): State<Arc<SseState>>,
+    _: HostOrigin,
+    Caller(principal): Caller,
+    req: axum::extract::Request,
+) -> Response {
     let (parts, _body) = req.into_parts();
     let headers = &parts.headers;
-    if let Err(why) = crate::guard::check(&st.app.cfg.dns_rebinding, headers) {
-        return refuse(403, why);
-    }
-    let principal = match crate::auth::authenticate(st.app.cfg.auth.as_ref(), headers).await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
     if !accepts(headers, "text/event-stream") {
         return refuse(406, "Accept must include text/event-stream");
     }
     let Some(slot) = st.app.streams.try_open() else { return st.app.streams.refusal() };
     let peer = crate::client_ip(&parts.extensions);
-    let session = Session::for_client(principal.as_ref().map(|p| Arc::from(p.hashed())), peer);
-    let (out, frames) = Outbound::channel();
-    session.set_stream(Some(out.clone()));
+    let opts = ConnectionOptions::new(TransportKind::Sse, EraRule::LegacyOnly).principal(principal).addr(peer);
+    let (engine, frames) = match st.app.server.connection(opts) {
+        Ok(c) => c,
+        Err(e) => return error_response(&e.into(), None),
+    };
+    let session = engine.session().clone();
     let in_flight = Arc::new(Semaphore::new(st.app.cfg.sse_max_in_flight.max(1)));
-    let conn = Arc::new(Conn { session: session.clone(), out, cancel: CancellationToken::new(), in_flight });
+    let conn = Arc::new(Conn { engine, in_flight });
     st.conns().insert(session.id_arc(), conn.clone());
-    if let Err(e) = st.app.server.sessions().try_insert(session.clone()) {
-        st.conns().remove(session.id());
-        session.close();
-        return error_response(&e.into(), None);
+    if session.is_closed() {
+        // Ended by a created hook before it was in the map: the stream ends at once.
+        conn.engine.cancel_token().cancel();
     }
     // Behind `Router::nest`, the message URL carries the nesting prefix too.
     let prefix = parts.extensions.get::<NestedPath>().map_or("", |p| p.as_str().trim_end_matches('/'));
@@ -145,17 +146,17 @@ async fn open(State(st): State<Arc<SseState>>, req: axum::extract::Request) -> R
 
 /// Serves one connection's stream until the client goes away or the session ends.
 async fn run(st: Arc<SseState>, conn: Arc<Conn>, mut frames: Frames, tx: mpsc::Sender<Bytes>) {
-    let server = &st.app.server;
-    let mut changes = server.registry().subscribe();
-    let mut updates = server.resource_updates();
+    let mut notifications = conn.engine.notifications();
+    let session = conn.engine.session().clone();
+    let cancel = conn.engine.cancel_token().clone();
     let mut tick = tokio::time::interval(st.app.cfg.keep_alive);
     tick.tick().await;
     loop {
         let event = tokio::select! {
             _ = tx.closed() => break,
-            _ = conn.cancel.cancelled() => break,
+            _ = cancel.cancelled() => break,
             _ = tick.tick() => {
-                if conn.session.is_closed() {
+                if session.is_closed() {
                     break;
                 }
                 Some(Bytes::from_static(b": keep-alive\n\n"))
@@ -167,18 +168,10 @@ async fn run(st: Arc<SseState>, conn: Arc<Conn>, mut frames: Frames, tx: mpsc::S
                 Some(f) => Some(sse_event(&f)),
                 None => break,
             },
-            // Unsolicited notifications go only to connections past `initialize`.
-            c = changes.recv() => match c {
-                Ok(what) if conn.session.init().is_some() => notification(what.method(), serde_json::json!({})),
-                Ok(_) | Err(RecvError::Lagged(_)) => None,
-                Err(RecvError::Closed) => break,
-            },
-            u = updates.recv() => match u {
-                Ok(uri) if conn.session.is_subscribed(&uri) => {
-                    notification("notifications/resources/updated", serde_json::json!({ "uri": &*uri }))
-                }
-                Ok(_) | Err(RecvError::Lagged(_)) => None,
-                Err(RecvError::Closed) => break,
+            // List changes and resource updates (once past `initialize`).
+            n = notifications.next() => match n {
+                Some(n) => Some(sse_event(&n)),
+                None => break,
             },
         };
         // A stream nobody reads blocks here: the session's requests then wait for their
@@ -186,26 +179,13 @@ async fn run(st: Arc<SseState>, conn: Arc<Conn>, mut frames: Frames, tx: mpsc::S
         if let Some(e) = event {
             tokio::select! {
                 sent = tx.send(e) => if sent.is_err() { break },
-                _ = conn.cancel.cancelled() => break,
+                _ = cancel.cancelled() => break,
             }
         }
     }
     // The connection was this client's session: it ends, and its state goes with it.
-    let id = conn.session.id_arc();
-    st.conns().remove(&id);
-    conn.cancel.cancel();
-    server.sessions().remove(&id);
-    conn.session.close();
-    let prefix = format!("{}connection:{id}:", server.config().state_namespace);
-    if let Err(e) = server.state_store().delete_prefix(&prefix).await {
-        tracing::warn!("could not clear the state of a closed SSE connection: {e}");
-    }
-}
-
-fn notification(method: &str, params: serde_json::Value) -> Option<Bytes> {
-    let mut buf = Vec::new();
-    jsonrpc::write_notification(&mut buf, method, &params).ok()?;
-    Some(sse_event(&buf))
+    st.conns().remove(session.id());
+    conn.engine.end().await;
 }
 
 /// The `session_id` query parameter.
@@ -213,22 +193,16 @@ fn session_param(query: Option<&str>) -> Option<&str> {
     query?.split('&').find_map(|kv| kv.strip_prefix("session_id=")).filter(|v| !v.is_empty())
 }
 
-async fn message(State(st): State<Arc<SseState>>, req: axum::extract::Request) -> Response {
+async fn message(
+    State(st): State<Arc<SseState>>,
+    _: HostOrigin,
+    _: JsonContentType,
+    Caller(principal): Caller,
+    req: axum::extract::Request,
+) -> Response {
     let (parts, body) = req.into_parts();
     let headers = &parts.headers;
     let cfg = &st.app.cfg;
-    if let Err(why) = crate::guard::check(&cfg.dns_rebinding, headers) {
-        return refuse(403, why);
-    }
-    if let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
-        && !ct.trim_start().to_ascii_lowercase().starts_with("application/json")
-    {
-        return refuse(415, "Content-Type must be application/json");
-    }
-    let principal = match crate::auth::authenticate(cfg.auth.as_ref(), headers).await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
     let Some(id) = session_param(parts.uri.query()) else {
         return refuse(400, "Bad Request: the session_id query parameter is required (open the SSE stream first)");
     };
@@ -241,50 +215,37 @@ async fn message(State(st): State<Arc<SseState>>, req: axum::extract::Request) -
         Ok(b) => b,
         Err(e) => return error_response(&e, None),
     };
-    let server = &st.app.server;
-    match jsonrpc::decode_with_limit(&bytes, server.config().max_echoed_value_bytes) {
+    let msg = match jsonrpc::decode_with_limit(&bytes, st.app.server.config().max_echoed_value_bytes) {
+        Ok(m) => m,
         Err(e) => {
             let mut err = e.error;
             err.http_status = 400;
             return error_response(&err, e.id.as_ref());
         }
-        Ok(Message::Notification(n)) => ferromcp_core::dispatch::handle_notification(server, n, Some(&conn.session)),
-        Ok(Message::Response(r)) => {
-            ferromcp_core::dispatch::handle_response(server, r, Some(&conn.session));
+    };
+    // A request first takes one of the session's places (or is refused, undispatched).
+    let place = match &msg {
+        Message::Request(_) => match in_flight_place(&conn, cfg).await {
+            Ok(p) => Some(p),
+            Err(refused) => return refused,
+        },
+        _ => None,
+    };
+    let out = conn.engine.outbound().clone();
+    match conn.engine.receive_from(msg, principal) {
+        Incoming::Handled => {}
+        Incoming::Refused(reply) => {
+            tokio::spawn(async move { send(&out, reply, place).await });
         }
-        Ok(Message::Request(req)) => {
-            let place = match in_flight_place(&conn, cfg).await {
-                Ok(p) => p,
-                Err(refused) => return refused,
-            };
-            let out = conn.out.clone();
-            let fut = match resolve_era(&req, &conn.session) {
-                Err(e) => {
-                    let reply = Reply::error(Some(&req.id), &e);
-                    tokio::spawn(async move { send(&out, reply, place).await });
-                    return accepted();
-                }
-                Ok(era) => ferromcp_core::dispatch::handle_request(
-                    server,
-                    req,
-                    RequestEnv {
-                        era,
-                        transport: TransportKind::Sse,
-                        session: Some(conn.session.clone()),
-                        outbound: out.clone(),
-                        cancel: conn.cancel.child_token(),
-                        principal,
-                    },
-                ),
-            };
-            tokio::spawn(async move { send(&out, fut.await, place).await });
+        Incoming::Request { reply, .. } => {
+            tokio::spawn(async move { send(&out, reply.await, place).await });
         }
     }
     accepted()
 }
 
 /// Queues a request's answer on the session's stream, then frees its place.
-async fn send(out: &Outbound, reply: Reply, place: OwnedSemaphorePermit) {
+async fn send(out: &Outbound, reply: Reply, place: Option<OwnedSemaphorePermit>) {
     if let Some(body) = reply.body {
         let _ = out.send(body).await;
     }
@@ -300,7 +261,7 @@ async fn in_flight_place(conn: &Conn, cfg: &crate::HttpConfig) -> Result<OwnedSe
         return Ok(place);
     }
     let max = cfg.sse_max_in_flight;
-    Err(if conn.out.has_room() {
+    Err(if conn.engine.outbound().has_room() {
         overloaded(
             429,
             format!(
@@ -324,20 +285,6 @@ fn accepted() -> Response {
     *r.status_mut() = StatusCode::ACCEPTED;
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     r
-}
-
-/// The era of a request on this transport: always legacy (`initialize`, then the
-/// negotiated version); a 2026-07-28 request is refused with the modern error.
-fn resolve_era(req: &Request, session: &Session) -> Result<Era, ProtocolError> {
-    if let Some(v) = req.meta.protocol_version.as_deref().filter(|v| !era::legacy::is_legacy_version(v)) {
-        era::modern::validate(req, None)?;
-        return Err(ProtocolError::new(
-            code::UNSUPPORTED_PROTOCOL_VERSION,
-            format!("The HTTP+SSE transport serves only {}; use Streamable HTTP for {v:?}", LEGACY_VERSIONS.join(", ")),
-        )
-        .with_data(serde_json::json!({ "supported": LEGACY_VERSIONS, "requested": v })));
-    }
-    Ok(Era::Legacy(session.init().map_or(V_2025_11_25, |i| i.version)))
 }
 
 #[cfg(test)]

@@ -85,13 +85,7 @@ pub(crate) async fn respond(
 ) -> Response {
     if !sse_ok {
         // The client takes only JSON: frames are dropped (asks were disabled upstream).
-        let reply = loop {
-            tokio::select! {
-                biased;
-                r = &mut fut => break r,
-                f = frames.recv() => if f.is_none() { break (&mut fut).await },
-            }
-        };
+        let reply = json_only(&mut fut, &mut frames).await;
         return reply_response(reply, extra);
     }
     let first = tokio::select! {
@@ -150,4 +144,16 @@ pub(crate) async fn respond(
         }
     });
     sse_response(channel_body(rx), extra)
+}
+
+/// Runs a request whose client takes only JSON to its reply; the frames it sends
+/// meanwhile are dropped (asks were disabled upstream).
+pub(crate) async fn json_only(fut: &mut ReplyFuture, frames: &mut Frames) -> Reply {
+    loop {
+        tokio::select! {
+            biased;
+            r = &mut *fut => return r,
+            f = frames.recv() => if f.is_none() { return fut.await },
+        }
+    }
 }

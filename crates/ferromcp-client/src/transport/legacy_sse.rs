@@ -16,7 +16,7 @@ use reqwest::{RequestBuilder, StatusCode, Url};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, ReadHalf, WriteHalf};
 use tokio::task::JoinHandle;
 
-use crate::auth::{AuthChallenge, MAX_AUTH_RETRIES};
+use crate::auth::refused;
 use crate::error::{ClientError, Result};
 use crate::options::HttpOptions;
 use crate::transport::http::post::{error_from_response, transport_error};
@@ -66,30 +66,9 @@ pub(crate) async fn connect(url: &str, opts: &HttpOptions, wait: Duration) -> Re
             .map_err(transport_error)?;
         let status = resp.status();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            let challenge = AuthChallenge {
-                status: status.as_u16(),
-                www_authenticate: resp
-                    .headers()
-                    .get(reqwest::header::WWW_AUTHENTICATE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned),
-                url: url.to_string(),
-                attempt,
-            };
-            let retry = match &opts.auth {
-                Some(a) if attempt < opts.max_auth_retries.min(MAX_AUTH_RETRIES) => {
-                    a.on_rejected(&challenge).await?
-                }
-                _ => false,
-            };
-            if retry {
-                attempt += 1;
-                continue;
-            }
-            return Err(ClientError::Unauthorized {
-                status: challenge.status,
-                www_authenticate: challenge.www_authenticate,
-            });
+            refused(opts, &resp, url.as_str(), attempt).await?;
+            attempt += 1;
+            continue;
         }
         if !status.is_success() {
             return Err(error_from_response(resp).await);

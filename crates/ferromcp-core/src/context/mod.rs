@@ -19,6 +19,8 @@
 
 mod ask;
 mod extensions;
+mod state;
+mod visibility;
 
 use std::sync::{Arc, Mutex};
 
@@ -29,6 +31,8 @@ use tokio_util::sync::CancellationToken;
 pub use ask::{Ask, Elicitation, SamplingRequest, sampled_text};
 pub(crate) use ask::{MrtrSlot, MrtrState};
 pub use extensions::Extensions;
+pub use state::State;
+pub(crate) use state::resolve_handle;
 
 use crate::era::{Era, Method};
 use crate::jsonrpc::{self, ProgressToken, RequestId};

@@ -21,13 +21,14 @@
 //!   notices parked asks, `input_required` out.
 //! - `drive`, `tool_json`: the ask-noticing driver and the fast tool-result writer.
 //!
-//! `subscriptions/listen` is served by the crate's `listen` module.
+//! - `listen`: `subscriptions/listen`, fed by the engine's one notifier.
 
 mod asking;
 mod completion;
 mod drive;
 mod lifecycle;
 mod list;
+mod listen;
 mod prompts;
 mod resources;
 mod route;

@@ -173,7 +173,7 @@ async fn dispatch(server: &Server, ctx: &Context, method: Method, req: Request, 
         Method::GetPrompt => Box::pin(prompts::get(server, ctx, req)).await,
         Method::Complete => Box::pin(completion::complete(server, ctx, req)).await,
         Method::Subscribe | Method::Unsubscribe => resources::subscribe(server, ctx, &req, method == Method::Subscribe),
-        Method::Listen => Box::pin(crate::listen::listen(server, ctx, req)).await,
+        Method::Listen => Box::pin(super::listen::listen(server, ctx, req)).await,
     };
     reply_of(r, &id)
 }

@@ -64,7 +64,6 @@ mod handle;
 mod memory;
 pub(crate) mod scope;
 mod visibility;
-mod visibility_api;
 
 use std::time::Duration;
 
@@ -258,19 +257,41 @@ where
     S: StateStore + ?Sized,
     F: FnMut(Option<&Value>) -> Option<Value>,
 {
-    const MAX_RETRIES: u32 = 1000;
-    for attempt in 0..MAX_RETRIES {
+    let mut retry = CasRetry::default();
+    loop {
         let current = store.get(key).await?;
         let new = f(current.as_ref().map(|e| &e.value));
         if store.compare_and_swap(key, current.as_ref().map(|e| &e.version), new.clone(), ttl).await? {
             return Ok(new);
         }
-        if attempt > 8 {
-            tokio::task::yield_now().await;
-        }
+        retry.conflict(key).await?;
     }
-    Err(StoreError::Contention(key.to_owned()))
 }
 
-pub(crate) mod api;
-pub use api::State;
+/// The one compare-and-swap retry policy of every read-modify-write: after a conflict,
+/// [`conflict`](Self::conflict) yields to the scheduler and lets the caller try again,
+/// at most [`MAX_ATTEMPTS`](Self::MAX_ATTEMPTS) times in all; then it fails with
+/// [`StoreError::Contention`].
+#[derive(Debug, Default)]
+pub(crate) struct CasRetry {
+    attempts: u32,
+}
+
+impl CasRetry {
+    /// The most compare-and-swap attempts of one read-modify-write.
+    pub(crate) const MAX_ATTEMPTS: u32 = 1000;
+
+    /// Records a lost compare-and-swap of `key`: `Ok` to try again, or the contention
+    /// error once the attempts are used up.
+    pub(crate) async fn conflict(&mut self, key: &str) -> Result<(), StoreError> {
+        self.attempts += 1;
+        if self.attempts >= Self::MAX_ATTEMPTS {
+            return Err(StoreError::Contention(key.to_owned()));
+        }
+        tokio::task::yield_now().await;
+        Ok(())
+    }
+}
+
+pub use crate::context::State;
+pub(crate) use crate::context::resolve_handle;

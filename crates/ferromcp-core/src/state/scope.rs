@@ -59,6 +59,7 @@ impl SessionScope {
         }
     }
     /// The key prefix of this scope's state (`kind:id:`), or `None` without a scope.
+    /// The full key adds the server's namespace in front (see `engine::keys`).
     pub fn key_prefix(&self) -> Option<String> {
         self.id().map(|id| format!("{}:{id}:", self.kind()))
     }

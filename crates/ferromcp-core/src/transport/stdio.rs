@@ -11,18 +11,14 @@
 //! then they are cancelled), asks waiting for the client fail at once (no answer can
 //! arrive any more), and the session is closed.
 
-use std::sync::Arc;
-
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio_util::sync::CancellationToken;
 
 use crate::context::TransportKind;
-use crate::dispatch::{Reply, RequestEnv};
-use crate::era::{self, Era};
-use crate::jsonrpc::{self, Message, Request};
+use crate::dispatch::Reply;
+use crate::engine::{Connection, ConnectionOptions, EraRule, Incoming, SessionNotifications};
+use crate::jsonrpc;
 use crate::outbound::Outbound;
 use crate::server::Server;
-use crate::session::Session;
 
 /// Limits of a line-delimited connection.
 #[derive(Debug, Clone, Copy)]
@@ -110,12 +106,12 @@ where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let session = Session::new(None);
-    let (out, mut rx) = Outbound::channel();
-    session.set_stream(Some(out.clone()));
-    // One session per connection (per process on stdio): registered so lifecycle hooks
-    // fire and metrics count it. Its open stream keeps the idle reaper away.
-    let session = server.sessions().insert(session);
+    // One session per connection (per process on stdio), created and registered by the
+    // engine. A connection without principal or address is never refused.
+    let (conn, mut rx) = server
+        .connection(ConnectionOptions::new(cfg.kind, EraRule::PerMessage))
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let out = conn.outbound().clone();
     let writer_task = tokio::spawn(async move {
         let mut w = writer;
         while let Some(frame) = rx.recv().await {
@@ -129,8 +125,7 @@ where
         }
         let _ = w.shutdown().await;
     });
-    let notifier = spawn_notifier(&server, &session, out.clone());
-    let conn_cancel = CancellationToken::new();
+    let notifier = spawn_notifier(conn.notifications(), out.clone());
     let mut reader = BufReader::with_capacity(64 * 1024, reader);
     let mut tasks = tokio::task::JoinSet::new();
     loop {
@@ -149,55 +144,34 @@ where
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match jsonrpc::decode_with_limit(&line, server.config().max_echoed_value_bytes) {
-            Err(e) => send_reply(&out, Reply::error(e.id.as_ref(), &e.error)).await,
-            Ok(Message::Notification(n)) => crate::dispatch::handle_notification(&server, n, Some(&session)),
-            Ok(Message::Response(r)) => {
-                crate::dispatch::handle_response(&server, r, Some(&session));
+        let msg = match jsonrpc::decode_with_limit(&line, server.config().max_echoed_value_bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                send_reply(&out, Reply::error(e.id.as_ref(), &e.error)).await;
+                continue;
             }
-            Ok(Message::Request(req)) => {
-                let era = match resolve_era(&req, &session) {
-                    Ok(e) => e,
-                    Err(e) => {
-                        send_reply(&out, Reply::error(Some(&req.id), &e)).await;
-                        continue;
-                    }
-                };
-                let env = RequestEnv {
-                    era,
-                    transport: cfg.kind,
-                    session: Some(session.clone()),
-                    outbound: out.clone(),
-                    cancel: conn_cancel.child_token(),
-                    principal: None,
-                };
-                let initialize = req.method == "initialize";
-                let fut = crate::dispatch::handle_request(&server, req, env);
-                if initialize {
-                    // Answered before the next line is read: a client that pipes its
-                    // requests right behind `initialize` finds the session initialized.
-                    send_reply(&out, fut.await).await;
-                    continue;
-                }
+        };
+        match conn.receive(msg) {
+            Incoming::Handled => {}
+            Incoming::Refused(reply) => send_reply(&out, reply).await,
+            // Answered before the next line is read: a client that pipes its requests
+            // right behind `initialize` finds the session initialized.
+            Incoming::Request { initialize: true, reply } => send_reply(&out, reply.await).await,
+            Incoming::Request { initialize: false, reply } => {
                 let out = out.clone();
-                tasks.spawn(async move { send_reply(&out, fut.await).await });
+                tasks.spawn(async move { send_reply(&out, reply.await).await });
             }
         }
         while tasks.try_join_next().is_some() {}
     }
-    finish_running(&server, &session, &mut tasks).await;
-    conn_cancel.cancel();
+    finish_running(&server, &conn, &mut tasks).await;
+    conn.cancel_token().cancel();
     while tasks.join_next().await.is_some() {}
     // EOF ends the session: hooks run (`on_session_ended`) and its state is cleared.
-    server.sessions().remove(session.id());
-    session.close();
-    // The connection was this client's session: its state goes with it.
-    let prefix = format!("{}connection:{}:", server.config().state_namespace, session.id());
-    if let Err(e) = server.state_store().delete_prefix(&prefix).await {
-        tracing::warn!("could not clear the state of a closed connection: {e}");
-    }
+    conn.end().await;
     notifier.abort();
     drop(out);
+    drop(conn);
     let _ = writer_task.await;
     Ok(())
 }
@@ -205,11 +179,11 @@ where
 /// After EOF: lets the running requests finish (their replies go out) for at most the
 /// grace period. Asks waiting for the client can no longer be answered, so they fail at
 /// once, also those a request starts while it finishes.
-async fn finish_running(server: &Server, session: &Session, tasks: &mut tokio::task::JoinSet<()>) {
+async fn finish_running(server: &Server, conn: &Connection, tasks: &mut tokio::task::JoinSet<()>) {
     let deadline = tokio::time::Instant::now() + server.config().eof_grace;
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(50));
     loop {
-        session.peer().fail_all();
+        conn.input_ended();
         tokio::select! {
             done = tasks.join_next() => if done.is_none() { return },
             _ = tick.tick() => {}
@@ -224,63 +198,18 @@ async fn finish_running(server: &Server, session: &Session, tasks: &mut tokio::t
     }
 }
 
-fn resolve_era(req: &Request, session: &Arc<Session>) -> Result<Era, crate::error::ProtocolError> {
-    if req.meta.protocol_version.is_some() {
-        let v = era::modern::validate(req, None)?;
-        return Ok(Era::Modern(v));
-    }
-    if req.method == "initialize" {
-        return Ok(Era::Legacy(crate::protocol::V_2025_11_25));
-    }
-    if let Some(init) = session.init() {
-        return Ok(Era::Legacy(init.version));
-    }
-    if req.method == "server/discover" || req.meta.present {
-        era::modern::validate(req, None)?;
-    }
-    Err(era::legacy::not_initialized())
-}
-
 async fn send_reply(out: &Outbound, r: Reply) {
     if let Some(body) = r.body {
         let _ = out.send(body).await;
     }
 }
 
-/// Sends list_changed (legacy connections only) and resource updates for subscribed URIs.
-fn spawn_notifier(server: &Server, session: &Arc<Session>, out: Outbound) -> tokio::task::JoinHandle<()> {
-    let mut changes = server.registry().subscribe();
-    let mut updates = server.resource_updates();
-    let weak = Arc::downgrade(session);
+/// Writes the connection's unsolicited notifications.
+fn spawn_notifier(mut feed: SessionNotifications, out: Outbound) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        loop {
-            let frame = tokio::select! {
-                c = changes.recv() => match c {
-                    Ok(what) => Some((what.method(), serde_json::json!({}))),
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => None,
-                    Err(_) => break,
-                },
-                u = updates.recv() => match u {
-                    Ok(uri) => {
-                        let Some(s) = weak.upgrade() else { break };
-                        s.is_subscribed(&uri).then(|| ("notifications/resources/updated", serde_json::json!({ "uri": &*uri })))
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => None,
-                    Err(_) => break,
-                },
-            };
-            let Some(s) = weak.upgrade() else { break };
-            // Only legacy connections get unsolicited notifications; modern clients
-            // use subscriptions/listen.
-            if s.init().is_none() {
-                continue;
-            }
-            if let Some((method, params)) = frame {
-                let mut buf = Vec::new();
-                let _ = jsonrpc::write_notification(&mut buf, method, &params);
-                if out.send(buf).await.is_err() {
-                    break;
-                }
+        while let Some(buf) = feed.next().await {
+            if out.send(buf).await.is_err() {
+                break;
             }
         }
     })

@@ -137,10 +137,10 @@ impl HttpConn {
     pub(crate) fn set_era(&self, era: ClientEra) {
         let mut st = lock(&self.shared.state);
         st.era = era;
-        if era == ClientEra::Modern {
-            st.version = Some(ClientEra::Modern.version().to_owned());
-            st.session = None;
-        }
+        st.session = None;
+        // 2026-07-28 names its version on every request; 2025-11-25 only after
+        // `initialize` negotiated one (a probe's modern header must not leak into it).
+        st.version = (era == ClientEra::Modern).then(|| ClientEra::Modern.version().to_owned());
     }
 
     pub(crate) fn initialized(&self, version: &str, init: Value, log_level: Option<String>) {
@@ -168,30 +168,44 @@ impl HttpConn {
         if shared.closed.is_cancelled() {
             return Err(ClientError::Closed);
         }
-        let id = shared.next_id();
-        let (tx, rx) = oneshot::channel();
-        lock(&shared.pending).insert(id, tx);
-        let _guard = PendingGuard { shared, id };
-        let exchange = shared.exchange(id, method, &params, call, rx);
-        let outcome = tokio::select! {
-            r = tokio::time::timeout(timeout, exchange) => r,
-            _ = shared.closed.cancelled() => return Err(ClientError::Closed),
-        };
-        match outcome {
-            Ok(r) => {
-                if method == "tools/list"
-                    && let Ok(v) = &r
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut reissued = false;
+        loop {
+            let id = shared.next_id();
+            let (tx, rx) = oneshot::channel();
+            lock(&shared.pending).insert(id, tx);
+            let _guard = PendingGuard { shared, id };
+            let exchange = shared.exchange(id, method, &params, call, rx);
+            let outcome = tokio::select! {
+                r = tokio::time::timeout_at(deadline, exchange) => r,
+                _ = shared.closed.cancelled() => return Err(ClientError::Closed),
+            };
+            match outcome {
+                // 2026-07-28 streams cannot be resumed: the request is lost, and the
+                // client sends it again under a new id (once).
+                Ok(Err(ClientError::StreamEnded { reason, .. }))
+                    if shared.era() == ClientEra::Modern
+                        && shared.opts.reissue_broken_requests
+                        && !reissued =>
                 {
-                    headers::learn_tools(v, &mut lock(&shared.tools));
+                    tracing::debug!(method, %reason, "re-sending a request whose stream broke");
+                    reissued = true;
                 }
-                r
-            }
-            Err(_) => {
-                shared.cancel_after_timeout(id);
-                Err(ClientError::Timeout {
-                    method: method.to_owned(),
-                    after: timeout,
-                })
+                Ok(r) => {
+                    if method == "tools/list"
+                        && let Ok(v) = &r
+                    {
+                        headers::learn_tools(v, &mut lock(&shared.tools));
+                    }
+                    return r;
+                }
+                Err(_) => {
+                    shared.cancel_after_timeout(id);
+                    return Err(ClientError::Timeout {
+                        method: method.to_owned(),
+                        after: timeout,
+                    });
+                }
             }
         }
     }

@@ -4,14 +4,14 @@
 use std::sync::Arc;
 
 use ferromcp_core::ProtocolError;
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use super::headers::{self, PROTOCOL_VERSION, SESSION_ID};
 use super::{HttpShared, Outcome, lock};
-use crate::auth::{AuthChallenge, MAX_AUTH_RETRIES};
+use crate::auth::refused;
 use crate::connection::decode_error;
 use crate::error::{ClientError, Result};
 use crate::options::ClientEra;
@@ -24,7 +24,11 @@ const MAX_JSON_BODY: usize = 64 * 1024 * 1024;
 
 /// Maps a reqwest failure to a typed error.
 pub(crate) fn transport_error(e: reqwest::Error) -> ClientError {
-    if e.is_connect() || e.is_request() {
+    if e.is_builder() {
+        ClientError::Usage(format!(
+            "the HTTP request could not be built ({e}); check the URL and the custom headers"
+        ))
+    } else if e.is_connect() || e.is_request() {
         ClientError::Connect(e.to_string())
     } else {
         ClientError::Io(std::io::Error::other(e))
@@ -105,7 +109,6 @@ impl HttpShared {
         let rpc_method = body.and_then(|b| b.get("method")).and_then(Value::as_str);
         let null = Value::Null;
         let params = body.and_then(|b| b.get("params")).unwrap_or(&null);
-        let max_auth = self.opts.max_auth_retries.min(MAX_AUTH_RETRIES);
         let mut auth_attempt = 0;
         let mut reinitialised = false;
         loop {
@@ -126,28 +129,9 @@ impl HttpShared {
             self.remember_session(&resp, rpc_method);
             let status = resp.status();
             if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-                let challenge = AuthChallenge {
-                    status: status.as_u16(),
-                    www_authenticate: resp
-                        .headers()
-                        .get(WWW_AUTHENTICATE)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned),
-                    url: self.url.to_string(),
-                    attempt: auth_attempt,
-                };
-                let retry = match &self.opts.auth {
-                    Some(auth) if auth_attempt < max_auth => auth.on_rejected(&challenge).await?,
-                    _ => false,
-                };
-                if retry {
-                    auth_attempt += 1;
-                    continue;
-                }
-                return Err(ClientError::Unauthorized {
-                    status: challenge.status,
-                    www_authenticate: challenge.www_authenticate,
-                });
+                refused(&self.opts, &resp, self.url.as_str(), auth_attempt).await?;
+                auth_attempt += 1;
+                continue;
             }
             let lost_session = status == StatusCode::NOT_FOUND
                 && sent_session.is_some()
@@ -293,25 +277,9 @@ impl HttpShared {
     pub(super) fn answer_server_request(self: &Arc<Self>, msg: Value, call: Option<Arc<CallSink>>) {
         let me = self.clone();
         tokio::spawn(async move {
-            let id = msg.get("id").cloned().unwrap_or(Value::Null);
-            let method = msg
-                .get("method")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let params = msg.get("params").cloned().unwrap_or_else(|| json!({}));
-            let info = call.map(|c| c.info.clone());
-            let reply = match me.router.handlers.dispatch(method, params, info).await {
-                Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
-                Err(e) => {
-                    let mut error = json!({ "code": e.code, "message": e.message });
-                    if let Some(data) = &e.data {
-                        error["data"] = serde_json::to_value(data).unwrap_or_default();
-                    }
-                    json!({ "jsonrpc": "2.0", "id": id, "error": error })
-                }
-            };
+            let reply = me.router.answer(&msg, call.map(|c| c.info.clone())).await;
             if let Err(e) = me.post_message(&reply).await {
-                tracing::warn!(error = %e, "could not send the answer to the server's {method}");
+                tracing::warn!(error = %e, "could not send an answer to the server");
             }
         });
     }

@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 
 use crate::context::Context;
 use crate::dispatch::Reply;
+use crate::engine::Notice;
 use crate::era::ResultKind;
 use crate::error::ProtocolError;
 use crate::jsonrpc::{self, Request};
@@ -67,8 +68,7 @@ pub(crate) async fn listen(server: &Server, ctx: &Context, req: Request) -> Resu
     if !subs.is_empty() {
         honoured.insert("resourceSubscriptions".into(), subs.iter().cloned().collect());
     }
-    let mut changes = server.registry().subscribe();
-    let mut updates = server.resource_updates();
+    let mut notices = server.notices();
     let meta = json!({ META_SUBSCRIPTION_ID: id });
     let mut buf = Vec::new();
     let ack = json!({ "_meta": meta, "notifications": honoured });
@@ -79,18 +79,19 @@ pub(crate) async fn listen(server: &Server, ctx: &Context, req: Request) -> Resu
     loop {
         let frame = tokio::select! {
             _ = cancel.cancelled() => break,
-            c = changes.recv() => match c {
-                Ok(ListChanged::Tools) if tools => Some((ListChanged::Tools.method(), json!({ "_meta": meta }))),
-                Ok(ListChanged::Prompts) if prompts => Some((ListChanged::Prompts.method(), json!({ "_meta": meta }))),
-                Ok(ListChanged::Resources) if resources => Some((ListChanged::Resources.method(), json!({ "_meta": meta }))),
-                Ok(_) => None,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => None,
-                Err(_) => break,
-            },
-            u = updates.recv() => match u {
-                Ok(uri) if subs.contains(&*uri) => Some(("notifications/resources/updated", json!({ "uri": &*uri, "_meta": meta }))),
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => None,
-                Err(_) => break,
+            n = notices.recv() => match n {
+                None => break,
+                Some(Notice::ListChanged(c)) => {
+                    let wanted = match c {
+                        ListChanged::Tools => tools,
+                        ListChanged::Prompts => prompts,
+                        ListChanged::Resources => resources,
+                    };
+                    wanted.then(|| (c.method(), json!({ "_meta": meta })))
+                }
+                Some(Notice::ResourceUpdated(uri)) => subs
+                    .contains(&*uri)
+                    .then(|| ("notifications/resources/updated", json!({ "uri": &*uri, "_meta": meta }))),
             },
         };
         if let Some((method, params)) = frame {

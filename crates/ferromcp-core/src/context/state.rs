@@ -27,9 +27,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::{HandleRecord, ScopeLimit, SessionHandle, SessionScope, StateStore, StoreError};
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::state::{HandleRecord, ScopeLimit, SessionHandle, SessionScope, StateStore, StoreError};
 
 /// Typed access to the current scope's state. Get one with [`Context::state`].
 #[derive(Debug, Clone)]
@@ -38,8 +38,6 @@ pub struct State<'a> {
     ttl: Option<Duration>,
     scope: Option<SessionScope>,
 }
-
-const MAX_RETRIES: usize = 1000;
 
 impl<'a> State<'a> {
     pub(crate) fn new(ctx: &'a Context) -> Self {
@@ -62,10 +60,7 @@ impl<'a> State<'a> {
 
     fn full_key(&self, key: &str) -> Result<String> {
         let scope = self.scope.as_ref().unwrap_or_else(|| self.ctx.scope());
-        let Some(prefix) = scope.key_prefix() else {
-            return Err(Error::NoScope(no_scope_help(self.ctx)));
-        };
-        Ok(format!("{}{prefix}{key}", self.ctx.server().config().state_namespace))
+        self.ctx.server().keys().scope_key(scope, key).ok_or_else(|| Error::NoScope(no_scope_help(self.ctx)))
     }
 
     /// Reads `key`; `None` if absent or expired.
@@ -139,7 +134,8 @@ impl<'a> State<'a> {
         let prefix = self.full_key("")?;
         let scope = self.scope_limit(&prefix);
         let store = self.store();
-        for _ in 0..MAX_RETRIES {
+        let mut retry = crate::state::CasRetry::default();
+        loop {
             let current = store.get(&k).await?;
             let old: Option<T> = match &current {
                 None => None,
@@ -159,9 +155,8 @@ impl<'a> State<'a> {
             {
                 return Ok(new);
             }
-            tokio::task::yield_now().await;
+            retry.conflict(key).await?;
         }
-        Err(Error::Store(super::StoreError::Contention(key.to_owned())))
     }
 
     /// Deletes every key of the current scope; returns how many.
@@ -204,10 +199,6 @@ fn no_scope_help(ctx: &Context) -> String {
     )
 }
 
-fn handle_key(ctx: &Context, id: &str) -> String {
-    format!("{}handle:{id}", ctx.server().config().state_namespace)
-}
-
 fn principal_hash(ctx: &Context) -> String {
     ctx.principal().map(|p| p.hashed().to_owned()).unwrap_or_default()
 }
@@ -232,7 +223,7 @@ impl Context {
         let id = crate::session::new_session_id();
         let rec = serde_json::to_value(HandleRecord { p: principal_hash(self) })?;
         let ttl = self.server().config().state_ttl;
-        self.server().state_store().put(&handle_key(self, &id), rec, Some(ttl)).await?;
+        self.server().state_store().put(&self.server().keys().handle_record(&id), rec, Some(ttl)).await?;
         Ok(SessionHandle(id.to_string()))
     }
 
@@ -240,12 +231,8 @@ impl Context {
     /// same generic "invalid session" error.
     pub async fn end_session(&self, handle: &SessionHandle) -> Result<()> {
         let scope = resolve_handle(self.server(), self.principal().map(|p| p.hashed()), handle.as_str()).await?;
-        let store = self.server().state_store();
-        let ns = &self.server().config().state_namespace;
-        if let Some(prefix) = scope.key_prefix() {
-            store.delete_prefix(&format!("{ns}{prefix}")).await?;
-        }
-        store.delete(&handle_key(self, handle.as_str())).await?;
+        self.server().clear_scope(&scope).await?;
+        self.server().state_store().delete(&self.server().keys().handle_record(handle.as_str())).await?;
         Ok(())
     }
 }
@@ -256,8 +243,7 @@ pub(crate) async fn resolve_handle(
     principal: Option<&str>,
     handle: &str,
 ) -> Result<SessionScope> {
-    let ns = &server.config().state_namespace;
-    let key = format!("{ns}handle:{handle}");
+    let key = server.keys().handle_record(handle);
     let store = server.state_store();
     let Some(entry) = store.get(&key).await? else { return Err(Error::InvalidSession) };
     let rec: HandleRecord = serde_json::from_value(entry.value).map_err(|_| Error::InvalidSession)?;

@@ -1,14 +1,12 @@
 //! `ctx.enable_components` / `disable_components` / `reset_visibility`: per-scope
 //! visibility overlays, with `list_changed` sent to that scope only.
 
-use super::{ComponentFilter, ComponentKind, Visibility};
 use crate::context::Context;
+use crate::engine::keys::VISIBILITY as KEY;
 use crate::error::{Error, Result};
 use crate::jsonrpc;
 use crate::registry::ListChanged;
-
-/// State key of the overlay inside a scope.
-const KEY: &str = "__ferromcp_visibility";
+use crate::state::{ComponentFilter, ComponentKind, Visibility};
 
 impl Context {
     /// Shows matching components to this session only (they need not be enabled
