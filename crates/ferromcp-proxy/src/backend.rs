@@ -2,14 +2,15 @@
 //! affinity mode) and the forwarding of one call on behalf of one frontend Context.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferromcp_client::{Client, ClientEra, ClientError, ClientOptions};
+use ferromcp_client::{CallToolOutcome, Client, ClientEra, ClientError, ClientOptions};
 #[allow(deprecated)]
 use ferromcp_core::protocol::{CallToolResult, GetPromptResult, LoggingLevel, ResourceContents};
 use ferromcp_core::{Context, Error, ProtocolError};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
@@ -36,9 +37,11 @@ pub(crate) struct Backend {
     sessions: Mutex<HashMap<String, Arc<Conn>>>,
     /// Serialises affinity connection creation so one session gets one connection.
     connecting: tokio::sync::Mutex<()>,
+    /// Whether the backend speaks 2026-07-28 (learnt on the first connection).
+    modern: AtomicBool,
 }
 
-enum Note {
+pub(crate) enum Note {
     Progress(Value),
     Log(Value),
 }
@@ -50,7 +53,13 @@ impl Backend {
             pool: Mutex::new(Vec::new()),
             sessions: Mutex::new(HashMap::new()),
             connecting: tokio::sync::Mutex::new(()),
+            modern: AtomicBool::new(false),
         })
+    }
+
+    /// Whether a call from `ctx` is relayed round by round (both sides 2026-07-28).
+    fn relays(&self, ctx: &Context) -> bool {
+        ctx.era().is_modern() && self.modern.load(Ordering::Relaxed)
     }
 
     fn is_stdio(&self) -> bool {
@@ -63,6 +72,8 @@ impl Backend {
         let mut options = ClientOptions::new(ClientEra::Auto)
             .name("ferromcp-proxy")
             .request_timeout(self.cfg.timeout)
+            // Every log the backend has: the frontend filters by its own caller's level.
+            .log_level("debug")
             .handlers(routes.handlers());
         let name = &self.cfg.name;
         let connecting = async {
@@ -97,6 +108,12 @@ impl Backend {
                 )));
             }
         };
+        let modern = client.era() == ClientEra::Modern;
+        self.modern.store(modern, Ordering::Relaxed);
+        if !modern && client.server_info().has_capability("logging") {
+            // Best effort: a backend that refuses still serves calls.
+            let _ = client.set_log_level("debug").await;
+        }
         Ok(Arc::new(Conn { client, routes, serial: tokio::sync::Mutex::new(()) }))
     }
 
@@ -159,6 +176,11 @@ impl Backend {
         tool: &str,
         args: Map<String, Value>,
     ) -> Result<CallToolResult, Error> {
+        if self.relays(&ctx) {
+            let base = json_map([("name", Value::from(tool)), ("arguments", Value::Object(args))]);
+            let value = self.relay(&ctx, "tools/call", base, tool).await?;
+            return CallToolOutcome::new(value).to_result().map_err(|e| malformed_result(&self.cfg.name, e));
+        }
         let wants_progress = ctx.progress_token().is_some();
         let name = tool.to_owned();
         let value = self
@@ -183,26 +205,59 @@ impl Backend {
     /// Reads backend resource `uri` on behalf of `ctx`.
     pub(crate) async fn read_resource(&self, ctx: Context, uri: &str) -> Result<Vec<ResourceContents>, Error> {
         let owned = uri.to_owned();
-        let mut value = self
-            .forward(ctx, uri, move |conn, _tag, _tx| async move { conn.client.read_resource(&owned).await })
-            .await?;
+        let mut value = if self.relays(&ctx) {
+            self.relay(&ctx, "resources/read", json_map([("uri", Value::from(uri))]), uri).await?
+        } else {
+            self.forward(ctx, uri, move |conn, _tag, _tx| async move { conn.client.read_resource(&owned).await })
+                .await?
+        };
         decode(&self.cfg.name, value.get_mut("contents").map(Value::take).unwrap_or(Value::Null))
     }
 
     /// Gets backend prompt `prompt` on behalf of `ctx`.
     pub(crate) async fn get_prompt(&self, ctx: Context, prompt: &str, args: Value) -> Result<GetPromptResult, Error> {
         let owned = prompt.to_owned();
-        let value = self
-            .forward(ctx, prompt, move |conn, _tag, _tx| async move { conn.client.get_prompt(&owned, args).await })
+        let value = if self.relays(&ctx) {
+            let mut base = json_map([("name", Value::from(prompt))]);
+            if !args.is_null() {
+                base.insert("arguments".into(), args);
+            }
+            self.relay(&ctx, "prompts/get", base, prompt).await?
+        } else {
+            self.forward(ctx, prompt, move |conn, _tag, _tx| async move { conn.client.get_prompt(&owned, args).await })
+                .await?
+        };
+        decode(&self.cfg.name, strip_envelope(value))
+    }
+
+    /// Asks the backend to complete `argument` of `reference` (a `ref/prompt` or
+    /// `ref/resource` object) on behalf of `ctx`; returns the values.
+    pub(crate) async fn complete(
+        &self,
+        ctx: Context,
+        reference: Value,
+        argument: &str,
+        value: &str,
+        context: Map<String, Value>,
+    ) -> Result<Vec<String>, Error> {
+        let mut params = json!({ "ref": reference, "argument": { "name": argument, "value": value } });
+        if !context.is_empty() {
+            params["context"] = json!({ "arguments": context });
+        }
+        let out = self
+            .forward(ctx, "completion/complete", move |conn, _tag, _tx| async move {
+                conn.client.request("completion/complete", params).await
+            })
             .await?;
-        decode(&self.cfg.name, value)
+        let values = out.pointer("/completion/values").cloned().unwrap_or(Value::Null);
+        decode(&self.cfg.name, values)
     }
 
     /// Runs one backend request on behalf of the frontend request `ctx`: takes a
     /// connection for the mode, enters `ctx` in the connection's routes under the tag
     /// given to `op`, forwards the progress/log notes `op` sends, bounds the whole by the
     /// backend's timeout, and drops a connection that failed.
-    async fn forward<F, Fut>(&self, ctx: Context, what: &str, op: F) -> Result<Value, Error>
+    pub(crate) async fn forward<F, Fut>(&self, ctx: Context, what: &str, op: F) -> Result<Value, Error>
     where
         F: FnOnce(Arc<Conn>, String, mpsc::UnboundedSender<Note>) -> Fut,
         Fut: Future<Output = Result<Value, ClientError>>,
@@ -254,6 +309,23 @@ impl Backend {
         }
         result
     }
+}
+
+/// A JSON object from pairs.
+fn json_map<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// A backend result without the 2026-07-28 envelope fields the frontend sets itself.
+fn strip_envelope(mut v: Value) -> Value {
+    if let Value::Object(m) = &mut v {
+        m.remove("resultType");
+    }
+    v
+}
+
+fn malformed_result(backend: &str, e: ClientError) -> Error {
+    Error::Protocol(ProtocolError::internal(format!("backend `{backend}` sent a malformed result: {e}")))
 }
 
 /// Decodes a backend result into the frontend's type.

@@ -44,8 +44,10 @@
 
 mod backend;
 mod components;
+mod expand;
 pub mod config;
 mod mount;
+mod relay;
 mod route;
 
 pub use config::{BackendConfig, BackendKind, ConfigError, Mode, ProxyConfig, ToolFilter};

@@ -101,6 +101,15 @@ pub async fn mount(mut builder: ServerBuilder, config: ProxyConfig) -> Result<Se
         } else {
             Vec::new()
         };
+        let templates = if has("resources") {
+            conn.client
+                .list_resource_templates()
+                .await
+                .map_err(|e| fail(format!("resources/templates/list failed: {e}")))?
+        } else {
+            Vec::new()
+        };
+        let completes = has("completions");
         let prompts = if has("prompts") {
             conn.client.list_prompts().await.map_err(|e| fail(format!("prompts/list failed: {e}")))?
         } else {
@@ -144,12 +153,21 @@ pub async fn mount(mut builder: ServerBuilder, config: ProxyConfig) -> Result<Se
             let name = if prefix { format!("{bname}_{}", r.name) } else { r.name.clone() };
             builder = builder.resource(components::resource(backend, &r, name));
         }
+        for t in templates {
+            if let Some(first) = uris.insert(t.uri_template.clone(), bname.clone()) {
+                return Err(ProxyError::Clash { name: t.uri_template.clone(), first, second: bname });
+            }
+            let name = if prefix { format!("{bname}_{}", t.name) } else { t.name.clone() };
+            let def = components::template(backend, &t, name, completes)
+                .map_err(|e| fail(format!("resource template `{}` is invalid: {e}", t.uri_template)))?;
+            builder = builder.template(def);
+        }
         for p in prompts {
             let exposed = if prefix { format!("{bname}_{}", p.name) } else { p.name.clone() };
             if let Some(first) = prompt_owners.insert(exposed.clone(), bname.clone()) {
                 return Err(ProxyError::Clash { name: exposed, first, second: bname });
             }
-            builder = builder.prompt(components::prompt(backend, &p, exposed));
+            builder = builder.prompt(components::prompt(backend, &p, exposed, completes));
         }
     }
     let ended = Arc::new(backends);
