@@ -5,7 +5,8 @@
 #   SKIP_LINT=1 scripts/test-all.sh
 #
 # Stages: lint (fmt, clippy) · cargo tests · official MCP conformance suite (both
-# revisions) against examples/everything · its client leg (both revisions) driving
+# revisions) against examples/everything, and again through examples/proxy in front
+# of it · its client leg (both revisions) driving
 # examples/conformance_client · real-client interop (Python mcp SDK,
 # fastmcp Client, TypeScript SDK v1 and v2 clients; stdio and HTTP) · fuzz smoke.
 # Needs: cargo, python3, npm, curl; installs the Python venv and npm packages itself
@@ -64,6 +65,25 @@ conformance() {
   [ "$rc" -eq 0 ] && [ "$extra_rc" -eq 0 ]
 }
 
+conformance_proxy() {
+  # The same scored scenarios, through examples/proxy in front of `everything` (one
+  # HTTP backend, so names are unchanged): every one must pass on both revisions.
+  local bport pport; bport=$(free_port); pport=$(free_port)
+  target/debug/examples/everything --port "$bport" >"$ROOT/target/everything-proxied.log" 2>&1 &
+  local bpid=$!; PIDS+=("$bpid")
+  wait_http "http://127.0.0.1:$bport/mcp" || return 1
+  local cfg; cfg=$(mktemp --suffix=.json)
+  printf '{"mcpServers": {"everything": {"url": "http://127.0.0.1:%s/mcp"}}}\n' "$bport" >"$cfg"
+  target/debug/examples/proxy --config "$cfg" --port "$pport" >"$ROOT/target/proxy-conformance.log" 2>&1 &
+  local ppid=$!; PIDS+=("$ppid")
+  wait_http "http://127.0.0.1:$pport/mcp" || return 1
+  MCP_CONFORMANCE_COUNT=scored "$SHARED/tools/conformance.sh" "http://127.0.0.1:$pport/mcp" both
+  local rc=$?
+  kill "$ppid" "$bpid" 2>/dev/null
+  rm -f "$cfg"
+  [ "$rc" -eq 0 ]
+}
+
 conformance_client() {
   # The suite's client leg drives examples/conformance_client against its own mock
   # servers and authorization servers. Every scored scenario of both revisions must
@@ -96,6 +116,7 @@ stage "setup (venv, npm)" scripts/setup-test-env.sh
 [ "${SKIP_LINT:-0}" = 1 ] || stage "lint (fmt, clippy)" lint
 stage "cargo tests" cargo_tests
 stage "conformance (2025-11-25 + 2026-07-28)" conformance
+stage "conformance through proxy" conformance_proxy
 stage "conformance client (both revisions)" conformance_client
 stage "interop: Python mcp SDK + fastmcp" python_interop
 stage "interop: TypeScript SDK" ts_interop

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ferromcp_client::{CallToolOutcome, Client, ClientEra, ClientError, ClientOptions};
+use ferromcp_core::error::code;
 #[allow(deprecated)]
 use ferromcp_core::protocol::{CallToolResult, GetPromptResult, LoggingLevel, ResourceContents};
 use ferromcp_core::{Context, Error, ProtocolError};
@@ -288,7 +289,7 @@ impl Backend {
         let (result, healthy) = match outcome {
             Ok(Ok(out)) => (Ok(out), true),
             Ok(Err(e)) => match e.as_protocol() {
-                Some(p) if !conn.client.is_closed() => (Err(Error::Protocol(p.clone())), true),
+                Some(p) if !conn.client.is_closed() => (Err(Error::Protocol(relayed_error(p))), true),
                 _ => (
                     Err(Error::tool(format!("backend `{name}` failed during `{tool}`: {e}; the next call reconnects"))),
                     false,
@@ -309,6 +310,13 @@ impl Backend {
         }
         result
     }
+}
+
+/// A backend's protocol error as the frontend answers it: the same code, message and
+/// data, with the HTTP status the code calls for (the client does not keep it).
+fn relayed_error(p: &ProtocolError) -> ProtocolError {
+    let p = p.clone();
+    if p.code == code::MISSING_CLIENT_CAPABILITY { p.with_status(400) } else { p }
 }
 
 /// A JSON object from pairs.

@@ -10,8 +10,8 @@ use ferromcp_core::registry::completion::{Completer, CompletionRequest};
 use ferromcp_core::registry::template::TemplateVars;
 use ferromcp_core::registry::{BoxFuture, PromptHandler, ResourceHandler};
 use ferromcp_core::{Context, PromptDef, ResourceDef, ResourceTemplateDef, Result};
-use serde_json::{Map, Value, json};
 use serde_json::value::RawValue;
+use serde_json::{Map, Value, json};
 
 use crate::backend::Backend;
 use crate::expand::expand;

@@ -44,8 +44,8 @@
 
 mod backend;
 mod components;
-mod expand;
 pub mod config;
+mod expand;
 mod mount;
 mod relay;
 mod route;

@@ -16,8 +16,8 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use ferromcp_client::mrtr::is_input_required;
 use ferromcp_client::ClientError;
+use ferromcp_client::mrtr::is_input_required;
 use ferromcp_core::context::SamplingRequest;
 use ferromcp_core::{Context, Error, ProtocolError};
 use futures_util::future::try_join_all;
@@ -35,7 +35,13 @@ impl Backend {
     /// Runs `method` with `base` params on the backend for the modern frontend call
     /// `ctx`, relaying every `input_required` round to the frontend; returns the
     /// backend's complete result.
-    pub(crate) async fn relay(&self, ctx: &Context, method: &str, base: Map<String, Value>, what: &str) -> Result<Value, Error> {
+    pub(crate) async fn relay(
+        &self,
+        ctx: &Context,
+        method: &str,
+        base: Map<String, Value>,
+        what: &str,
+    ) -> Result<Value, Error> {
         let caps = serde_json::to_value(ctx.client_capabilities()).unwrap_or_else(|_| json!({}));
         let progress = ctx.progress_token().is_some();
         let mut retry: Option<(Map<String, Value>, Option<String>)> = None;
@@ -84,8 +90,7 @@ impl Backend {
                 Some(_) => return Err(malformed(&self.cfg.name, "a requestState that is not a string")),
             };
             let asks = requests.iter().map(|(key, req)| {
-                let frontend_key =
-                    if keys_used.contains(key) { format!("{key}~round{round}") } else { key.clone() };
+                let frontend_key = if keys_used.contains(key) { format!("{key}~round{round}") } else { key.clone() };
                 async move { ask_frontend(ctx, req, frontend_key).await.map(|answer| (key.clone(), answer)) }
             });
             let answers: Map<String, Value> = try_join_all(asks).await?.into_iter().collect();
