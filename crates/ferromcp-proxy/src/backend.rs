@@ -15,8 +15,9 @@ use serde_json::{Map, Value, json};
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
+use crate::bridge::{Bridges, Event};
 use crate::config::{BackendConfig, BackendKind, Mode};
-use crate::route::{Routes, lock};
+use crate::route::{Routes, Target, lock};
 
 /// Idle fresh-mode connections kept per backend.
 const POOL_MAX: usize = 8;
@@ -38,6 +39,8 @@ pub(crate) struct Backend {
     sessions: Mutex<HashMap<String, Arc<Conn>>>,
     /// Serialises affinity connection creation so one session gets one connection.
     connecting: tokio::sync::Mutex<()>,
+    /// Calls waiting across the rounds of 2026-07-28 frontends (see `bridge.rs`).
+    pub(crate) bridges: Bridges,
     /// Whether the backend speaks 2026-07-28 (learnt on the first connection).
     modern: AtomicBool,
 }
@@ -54,6 +57,7 @@ impl Backend {
             pool: Mutex::new(Vec::new()),
             sessions: Mutex::new(HashMap::new()),
             connecting: tokio::sync::Mutex::new(()),
+            bridges: Bridges::default(),
             modern: AtomicBool::new(false),
         })
     }
@@ -70,7 +74,12 @@ impl Backend {
     /// Opens a new connection, bounded by the backend's timeout.
     pub(crate) async fn connect(&self) -> Result<Arc<Conn>, Error> {
         let routes = Arc::new(Routes::default());
-        let mut options = ClientOptions::new(ClientEra::Auto)
+        let era = match self.cfg.protocol_version.as_deref() {
+            Some("2025-11-25") => ClientEra::Legacy,
+            Some("2026-07-28") => ClientEra::Modern,
+            _ => ClientEra::Auto,
+        };
+        let mut options = ClientOptions::new(era)
             .name("ferromcp-proxy")
             .request_timeout(self.cfg.timeout)
             // Every log the backend has: the frontend filters by its own caller's level.
@@ -126,7 +135,7 @@ impl Backend {
         }
     }
 
-    async fn acquire(&self, ctx: &Context) -> Result<Arc<Conn>, Error> {
+    async fn acquire(&self, session: &str) -> Result<Arc<Conn>, Error> {
         match self.cfg.mode {
             Mode::Fresh => loop {
                 let pooled = lock(&self.pool).pop();
@@ -137,13 +146,12 @@ impl Backend {
                 }
             },
             Mode::Affinity => {
-                let key = session_key(ctx);
                 let _creating = self.connecting.lock().await;
-                if let Some(c) = lock(&self.sessions).get(&key).filter(|c| !c.client.is_closed()) {
+                if let Some(c) = lock(&self.sessions).get(session).filter(|c| !c.client.is_closed()) {
                     return Ok(c.clone());
                 }
                 let conn = self.connect().await?;
-                lock(&self.sessions).insert(key, conn.clone());
+                lock(&self.sessions).insert(session.to_owned(), conn.clone());
                 Ok(conn)
             }
         }
@@ -158,12 +166,11 @@ impl Backend {
     }
 
     /// Drops a connection that failed, so the next call reconnects.
-    fn discard(&self, ctx: &Context, conn: &Arc<Conn>) {
+    fn discard(&self, session: &str, conn: &Arc<Conn>) {
         if self.cfg.mode == Mode::Affinity {
-            let key = session_key(ctx);
             let mut sessions = lock(&self.sessions);
-            if sessions.get(&key).is_some_and(|c| Arc::ptr_eq(c, conn)) {
-                sessions.remove(&key);
+            if sessions.get(session).is_some_and(|c| Arc::ptr_eq(c, conn)) {
+                sessions.remove(session);
             }
         }
         let conn = conn.clone();
@@ -172,7 +179,7 @@ impl Backend {
 
     /// Calls backend tool `tool` on behalf of the frontend call `ctx`.
     pub(crate) async fn call_tool(
-        &self,
+        self: &Arc<Self>,
         ctx: Context,
         tool: &str,
         args: Map<String, Value>,
@@ -184,40 +191,51 @@ impl Backend {
         }
         let wants_progress = ctx.progress_token().is_some();
         let name = tool.to_owned();
-        let value = self
-            .forward(ctx, tool, move |conn, tag, tx| async move {
-                let (ptx, ltx) = (tx.clone(), tx);
-                let mut call = conn.client.tool_call(name).arguments(Value::Object(args)).tag(tag);
-                if wants_progress {
-                    call = call.on_progress(move |p| {
-                        let _ = ptx.send(Note::Progress(p));
-                    });
-                }
-                call = call.on_log(move |p| {
-                    let _ = ltx.send(Note::Log(p));
+        let op = move |conn: Arc<Conn>, tag: String, tx: mpsc::UnboundedSender<Note>| async move {
+            let (ptx, ltx) = (tx.clone(), tx);
+            let mut call = conn.client.tool_call(name).arguments(Value::Object(args)).tag(tag);
+            if wants_progress {
+                call = call.on_progress(move |p| {
+                    let _ = ptx.send(Note::Progress(p));
                 });
-                let out = call.send().await?.to_result()?;
-                serde_json::to_value(out).map_err(|e| ClientError::Decode(e.to_string()))
-            })
-            .await?;
+            }
+            call = call.on_log(move |p| {
+                let _ = ltx.send(Note::Log(p));
+            });
+            let out = call.send().await?.to_result()?;
+            serde_json::to_value(out).map_err(|e| ClientError::Decode(e.to_string()))
+        };
+        let value = if ctx.era().is_modern() {
+            self.bridged(&ctx, tool, op).await?
+        } else {
+            self.forward(ctx, tool, op).await?
+        };
         decode(&self.cfg.name, value)
     }
 
     /// Reads backend resource `uri` on behalf of `ctx`.
-    pub(crate) async fn read_resource(&self, ctx: Context, uri: &str) -> Result<Vec<ResourceContents>, Error> {
-        let owned = uri.to_owned();
+    pub(crate) async fn read_resource(
+        self: &Arc<Self>,
+        ctx: Context,
+        uri: &str,
+    ) -> Result<Vec<ResourceContents>, Error> {
         let mut value = if self.relays(&ctx) {
             self.relay(&ctx, "resources/read", json_map([("uri", Value::from(uri))]), uri).await?
         } else {
-            self.forward(ctx, uri, move |conn, _tag, _tx| async move { conn.client.read_resource(&owned).await })
-                .await?
+            let owned = uri.to_owned();
+            let op = move |conn: Arc<Conn>, _tag, _tx| async move { conn.client.read_resource(&owned).await };
+            if ctx.era().is_modern() { self.bridged(&ctx, uri, op).await? } else { self.forward(ctx, uri, op).await? }
         };
         decode(&self.cfg.name, value.get_mut("contents").map(Value::take).unwrap_or(Value::Null))
     }
 
     /// Gets backend prompt `prompt` on behalf of `ctx`.
-    pub(crate) async fn get_prompt(&self, ctx: Context, prompt: &str, args: Value) -> Result<GetPromptResult, Error> {
-        let owned = prompt.to_owned();
+    pub(crate) async fn get_prompt(
+        self: &Arc<Self>,
+        ctx: Context,
+        prompt: &str,
+        args: Value,
+    ) -> Result<GetPromptResult, Error> {
         let value = if self.relays(&ctx) {
             let mut base = json_map([("name", Value::from(prompt))]);
             if !args.is_null() {
@@ -225,8 +243,13 @@ impl Backend {
             }
             self.relay(&ctx, "prompts/get", base, prompt).await?
         } else {
-            self.forward(ctx, prompt, move |conn, _tag, _tx| async move { conn.client.get_prompt(&owned, args).await })
-                .await?
+            let owned = prompt.to_owned();
+            let op = move |conn: Arc<Conn>, _tag, _tx| async move { conn.client.get_prompt(&owned, args).await };
+            if ctx.era().is_modern() {
+                self.bridged(&ctx, prompt, op).await?
+            } else {
+                self.forward(ctx, prompt, op).await?
+            }
         };
         decode(&self.cfg.name, strip_envelope(value))
     }
@@ -263,18 +286,38 @@ impl Backend {
         F: FnOnce(Arc<Conn>, String, mpsc::UnboundedSender<Note>) -> Fut,
         Fut: Future<Output = Result<Value, ClientError>>,
     {
+        self.forward_as(session_key(&ctx), Target::Direct(ctx), what, op).await
+    }
+
+    /// [`Backend::forward`] with the call's asks and notes going to `target`; `session`
+    /// chooses the connection in affinity mode.
+    pub(crate) async fn forward_as<F, Fut>(
+        &self,
+        session: String,
+        target: Target,
+        what: &str,
+        op: F,
+    ) -> Result<Value, Error>
+    where
+        F: FnOnce(Arc<Conn>, String, mpsc::UnboundedSender<Note>) -> Fut,
+        Fut: Future<Output = Result<Value, ClientError>>,
+    {
         let tool = what;
-        let conn = self.acquire(&ctx).await?;
+        let conn = self.acquire(&session).await?;
         let serial =
             if self.is_stdio() && self.cfg.mode == Mode::Affinity { Some(conn.serial.lock().await) } else { None };
-        let (tag, route) = conn.routes.enter(ctx.clone());
+        let (tag, route) = conn.routes.enter(target.clone());
         let (tx, mut rx) = mpsc::unbounded_channel::<Note>();
-        let forward_ctx = ctx.clone();
         let forwarder = tokio::spawn(async move {
             while let Some(note) = rx.recv().await {
-                match note {
-                    Note::Progress(p) => forward_progress(&forward_ctx, &p).await,
-                    Note::Log(p) => forward_log(&forward_ctx, &p).await,
+                match &target {
+                    Target::Direct(c) => match note {
+                        Note::Progress(p) => forward_progress(c, &p).await,
+                        Note::Log(p) => forward_log(c, &p).await,
+                    },
+                    Target::Bridge(events) => {
+                        let _ = events.send(Event::Note(note));
+                    }
                 }
             }
         });
@@ -304,7 +347,7 @@ impl Backend {
             ),
         };
         if !healthy {
-            self.discard(&ctx, &conn);
+            self.discard(&session, &conn);
         } else if self.cfg.mode == Mode::Fresh {
             self.release(conn);
         }
@@ -344,18 +387,18 @@ fn decode<T: serde::de::DeserializeOwned>(backend: &str, v: Value) -> Result<T, 
 }
 
 /// The frontend session scope an affinity connection belongs to.
-fn session_key(ctx: &Context) -> String {
+pub(crate) fn session_key(ctx: &Context) -> String {
     ctx.session_id().unwrap_or_default().to_owned()
 }
 
-async fn forward_progress(ctx: &Context, p: &Value) {
+pub(crate) async fn forward_progress(ctx: &Context, p: &Value) {
     let Some(progress) = p.get("progress").and_then(Value::as_f64) else { return };
     let total = p.get("total").and_then(Value::as_f64);
     ctx.report_progress(progress, total, p.get("message").and_then(Value::as_str)).await;
 }
 
 #[allow(deprecated)] // SEP-2577 deprecates logging; 2025-11-25 backends still log.
-async fn forward_log(ctx: &Context, p: &Value) {
+pub(crate) async fn forward_log(ctx: &Context, p: &Value) {
     let level = p
         .get("level")
         .cloned()

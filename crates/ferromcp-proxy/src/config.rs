@@ -104,6 +104,9 @@ pub struct BackendConfig {
     pub tools: ToolFilter,
     /// The bound on one call to it.
     pub timeout: Duration,
+    /// The protocol revision to speak to it: `None` negotiates (`server/discover`, then
+    /// `initialize`); `"2025-11-25"` or `"2026-07-28"` pins one.
+    pub protocol_version: Option<String>,
 }
 
 impl BackendConfig {
@@ -132,6 +135,7 @@ impl BackendConfig {
             mode: Mode::Fresh,
             tools: ToolFilter::default(),
             timeout: DEFAULT_TIMEOUT,
+            protocol_version: None,
         }
     }
 
@@ -144,6 +148,13 @@ impl BackendConfig {
     /// Sets the per-call timeout.
     pub fn timeout(mut self, t: Duration) -> Self {
         self.timeout = t;
+        self
+    }
+
+    /// Pins the protocol revision spoken to this backend (`"2025-11-25"` or
+    /// `"2026-07-28"`); unknown revisions are a [`ConfigError`] when parsed from JSON.
+    pub fn protocol_version(mut self, v: impl Into<String>) -> Self {
+        self.protocol_version = Some(v.into());
         self
     }
 
@@ -217,6 +228,8 @@ struct RawEntry {
     #[serde(rename = "timeoutMs")]
     timeout_ms: Option<u64>,
     tools: Option<RawTools>,
+    #[serde(rename = "protocolVersion")]
+    protocol_version: Option<String>,
     // Accepted and ignored: fields hosts commonly write.
     #[serde(rename = "type")]
     _type: Option<Value>,
@@ -285,7 +298,16 @@ fn parse_entry(name: &str, entry: &Value) -> Result<BackendConfig, ConfigError> 
     };
     let tools =
         raw.tools.map(|t| ToolFilter { include: t.include, exclude: t.exclude, rename: t.rename }).unwrap_or_default();
-    Ok(BackendConfig { name: name.to_owned(), kind, mode, tools, timeout })
+    let protocol_version = match raw.protocol_version {
+        None => None,
+        Some(v) if v == "2025-11-25" || v == "2026-07-28" => Some(v),
+        Some(other) => {
+            return Err(bad(format!(
+                "`protocolVersion` {other:?} must be \"2025-11-25\" or \"2026-07-28\" (or left out to negotiate)"
+            )));
+        }
+    };
+    Ok(BackendConfig { name: name.to_owned(), kind, mode, tools, timeout, protocol_version })
 }
 
 #[cfg(test)]

@@ -43,6 +43,7 @@
 #![warn(missing_docs)]
 
 mod backend;
+mod bridge;
 mod components;
 pub mod config;
 mod expand;

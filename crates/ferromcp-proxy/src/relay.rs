@@ -109,7 +109,7 @@ fn malformed(backend: &str, what: &str) -> Error {
 }
 
 /// Asks the frontend call `ctx` one backend input request under `key`.
-async fn ask_frontend(ctx: &Context, req: &Value, key: String) -> Result<Value, Error> {
+pub(crate) async fn ask_frontend(ctx: &Context, req: &Value, key: String) -> Result<Value, Error> {
     let method = req.get("method").and_then(Value::as_str).unwrap_or_default();
     let params = req.get("params").cloned().unwrap_or_else(|| json!({}));
     let to_value = |v: Result<Value, serde_json::Error>| v.map_err(|e| Error::Other(e.to_string()));

@@ -21,11 +21,25 @@ use ferromcp_core::context::SamplingRequest;
 use ferromcp_core::error::code;
 use ferromcp_core::{Context, ProtocolError};
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
 
-/// The frontend Contexts of the calls in flight on one backend connection.
+use crate::bridge::{self, Event};
+
+/// Where the asks of one backend call go.
+#[derive(Clone)]
+pub(crate) enum Target {
+    /// Straight to the frontend request (a 2025-11-25 frontend: real requests on its
+    /// stream).
+    Direct(Context),
+    /// To a bridged call waiting across the rounds of a 2026-07-28 frontend (see
+    /// `bridge.rs`).
+    Bridge(mpsc::UnboundedSender<Event>),
+}
+
+/// The targets of the calls in flight on one backend connection.
 #[derive(Default)]
 pub(crate) struct Routes {
-    calls: Mutex<HashMap<String, Context>>,
+    calls: Mutex<HashMap<String, Target>>,
     next: AtomicU64,
 }
 
@@ -43,15 +57,15 @@ impl Drop for RouteGuard {
 
 impl Routes {
     /// Enters `ctx` under a fresh tag; the route lives until the guard drops.
-    pub(crate) fn enter(self: &Arc<Self>, ctx: Context) -> (String, RouteGuard) {
+    pub(crate) fn enter(self: &Arc<Self>, ctx: Target) -> (String, RouteGuard) {
         let tag = format!("proxy-call-{}", self.next.fetch_add(1, Ordering::Relaxed) + 1);
         lock(&self.calls).insert(tag.clone(), ctx);
         let guard = RouteGuard { routes: self.clone(), tag: tag.clone() };
         (tag, guard)
     }
 
-    /// The Context an ask belongs to: by tag, or the only call in flight.
-    pub(crate) fn find(&self, call: Option<&CallInfo>) -> Result<Context, ProtocolError> {
+    /// The target an ask belongs to: by tag, or the only call in flight.
+    pub(crate) fn find(&self, call: Option<&CallInfo>) -> Result<Target, ProtocolError> {
         let calls = lock(&self.calls);
         if let Some(tag) = call.and_then(|c| c.tag.as_deref()) {
             return calls.get(tag).cloned().ok_or_else(|| {
@@ -79,17 +93,32 @@ impl Routes {
         ClientHandlers::new()
             .elicitation_for_call(move |params, call| {
                 let found = r1.find(call.as_deref());
-                async move { elicit(found?, params).await }
+                async move {
+                    match found? {
+                        Target::Direct(ctx) => elicit(ctx, params).await,
+                        Target::Bridge(tx) => bridge::ask(&tx, "elicitation/create", params).await,
+                    }
+                }
             })
             .sampling_for_call(move |params, call| {
                 let found = r2.find(call.as_deref());
-                async move { sample(found?, params).await }
+                async move {
+                    match found? {
+                        Target::Direct(ctx) => sample(ctx, params).await,
+                        Target::Bridge(tx) => bridge::ask(&tx, "sampling/createMessage", params).await,
+                    }
+                }
             })
-            .roots_for_call(move |_params, call| {
+            .roots_for_call(move |params, call| {
                 let found = r3.find(call.as_deref());
                 async move {
-                    let roots = found?.list_roots().await.map_err(|e| e.into_protocol())?;
-                    Ok(json!({ "roots": roots }))
+                    match found? {
+                        Target::Direct(ctx) => {
+                            let roots = ctx.list_roots().await.map_err(|e| e.into_protocol())?;
+                            Ok(json!({ "roots": roots }))
+                        }
+                        Target::Bridge(tx) => bridge::ask(&tx, "roots/list", params).await,
+                    }
                 }
             })
     }
