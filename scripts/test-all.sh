@@ -101,7 +101,8 @@ conformance_client() {
 }
 
 python_interop() {
-  FERRO_EVERYTHING_BIN="$ROOT/target/debug/examples/everything" "$FERRO_VENV/bin/python" -m pytest tests/interop -q
+  FERRO_EVERYTHING_BIN="$ROOT/target/debug/examples/everything" FERRO_PROXY_BIN="$ROOT/target/debug/examples/proxy" \
+    "$FERRO_VENV/bin/python" -m pytest tests/interop -q
 }
 
 ts_interop() {

@@ -11,6 +11,7 @@
 
 mod mrtr_tools;
 mod prompts;
+mod proxy_tools;
 mod resources;
 mod tools;
 
@@ -101,6 +102,7 @@ pub fn builder() -> ServerBuilder {
     );
     let b = tools::register(b);
     let b = mrtr_tools::register(b);
+    let b = proxy_tools::register(b);
     let b = resources::register(b);
     prompts::register(b)
 }
