@@ -64,25 +64,25 @@ class Proxies:
         self.everything_bin = everything_bin
         self.request = request
         self.tmp = tmp
-        self.running: dict[tuple[str, str], tuple[subprocess.Popen, str]] = {}
+        self.running: dict[tuple[str, str, str], tuple[subprocess.Popen, str]] = {}
 
-    def url(self, backend: str, backend_era: str) -> str:
-        key = (backend, backend_era)
+    def url(self, backend: str, backend_era: str, mode: str = "affinity") -> str:
+        key = (backend, backend_era, mode)
         if key not in self.running:
-            self.running[key] = self._start(backend, backend_era)
+            self.running[key] = self._start(backend, backend_era, mode)
         return self.running[key][1]
 
-    def _start(self, backend: str, backend_era: str) -> tuple[subprocess.Popen, str]:
+    def _start(self, backend: str, backend_era: str, mode: str) -> tuple[subprocess.Popen, str]:
         version = LEGACY_VERSION if backend_era == "legacy" else MODERN_VERSION
-        entry: dict[str, Any] = {"mode": "affinity", "protocolVersion": version, "timeoutMs": 20000}
+        entry: dict[str, Any] = {"mode": mode, "protocolVersion": version, "timeoutMs": 20000}
         if backend == "stdio":
             entry.update(command=self.everything_bin, args=["--stdio"])
         else:
             entry.update(url=self.request.getfixturevalue("http_url"))
-        cfg = self.tmp / f"proxy-{backend}-{backend_era}.json"
+        cfg = self.tmp / f"proxy-{backend}-{backend_era}-{mode}.json"
         cfg.write_text(json.dumps({"mcpServers": {"everything": entry}}))
         port = free_port()
-        log = open(self.tmp / f"proxy-{backend}-{backend_era}.log", "wb")
+        log = open(self.tmp / f"proxy-{backend}-{backend_era}-{mode}.log", "wb")
         proc = subprocess.Popen(
             [_proxy_bin(), "--config", str(cfg), "--port", str(port)],
             stdin=subprocess.DEVNULL,
@@ -287,3 +287,24 @@ async def test_progress_reaches_only_its_own_caller(proxy_url, client_kind, era,
             assert sorted(s.logs) == own, s.logs
         else:
             assert set(s.logs) <= set(own), f"a log reached the wrong session: {s.logs}"
+
+
+# --------------------------------------------------------------------------- never guess
+
+
+@pytest.mark.parametrize("mode", ["affinity", "fresh"])
+async def test_legacy_stdio_backend_never_shares_a_connection_between_calls_in_flight(proxies, mode):
+    """A 2025-11-25 stdio backend cannot say which call an ask belongs to, so two calls
+    in flight never share its connection: affinity mode serialises them on the session's
+    one backend process; fresh mode gives each call a connection (a process) of its own."""
+    url = proxies.url("stdio", "legacy", mode)
+    async with connect(url, "mcp", "legacy") as s:
+        await s.call("proxy_whoami", {"hold_ms": 0})  # the session's backend is up
+        results = await asyncio.gather(*(s.call("proxy_whoami", {"hold_ms": 400}) for _ in range(2)))
+    a, b = sorted((json.loads(texts(r.content)[0]) for r in results), key=lambda w: w["start_ms"])
+    if mode == "affinity":
+        assert a["pid"] == b["pid"], "affinity keeps one backend process per frontend session"
+        assert b["start_ms"] >= a["end_ms"], f"calls overlapped on one stdio connection: {a} {b}"
+    else:
+        assert a["pid"] != b["pid"], "fresh mode gives concurrent calls separate connections"
+        assert b["start_ms"] < a["end_ms"], f"fresh calls were needlessly serialised: {a} {b}"
