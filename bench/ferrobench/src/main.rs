@@ -7,6 +7,7 @@
 //! cargo run --release -p ferrobench -- resume     # event store off / memory / SQLite
 //! cargo run --release -p ferrobench -- state      # session state: MemoryStore, increment, memory per key
 //! cargo run --release -p ferrobench -- registry   # a full session registry vs an uncapped one
+//! cargo run --release -p ferrobench -- proxy      # the proxy hop vs direct, and FastMCP's proxy
 //! ```
 //!
 //! The load generator runs in this process (tokio current-thread runtime, pinned to
@@ -26,6 +27,7 @@ mod ceiling;
 mod client;
 mod load;
 mod procs;
+mod proxy;
 mod registry;
 mod report;
 mod resume;
@@ -64,6 +66,9 @@ enum Cmd {
     /// A full session registry vs an uncapped one: initialize throughput and another
     /// client's tools/call latency during an initialize flood.
     Registry(Opts),
+    /// The proxy hop: tools/call latency and server CPU per call direct to everything,
+    /// through examples/proxy (HTTP and stdio backends) and through FastMCP's proxy.
+    Proxy(proxy::ProxyOpts),
     /// (internal) Measure MemoryStore in a fresh process for `state`.
     #[command(hide = true)]
     StateChild(state::ChildArgs),
@@ -363,6 +368,11 @@ fn main() -> ExitCode {
         Cmd::Resume(o) => run_bench("resume", o),
         Cmd::State(o) => run_bench("state", o),
         Cmd::Registry(o) => run_bench("registry", o),
+        Cmd::Proxy(o) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("runtime: {e}"))
+            .and_then(|rt| rt.block_on(proxy::run(o.clone()))),
         Cmd::StateChild(a) => state::child(a),
         Cmd::ServeFerromcp { port, mode, runtime, events, redis, max_sessions, sessions_per_client } => {
             let limits = ferromcp::session::SessionLimits {
