@@ -1,4 +1,5 @@
-//! ferromcp-proxy: a ferromcp `Server` whose tools, static resources and prompts come from backend MCP servers
+//! ferromcp-proxy: a ferromcp `Server` whose tools, resources, resource templates and
+//! prompts come from backend MCP servers
 //! (stdio child processes and Streamable HTTP endpoints) reached through
 //! `ferromcp-client`.
 //!
@@ -20,16 +21,42 @@
 //!   on an HTTP backend they run concurrently (the POST stream attributes every ask).
 //!
 //! Logs from a stdio backend cannot be attributed by the client and are not forwarded.
+//!
+//! # Eras
+//!
 //! Backend connections negotiate their era (`server/discover`, falling back to
-//! `initialize`); frontend calls are served in the frontend's era.
+//! `initialize`) unless the entry pins `"protocolVersion"`; frontend calls are served in
+//! the frontend's era, and every pair works:
+//!
+//! - 2025-11-25 frontend, either backend: asks reach the caller as real requests on its
+//!   own stream (over a 2026-07-28 backend the client drives the backend's MRTR loop and
+//!   each input request becomes such a request).
+//! - 2026-07-28 frontend over a 2026-07-28 backend (`relay.rs`): each backend
+//!   `input_required` round becomes the frontend call's `InputRequiredResult` (same keys;
+//!   the backend is called with the frontend's own client capabilities); the backend's
+//!   `requestState` travels inside the proxy's sealed `requestState`, bound to the caller.
+//! - 2026-07-28 frontend over a 2025-11-25 backend (`bridge.rs`): the backend call waits
+//!   (bounded by the backend's timeout) while its asks go out as `InputRequiredResult`s
+//!   (keys `proxy-ask-N`: the legacy wire has no keys); the proxy's sealed `requestState`
+//!   carries the id of the waiting call. A legacy backend cannot know the frontend's
+//!   capabilities, so an ask the frontend cannot answer fails the backend's ask (it is
+//!   never left hanging).
+//!
+//! Resource templates (reads expanded back to the backend's URI, see `expand.rs`),
+//! completions of prompt arguments and template variables, and backend logs (the
+//! backend is asked for every level; the frontend filters by its caller's level) are
+//! forwarded. A backend's `-32021` missing-capability error keeps its HTTP 400.
 //!
 //! # Not yet
 //!
-//! Era bridging: backend asks reach a 2026-07-28 frontend only as real requests, which
-//! that era does not have; they must become the frontend call's `InputRequiredResult`
-//! with the proxy's sealed `requestState` (untested today, expected to fail). Also
-//! resource templates, subscriptions and `list_changed` forwarding, list
-//! caching by `ttlMs`, legacy HTTP+SSE backends and OAuth backend credentials.
+//! Backend `list_changed` and `resources/updated` notifications are not forwarded (the
+//! frontend handles `resources/subscribe` itself, so subscribing succeeds but no update
+//! arrives); list results are listed once at startup, not cached by `ttlMs` nor
+//! refreshed; URL-mode elicitation is forwarded as a form (only `message` and
+//! `requestedSchema` pass); on a 2026-07-28 frontend over a 2026-07-28 backend the
+//! backend's logs are not forwarded. Legacy HTTP+SSE backends, OAuth backend credentials
+//! (static `headers` work) and idle close of affinity connections (they close when the
+//! frontend session ends or expires) are not done.
 //!
 //! # Layout
 //!
@@ -37,7 +64,9 @@
 //! - `mount.rs` — [`Proxy`]: discovery, naming (prefixes, filters, clash detection).
 //! - `backend.rs` — connections per mode, forwarding one call, failure handling.
 //! - `components.rs` — forwarding resources and prompts.
-//! - `route.rs` — the per-connection table from call tag to frontend Context.
+//! - `route.rs` — the per-connection table from call tag to frontend Context (or bridge).
+//! - `relay.rs`, `bridge.rs` — 2026-07-28 frontends over modern / legacy backends.
+//! - `expand.rs` — RFC 6570 expansion for proxied resource templates.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
