@@ -308,3 +308,65 @@ async def test_legacy_stdio_backend_never_shares_a_connection_between_calls_in_f
     else:
         assert a["pid"] != b["pid"], "fresh mode gives concurrent calls separate connections"
         assert b["start_ms"] < a["end_ms"], f"fresh calls were needlessly serialised: {a} {b}"
+
+
+# --------------------------------------------------------------------------- backend changes
+
+
+async def _wait_for(predicate, what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert predicate(), f"no {what} within {timeout:.0f} s"
+
+
+async def test_backend_resource_updates_and_list_changes_reach_the_frontend(proxies, backend, backend_era, era):
+    """`test://watched-resource` changes every 3 s on the backend; `test_trigger_tool_change`
+    adds a tool there. Both reach the proxy's subscribed/listening frontend sessions. (A
+    2026-07-28 stdio backend is not watched; a tool added in one stdio backend process is
+    not a change of the process the watcher follows, so list changes are checked over HTTP.)"""
+    if backend == "stdio" and backend_era == "modern":
+        pytest.skip("2026-07-28 stdio backends are not watched (see ferromcp-proxy watch.rs)")
+    from mcp.client.subscriptions import ResourceUpdated, ToolsListChanged
+    from mcp.shared.exceptions import MCPDeprecationWarning
+    import warnings
+
+    url = proxies.url(backend, backend_era)
+    mode = "legacy" if era == "legacy" else "auto"
+    if era == "legacy":
+        received: list[Any] = []
+
+        async def on_message(message) -> None:
+            received.append(message)
+
+        def methods() -> list[str]:
+            return [getattr(m, "method", None) for m in received]
+
+        async with SdkClient(url, mode=mode, read_timeout_seconds=CALL_TIMEOUT, message_handler=on_message) as client:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", MCPDeprecationWarning)
+                await client.subscribe_resource("test://watched-resource")
+            await _wait_for(lambda: "notifications/resources/updated" in methods(), "resources/updated")
+            updated = next(m for m in received if getattr(m, "method", None) == "notifications/resources/updated")
+            assert updated.params.uri == "test://watched-resource"
+            if backend == "http":
+                await client.call_tool("test_trigger_tool_change", {})
+                await _wait_for(lambda: "notifications/tools/list_changed" in methods(), "tools/list_changed")
+                listed = await client.list_tools()
+                assert "test_dynamic_tool" in {t.name for t in listed.tools}
+        return
+    async with SdkClient(url, mode=mode, read_timeout_seconds=CALL_TIMEOUT) as client:
+        async with client.listen(tools_list_changed=True, resource_subscriptions=["test://watched-resource"]) as sub:
+            async with asyncio.timeout(10):
+                async for event in sub:
+                    assert event == ResourceUpdated(uri="test://watched-resource")
+                    break
+            if backend == "http":
+                await client.call_tool("test_trigger_tool_change", {})
+                async with asyncio.timeout(10):
+                    async for event in sub:
+                        if isinstance(event, ToolsListChanged):
+                            break
+        if backend == "http":
+            listed = await client.list_tools(cache_mode="refresh")
+            assert "test_dynamic_tool" in {t.name for t in listed.tools}

@@ -47,16 +47,22 @@
 //! backend is asked for every level; the frontend filters by its caller's level) are
 //! forwarded. A backend's `-32021` missing-capability error keeps its HTTP 400.
 //!
+//! Backend changes are followed by [`Proxy::build`] (`watch.rs`): one watching
+//! connection per backend that declares `listChanged` or `subscribe` receives its
+//! `list_changed` notifications (the backend is re-listed and the frontend's tools,
+//! prompts or resources updated, which the frontend announces) and its
+//! `resources/updated` (announced to the frontend sessions subscribed to that URI).
+//!
 //! # Not yet
 //!
-//! Backend `list_changed` and `resources/updated` notifications are not forwarded (the
-//! frontend handles `resources/subscribe` itself, so subscribing succeeds but no update
-//! arrives); list results are listed once at startup, not cached by `ttlMs` nor
-//! refreshed; URL-mode elicitation is forwarded as a form (only `message` and
-//! `requestedSchema` pass); on a 2026-07-28 frontend over a 2026-07-28 backend the
-//! backend's logs are not forwarded. Legacy HTTP+SSE backends, OAuth backend credentials
-//! (static `headers` work) and idle close of affinity connections (they close when the
-//! frontend session ends or expires) are not done.
+//! A 2026-07-28 stdio backend is not watched, and on a stdio backend the watcher follows
+//! its own process (a change made by a call in another backend process is that
+//! process's own). List results are not cached by `ttlMs` (they are listed at startup
+//! and re-listed on `list_changed`). URL-mode elicitation is forwarded as a form (only
+//! `message` and `requestedSchema` pass). On a 2026-07-28 frontend over a 2026-07-28
+//! backend the backend's logs are not forwarded. Legacy HTTP+SSE backends, OAuth
+//! backend credentials (static `headers` work) and idle close of affinity connections
+//! (they close when the frontend session ends or expires) are not done.
 //!
 //! # Layout
 //!
@@ -67,6 +73,7 @@
 //! - `route.rs` — the per-connection table from call tag to frontend Context (or bridge).
 //! - `relay.rs`, `bridge.rs` — 2026-07-28 frontends over modern / legacy backends.
 //! - `expand.rs` — RFC 6570 expansion for proxied resource templates.
+//! - `watch.rs` — following backend `list_changed` and `resources/updated`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -79,6 +86,7 @@ mod expand;
 mod mount;
 mod relay;
 mod route;
+mod watch;
 
 pub use config::{BackendConfig, BackendKind, ConfigError, Mode, ProxyConfig, ToolFilter};
 pub use mount::{Proxy, ProxyError, mount};

@@ -2,9 +2,10 @@
 //! forwarding components on a `Server`, names kept with one backend and prefixed
 //! `backend_name` with several (resource URIs are kept as they are).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use ferromcp_core::protocol::Tool;
 use ferromcp_core::{Context, Server, ServerBuilder, ToolDef};
 use serde_json::{Map, Value};
 
@@ -74,14 +75,62 @@ impl Proxy {
     /// Connects to every backend, lists its tools and builds the frontend `Server`.
     pub async fn build(self) -> Result<Server, ProxyError> {
         let builder = Server::builder(self.name, self.version);
-        let builder = mount(builder, self.config).await?;
-        Ok(builder.build())
+        let (builder, mounted) = mount_all(builder, self.config).await?;
+        let server = builder.build();
+        crate::watch::start(&server, mounted);
+        Ok(server)
     }
 }
 
-/// Adds the backends' tools (and the session hooks that close affinity connections)
-/// to `builder`.
-pub async fn mount(mut builder: ServerBuilder, config: ProxyConfig) -> Result<ServerBuilder, ProxyError> {
+/// Adds the backends' tools, resources, templates and prompts (and the session hooks
+/// that close affinity connections) to `builder`. Backend `list_changed` and
+/// `resources/updated` notifications are followed only by [`Proxy::build`], which has
+/// the built server to announce them on.
+pub async fn mount(builder: ServerBuilder, config: ProxyConfig) -> Result<ServerBuilder, ProxyError> {
+    mount_all(builder, config).await.map(|(b, _)| b)
+}
+
+/// What one backend contributed, for following its changes (see `watch.rs`).
+pub(crate) struct Mounted {
+    pub(crate) backend: Arc<Backend>,
+    pub(crate) prefix: bool,
+    pub(crate) completes: bool,
+    /// Whether the backend declared `resources.subscribe`.
+    pub(crate) subscribes: bool,
+    /// Whether it declared anything a watcher could follow.
+    pub(crate) listens: bool,
+    pub(crate) tools: HashSet<String>,
+    pub(crate) prompts: HashSet<String>,
+    pub(crate) uris: HashSet<String>,
+}
+
+/// A frontend tool `exposed` forwarding to `backend`'s tool `tool`.
+pub(crate) fn tool_def(backend: &Arc<Backend>, tool: &Tool, exposed: String) -> ToolDef {
+    let mut def = ToolDef::new(exposed).input_schema((*tool.input_schema).clone());
+    if let Some(d) = &tool.description {
+        def = def.description(d.to_string());
+    }
+    if let Some(t) = &tool.title {
+        def = def.title(t.clone());
+    }
+    if let Some(a) = tool.annotations.clone() {
+        def = def.annotations(a);
+    }
+    let (b, original) = (backend.clone(), tool.name.to_string());
+    def = def.raw_handler(move |ctx: Context, args: Map<String, Value>| {
+        let (b, original) = (b.clone(), original.clone());
+        async move { b.call_tool(ctx, &original, args).await }
+    });
+    if let Some(o) = &tool.output_schema {
+        def = def.output_schema((**o).clone());
+    }
+    def
+}
+
+pub(crate) async fn mount_all(
+    mut builder: ServerBuilder,
+    config: ProxyConfig,
+) -> Result<(ServerBuilder, Vec<Mounted>), ProxyError> {
     if config.backends.is_empty() {
         return Err(ConfigError("no backends: add at least one to `mcpServers`".into()).into());
     }
@@ -90,6 +139,7 @@ pub async fn mount(mut builder: ServerBuilder, config: ProxyConfig) -> Result<Se
     let mut owners: HashMap<String, String> = HashMap::new();
     let mut uris: HashMap<String, String> = HashMap::new();
     let mut prompt_owners: HashMap<String, String> = HashMap::new();
+    let mut all = Vec::new();
     for backend in &backends {
         let bname = backend.cfg.name.clone();
         let fail = |message: String| ProxyError::Backend { backend: bname.clone(), message };
@@ -110,6 +160,20 @@ pub async fn mount(mut builder: ServerBuilder, config: ProxyConfig) -> Result<Se
             Vec::new()
         };
         let completes = has("completions");
+        let caps = conn.client.server_info().capabilities.clone();
+        let flag = |path: &str| caps.pointer(path) == Some(&Value::Bool(true));
+        let mut mounted = Mounted {
+            backend: backend.clone(),
+            prefix,
+            completes,
+            subscribes: flag("/resources/subscribe"),
+            listens: ["/tools/listChanged", "/prompts/listChanged", "/resources/listChanged", "/resources/subscribe"]
+                .into_iter()
+                .any(flag),
+            tools: HashSet::new(),
+            prompts: HashSet::new(),
+            uris: HashSet::new(),
+        };
         let prompts = if has("prompts") {
             conn.client.list_prompts().await.map_err(|e| fail(format!("prompts/list failed: {e}")))?
         } else {
@@ -126,24 +190,8 @@ pub async fn mount(mut builder: ServerBuilder, config: ProxyConfig) -> Result<Se
             if let Some(first) = owners.insert(exposed.clone(), bname.clone()) {
                 return Err(ProxyError::Clash { name: exposed, first, second: bname });
             }
-            let mut def = ToolDef::new(exposed).input_schema((*tool.input_schema).clone());
-            if let Some(d) = &tool.description {
-                def = def.description(d.to_string());
-            }
-            if let Some(t) = &tool.title {
-                def = def.title(t.clone());
-            }
-            if let Some(a) = tool.annotations.clone() {
-                def = def.annotations(a);
-            }
-            let (b, original) = (backend.clone(), tool.name.to_string());
-            def = def.raw_handler(move |ctx: Context, args: Map<String, Value>| {
-                let (b, original) = (b.clone(), original.clone());
-                async move { b.call_tool(ctx, &original, args).await }
-            });
-            if let Some(o) = &tool.output_schema {
-                def = def.output_schema((**o).clone());
-            }
+            let def = tool_def(backend, &tool, exposed.clone());
+            mounted.tools.insert(exposed);
             builder = builder.tool(def);
         }
         for r in resources {
@@ -151,6 +199,7 @@ pub async fn mount(mut builder: ServerBuilder, config: ProxyConfig) -> Result<Se
                 return Err(ProxyError::Clash { name: r.uri.clone(), first, second: bname });
             }
             let name = if prefix { format!("{bname}_{}", r.name) } else { r.name.clone() };
+            mounted.uris.insert(r.uri.clone());
             builder = builder.resource(components::resource(backend, &r, name));
         }
         for t in templates {
@@ -167,13 +216,15 @@ pub async fn mount(mut builder: ServerBuilder, config: ProxyConfig) -> Result<Se
             if let Some(first) = prompt_owners.insert(exposed.clone(), bname.clone()) {
                 return Err(ProxyError::Clash { name: exposed, first, second: bname });
             }
+            mounted.prompts.insert(exposed.clone());
             builder = builder.prompt(components::prompt(backend, &p, exposed, completes));
         }
+        all.push(mounted);
     }
     let ended = Arc::new(backends);
     let expired = ended.clone();
     builder = builder
         .on_session_ended(move |s| ended.iter().for_each(|b| b.end_session(s.id)))
         .on_session_expired(move |s| expired.iter().for_each(|b| b.end_session(s.id)));
-    Ok(builder)
+    Ok((builder, all))
 }
