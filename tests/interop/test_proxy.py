@@ -370,3 +370,27 @@ async def test_backend_resource_updates_and_list_changes_reach_the_frontend(prox
         if backend == "http":
             listed = await client.list_tools(cache_mode="refresh")
             assert "test_dynamic_tool" in {t.name for t in listed.tools}
+
+
+async def test_roots_requests_reach_their_own_sessions(proxy_url, era):
+    """Three sessions, each with roots of its own, two concurrent roots-listing calls each."""
+    import warnings
+
+    from mcp.shared.exceptions import MCPDeprecationWarning
+
+    mode = "legacy" if era == "legacy" else "auto"
+
+    async def one_session(i: int) -> list[str]:
+        async def roots(context):
+            return types.ListRootsResult(roots=[types.Root(uri=f"file:///session{i}", name=f"s{i}")])
+
+        async with SdkClient(proxy_url, mode=mode, read_timeout_seconds=CALL_TIMEOUT, list_roots_callback=roots) as c:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", MCPDeprecationWarning)
+                results = await asyncio.gather(
+                    *(c.call_tool("test_input_required_result_list_roots", {}) for _ in range(2))
+                )
+        return [texts(r.content)[0] for r in results]
+
+    for i, answers in enumerate(await asyncio.gather(*(one_session(i) for i in range(SESSIONS)))):
+        assert answers == [f"Client roots: file:///session{i}"] * 2
