@@ -228,8 +228,10 @@ async def test_two_sequential_elicitations_complete(proxy_url, client_kind, era)
     assert [_tag_of(m) for m in s.asked] == ["first", "second"]
 
 
-async def _fan_out(proxy_url: str, kind: str, era: str, tool: str, check, progress: bool = False):
-    """SESSIONS sessions x CALLS concurrent calls of `tool`; `check(session, tag, result, progress)`."""
+async def _fan_out(
+    proxy_url: str, kind: str, era: str, tool: str, check, progress: bool = False, sessions: int = SESSIONS, calls: int = CALLS
+):
+    """`sessions` sessions x `calls` concurrent calls of `tool`; `check(session, tag, result, progress)`."""
 
     async def one_session(i: int):
         async with connect(proxy_url, kind, era) as s:
@@ -245,12 +247,12 @@ async def _fan_out(proxy_url: str, kind: str, era: str, tool: str, check, progre
                 result = await s.call(tool, {"tag": tag}, on_progress if progress else None)
                 return tag, result
 
-            results = await asyncio.gather(*(call(j) for j in range(CALLS)))
+            results = await asyncio.gather(*(call(j) for j in range(calls)))
         for tag, result in results:
             check(s, tag, result, seen[tag])
         return s
 
-    return await asyncio.gather(*(one_session(i) for i in range(SESSIONS)))
+    return await asyncio.gather(*(one_session(i) for i in range(sessions)))
 
 
 async def test_concurrent_elicitations_reach_their_own_callers(proxy_url, client_kind, era):
@@ -394,3 +396,41 @@ async def test_roots_requests_reach_their_own_sessions(proxy_url, era):
 
     for i, answers in enumerate(await asyncio.gather(*(one_session(i) for i in range(SESSIONS)))):
         assert answers == [f"Client roots: file:///session{i}"] * 2
+
+
+# --------------------------------------------------------------------------- a FastMCP backend
+
+
+@pytest.fixture(scope="module")
+def fastmcp_backend_proxy(tmp_path_factory: pytest.TempPathFactory):
+    """The proxy (affinity) over a FastMCP server on stdio, spoken to in 2025-11-25."""
+    import sys
+
+    tmp = tmp_path_factory.mktemp("proxy-fastmcp")
+    script = Path(__file__).with_name("proxy_fastmcp_backend.py")
+    entry = {"command": sys.executable, "args": [str(script)], "mode": "affinity", "protocolVersion": LEGACY_VERSION}
+    cfg = tmp / "proxy.json"
+    cfg.write_text(json.dumps({"mcpServers": {"fastmcp": entry}}))
+    port = free_port()
+    log = open(tmp / "proxy.log", "wb")
+    proc = subprocess.Popen(
+        [_proxy_bin(), "--config", str(cfg), "--port", str(port)], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+    )
+    if not wait_port(proc, port, time.monotonic() + 2 * READY_TIMEOUT):
+        stop_process(proc)
+        pytest.fail(f"proxy over FastMCP never became ready: {(tmp / 'proxy.log').read_text(errors='replace')[-2000:]}")
+    yield f"http://127.0.0.1:{port}/mcp"
+    stop_process(proc)
+    log.close()
+
+
+async def test_fastmcp_backend_elicitations_reach_their_own_callers(fastmcp_backend_proxy, era):
+    """Two sessions x three concurrent eliciting calls to a FastMCP stdio backend (one
+    Python backend process per session, the session's calls serialised on it)."""
+
+    def check(s, tag, result, _):
+        assert texts(result.content) == [f"tag={tag} value=v-{tag}"]
+
+    sessions = await _fan_out(fastmcp_backend_proxy, "mcp", era, "fastmcp_ask", check, sessions=2, calls=3)
+    for i, s in enumerate(sessions):
+        assert sorted(_tag_of(m) for m in s.asked) == [f"s{i}c{j}" for j in range(3)]
