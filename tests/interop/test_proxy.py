@@ -434,3 +434,45 @@ async def test_fastmcp_backend_elicitations_reach_their_own_callers(fastmcp_back
     sessions = await _fan_out(fastmcp_backend_proxy, "mcp", era, "fastmcp_ask", check, sessions=2, calls=3)
     for i, s in enumerate(sessions):
         assert sorted(_tag_of(m) for m in s.asked) == [f"s{i}c{j}" for j in range(3)]
+
+
+# --------------------------------------------------------------------------- an HTTP+SSE backend
+
+
+@pytest.fixture(scope="module")
+def sse_backend_proxy(everything_bin: str, tmp_path_factory: pytest.TempPathFactory):
+    """everything on the 2024-11-05 HTTP+SSE transport, behind the proxy (`"transport": "sse"`)."""
+    tmp = tmp_path_factory.mktemp("proxy-sse")
+    procs = []
+    try:
+        bport = free_port()
+        blog = open(tmp / "everything.log", "wb")
+        procs.append(
+            subprocess.Popen(
+                [everything_bin, "--port", str(bport), "--legacy-sse"], stdin=subprocess.DEVNULL, stdout=blog, stderr=subprocess.STDOUT
+            )
+        )
+        assert wait_port(procs[-1], bport, time.monotonic() + READY_TIMEOUT), "everything (HTTP+SSE) did not start"
+        entry = {"url": f"http://127.0.0.1:{bport}/sse", "transport": "sse", "mode": "affinity"}
+        cfg = tmp / "proxy.json"
+        cfg.write_text(json.dumps({"mcpServers": {"old": entry}}))
+        port = free_port()
+        log = open(tmp / "proxy.log", "wb")
+        procs.append(
+            subprocess.Popen(
+                [_proxy_bin(), "--config", str(cfg), "--port", str(port)], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            )
+        )
+        assert wait_port(procs[-1], port, time.monotonic() + READY_TIMEOUT), (tmp / "proxy.log").read_text(errors="replace")
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        for p in procs:
+            stop_process(p)
+
+
+async def test_legacy_sse_backend_serves_calls_and_asks(sse_backend_proxy, era):
+    async with connect(sse_backend_proxy, "mcp", era) as s:
+        plain = await s.call("test_simple_text", {})
+        results = await asyncio.gather(*(s.call("proxy_elicit_tagged", {"tag": f"t{j}"}) for j in range(3)))
+    assert texts(plain.content) == ["This is a simple text response for testing."]
+    assert [texts(r.content)[0] for r in results] == [f"tag=t{j} value=v-t{j}" for j in range(3)]

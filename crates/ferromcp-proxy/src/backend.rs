@@ -67,8 +67,10 @@ impl Backend {
         ctx.era().is_modern() && self.modern.load(Ordering::Relaxed)
     }
 
+    /// Whether the transport cannot tie an ask to its call (stdio, HTTP+SSE): affinity
+    /// connections then carry one call at a time.
     fn is_stdio(&self) -> bool {
-        matches!(self.cfg.kind, BackendKind::Stdio { .. })
+        matches!(self.cfg.kind, BackendKind::Stdio { .. } | BackendKind::LegacySse { .. })
     }
 
     /// Opens a new connection, bounded by the backend's timeout.
@@ -101,6 +103,12 @@ impl Backend {
                         options = options.header(k, v);
                     }
                     Client::connect_http(url, options).await
+                }
+                BackendKind::LegacySse { url, headers } => {
+                    for (k, v) in headers {
+                        options = options.header(k, v);
+                    }
+                    Client::connect_legacy_sse(url, options).await
                 }
             }
         };

@@ -63,6 +63,14 @@ pub enum BackendKind {
         /// Static headers sent with every request (credentials for this backend only).
         headers: BTreeMap<String, String>,
     },
+    /// An old server on the 2024-11-05 HTTP+SSE transport (`"transport": "sse"`): the
+    /// era is 2025-11-25, and as on stdio its asks and logs cannot be tied to a call.
+    LegacySse {
+        /// The SSE endpoint URL (`http://…/sse`).
+        url: String,
+        /// Static headers sent with every request (credentials for this backend only).
+        headers: BTreeMap<String, String>,
+    },
 }
 
 /// Which backend tools are exposed, and under which names.
@@ -168,7 +176,9 @@ impl BackendConfig {
     pub fn env_or_header(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         match &mut self.kind {
             BackendKind::Stdio { env, .. } => env.insert(key.into(), value.into()),
-            BackendKind::Http { headers, .. } => headers.insert(key.into(), value.into()),
+            BackendKind::Http { headers, .. } | BackendKind::LegacySse { headers, .. } => {
+                headers.insert(key.into(), value.into())
+            }
         };
         self
     }
@@ -269,21 +279,26 @@ fn parse_entry(name: &str, entry: &Value) -> Result<BackendConfig, ConfigError> 
             BackendKind::Stdio { command, args: raw.args, env: raw.env, cwd: raw.cwd }
         }
         (None, Some(url)) => {
-            match raw.transport.as_deref() {
-                None | Some("http") | Some("streamable-http") | Some("streamable_http") => {}
+            let sse = match raw.transport.as_deref() {
+                None | Some("http") | Some("streamable-http") | Some("streamable_http") => false,
+                Some("sse") => true,
                 Some(other) => {
                     return Err(bad(format!(
-                        "`transport` {other:?} is not supported yet; use \"http\" (Streamable HTTP)"
+                        "`transport` {other:?} is not supported; use \"http\" (Streamable HTTP) or \"sse\" (the 2024-11-05 HTTP+SSE transport)"
                     )));
                 }
-            }
+            };
             if !raw.args.is_empty() || !raw.env.is_empty() || raw.cwd.is_some() {
                 return Err(bad("`args`, `env` and `cwd` only apply to `command` backends".into()));
             }
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(bad(format!("`url` {url:?} must start with http:// or https://")));
             }
-            BackendKind::Http { url, headers: raw.headers }
+            if sse {
+                BackendKind::LegacySse { url, headers: raw.headers }
+            } else {
+                BackendKind::Http { url, headers: raw.headers }
+            }
         }
     };
     let mode = match raw.mode.as_deref() {

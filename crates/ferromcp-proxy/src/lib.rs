@@ -1,7 +1,7 @@
 //! ferromcp-proxy: a ferromcp `Server` whose tools, resources, resource templates and
 //! prompts come from backend MCP servers
-//! (stdio child processes and Streamable HTTP endpoints) reached through
-//! `ferromcp-client`.
+//! (stdio child processes, Streamable HTTP endpoints of either era and 2024-11-05
+//! HTTP+SSE endpoints) reached through `ferromcp-client`.
 //!
 //! # Routing by construction
 //!
@@ -11,14 +11,16 @@
 //! frontend request that caused it (see the `route` module). There is no ambient or
 //! restored context anywhere.
 //!
-//! Where the wire cannot say which call an ask belongs to (a 2025-11-25 stdio backend
-//! with two calls in flight on one connection) the proxy never guesses:
+//! Where the wire cannot say which call an ask belongs to (a 2025-11-25 stdio or
+//! HTTP+SSE backend with two calls in flight on one connection) the proxy never guesses:
 //!
 //! - **fresh** mode (the default): each frontend request takes a pooled backend
 //!   connection to itself for the duration of its call;
 //! - **affinity** mode: one backend connection per frontend session (closed when the
-//!   session ends or expires); on a stdio backend the session's calls are serialised,
-//!   on an HTTP backend they run concurrently (the POST stream attributes every ask).
+//!   session ends or expires); on a stdio or HTTP+SSE backend the session's calls are
+//!   serialised, on a Streamable HTTP backend they run concurrently (the POST stream
+//!   attributes every ask). A 2026-07-28 frontend has no session: its calls share one
+//!   affinity connection per backend.
 //!
 //! Logs from a stdio backend cannot be attributed by the client and are not forwarded.
 //!
