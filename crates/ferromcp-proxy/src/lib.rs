@@ -62,9 +62,9 @@
 //! process's own). List results are not cached by `ttlMs` (they are listed at startup
 //! and re-listed on `list_changed`). URL-mode elicitation is forwarded as a form (only
 //! `message` and `requestedSchema` pass). On a 2026-07-28 frontend over a 2026-07-28
-//! backend the backend's logs are not forwarded. Legacy HTTP+SSE backends, OAuth
-//! backend credentials (static `headers` work) and idle close of affinity connections
-//! (they close when the frontend session ends or expires) are not done.
+//! backend the backend's logs are not forwarded. OAuth backend credentials (static
+//! `headers` work) and an idle timeout of affinity connections of their own (they close
+//! when the frontend session ends or expires) are not done.
 //!
 //! # Layout
 //!
