@@ -62,7 +62,8 @@
 //! process's own). List results are not cached by `ttlMs` (they are listed at startup
 //! and re-listed on `list_changed`). URL-mode elicitation is forwarded as a form (only
 //! `message` and `requestedSchema` pass). On a 2026-07-28 frontend over a 2026-07-28
-//! backend the backend's logs are not forwarded. OAuth backend credentials (static
+//! backend in affinity mode the backend's logs are not forwarded (fresh mode forwards
+//! them: the connection carries that call alone). OAuth backend credentials (static
 //! `headers` work) and an idle timeout of affinity connections of their own (they close
 //! when the frontend session ends or expires) are not done.
 //!

@@ -25,6 +25,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::backend::{Backend, Conn, Note};
+use crate::config::Mode;
 
 /// The most `input_required` rounds relayed for one frontend call.
 const MAX_ROUNDS: u32 = 10;
@@ -44,6 +45,8 @@ impl Backend {
     ) -> Result<Value, Error> {
         let caps = serde_json::to_value(ctx.client_capabilities()).unwrap_or_else(|_| json!({}));
         let progress = ctx.progress_token().is_some();
+        // A fresh-mode connection carries one call at a time: all its logs are this call's.
+        let exclusive = self.cfg.mode == Mode::Fresh;
         let mut retry: Option<(Map<String, Value>, Option<String>)> = None;
         let mut keys_used: HashSet<String> = HashSet::new();
         for round in 1..=MAX_ROUNDS {
@@ -61,7 +64,7 @@ impl Backend {
             let method_owned = method.to_owned();
             let memo: Option<Value> = ctx
                 .once(&format!("proxy-round-{round}"), || async {
-                    let op = move |conn, tag, tx| raw_round(conn, tag, tx, method_owned, params, progress);
+                    let op = move |conn, tag, tx| raw_round(conn, tag, tx, method_owned, params, progress, exclusive);
                     match self.forward(ctx.clone(), what, op).await {
                         Ok(v) => Some(v),
                         Err(e) => {
@@ -133,7 +136,8 @@ pub(crate) async fn ask_frontend(ctx: &Context, req: &Value, key: String) -> Res
     }
 }
 
-/// One backend request of a relayed call, its progress (under a token of its own)
+/// One backend request of a relayed call: its progress (under a token of its own) and,
+/// when `exclusive` (a fresh-mode connection carries this call alone), its logs are
 /// forwarded to `tx`.
 async fn raw_round(
     conn: Arc<Conn>,
@@ -142,21 +146,28 @@ async fn raw_round(
     method: String,
     mut params: Map<String, Value>,
     progress: bool,
+    exclusive: bool,
 ) -> Result<Value, ClientError> {
-    if !progress {
+    if !progress && !exclusive {
         return conn.client.request(&method, Value::Object(params)).await;
     }
     let token = format!("{tag}-progress");
-    if let Some(Value::Object(meta)) = params.get_mut("_meta") {
+    if progress && let Some(Value::Object(meta)) = params.get_mut("_meta") {
         meta.insert("progressToken".into(), Value::String(token.clone()));
     }
     let mut notes = conn.client.notifications();
     let forward = |msg: &Value| {
         let p = msg.get("params");
-        if msg.get("method").and_then(Value::as_str) == Some("notifications/progress")
-            && p.and_then(|p| p.get("progressToken")).and_then(Value::as_str) == Some(token.as_str())
-        {
-            let _ = tx.send(Note::Progress(p.cloned().unwrap_or(Value::Null)));
+        match msg.get("method").and_then(Value::as_str) {
+            Some("notifications/progress")
+                if p.and_then(|p| p.get("progressToken")).and_then(Value::as_str) == Some(token.as_str()) =>
+            {
+                let _ = tx.send(Note::Progress(p.cloned().unwrap_or(Value::Null)));
+            }
+            Some("notifications/message") if exclusive => {
+                let _ = tx.send(Note::Log(p.cloned().unwrap_or(Value::Null)));
+            }
+            _ => {}
         }
     };
     let request = conn.client.request(&method, Value::Object(params));
