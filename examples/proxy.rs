@@ -6,12 +6,18 @@
 //! cat > proxy.json <<'JSON'
 //! {"mcpServers": {
 //!   "every": {"command": "target/debug/examples/everything", "args": ["--stdio"], "mode": "affinity"},
-//!   "web":   {"url": "http://127.0.0.1:3001/mcp", "headers": {"Authorization": "Bearer backend-token"}}
+//!   "web":   {"url": "http://127.0.0.1:3001/mcp", "headers": {"Authorization": "Bearer backend-token"}},
+//!   "old":   {"url": "http://127.0.0.1:3003/sse", "transport": "sse", "protocolVersion": "2025-11-25"}
 //! }}
 //! JSON
 //! cargo run --example proxy -- --config proxy.json --port 3002   # http://127.0.0.1:3002/mcp
 //! cargo run --example proxy -- --config proxy.json --stdio
 //! ```
+//!
+//! Per entry: `"mode"` (`fresh` | `affinity`), `"timeoutMs"`, `"tools"` (`include`,
+//! `exclude`, `rename`), `"protocolVersion"` (pin the backend's era; negotiated when
+//! left out). Frontend clients of either era are served; see the `ferromcp-proxy` docs
+//! for how asks are bridged between eras.
 
 use std::net::SocketAddr;
 
