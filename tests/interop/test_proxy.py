@@ -476,3 +476,22 @@ async def test_legacy_sse_backend_serves_calls_and_asks(sse_backend_proxy, era):
         results = await asyncio.gather(*(s.call("proxy_elicit_tagged", {"tag": f"t{j}"}) for j in range(3)))
     assert texts(plain.content) == ["This is a simple text response for testing."]
     assert [texts(r.content)[0] for r in results] == [f"tag=t{j} value=v-t{j}" for j in range(3)]
+
+
+async def test_a_frontend_without_sampling_gets_a_clear_error_and_the_session_goes_on(proxy_url, era):
+    """The backend asks for sampling; this frontend client declared no sampling capability:
+    the call fails clearly (-32021 or an error result naming sampling), never hangs, and
+    the session's next call works (the backend connection was not thrown away)."""
+    from mcp.shared.exceptions import MCPError
+
+    mode = "legacy" if era == "legacy" else "auto"
+    async with SdkClient(proxy_url, mode=mode, read_timeout_seconds=CALL_TIMEOUT) as c:
+        try:
+            result = await c.call_tool("proxy_sample_tagged", {"tag": "nope"})
+        except MCPError as err:
+            assert err.error.code == -32021, err
+        else:
+            assert result.is_error is True, result
+            assert "sampling" in texts(result.content)[0].lower(), result
+        after = await c.call_tool("proxy_whoami", {"hold_ms": 0})
+        assert "pid" in json.loads(texts(after.content)[0])

@@ -339,6 +339,11 @@ impl Backend {
         let name = &self.cfg.name;
         let (result, healthy) = match outcome {
             Ok(Ok(out)) => (Ok(out), true),
+            // The frontend could not answer one of the backend's input requests (e.g. it
+            // lacks the capability): that is the frontend's answer, not a broken backend.
+            Ok(Err(ClientError::Handler { error, .. })) if !conn.client.is_closed() => {
+                (Err(Error::Protocol(relayed_error(&error))), true)
+            }
             Ok(Err(e)) => match e.as_protocol() {
                 Some(p) if !conn.client.is_closed() => (Err(Error::Protocol(relayed_error(p))), true),
                 _ => (
