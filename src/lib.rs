@@ -41,9 +41,10 @@ pub use ferromcp_core::{
     ServerBuilder, ServerConfig, ToolDef, TransportKind,
 };
 pub use ferromcp_core::{
-    auth, context, engine, era, error, events, jsonrpc, middleware, mrtr, protocol, registry, schema, session, state,
-    transport,
+    auth, context, engine, era, error, events, middleware, protocol, registry, schema, session, state, transport,
 };
+#[doc(hidden)]
+pub use ferromcp_core::{jsonrpc, mrtr};
 pub use ferromcp_macros::{prompt, resource, tool};
 
 /// The Streamable HTTP transport.

@@ -81,11 +81,9 @@ struct Args {
 impl Args {
     /// The session limits from `--max-sessions` and `--sessions-per-client`.
     fn session_limits(&self) -> ferromcp::session::SessionLimits {
-        ferromcp::session::SessionLimits {
-            max_sessions: self.max_sessions,
-            max_per_client: (self.sessions_per_client > 0).then_some(self.sessions_per_client),
-            ..Default::default()
-        }
+        ferromcp::session::SessionLimits::default()
+            .max_sessions(self.max_sessions)
+            .max_per_client((self.sessions_per_client > 0).then_some(self.sessions_per_client))
     }
 }
 

@@ -365,11 +365,9 @@ fn main() -> ExitCode {
         Cmd::Registry(o) => run_bench("registry", o),
         Cmd::StateChild(a) => state::child(a),
         Cmd::ServeFerromcp { port, mode, runtime, events, redis, max_sessions, sessions_per_client } => {
-            let limits = ferromcp::session::SessionLimits {
-                max_sessions: *max_sessions,
-                max_per_client: (*sessions_per_client > 0).then_some(*sessions_per_client),
-                ..Default::default()
-            };
+            let limits = ferromcp::session::SessionLimits::default()
+                .max_sessions(*max_sessions)
+                .max_per_client((*sessions_per_client > 0).then_some(*sessions_per_client));
             servers::serve_ferromcp(*port, *mode, *runtime, events.clone(), redis.clone(), limits)
                 .map_err(|e| format!("serve-ferromcp: {e}"))
         }

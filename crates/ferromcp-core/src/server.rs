@@ -25,6 +25,7 @@ use crate::state::{MemoryStore, StateStore};
 
 /// Server-wide settings.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ServerConfig {
     /// How long a legacy server→client request waits for its answer.
     pub ask_timeout: Duration,

@@ -30,6 +30,7 @@ pub enum DnsRebinding {
 /// assert!(!cfg.stateful);
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct HttpConfig {
     /// The endpoint path (default `/mcp`).
     pub path: String,
