@@ -7,7 +7,7 @@
 //! - [`JsonRpcBody`]: the body, read under [`HttpConfig::max_body_bytes`](crate::HttpConfig)
 //!   (413; 408 on a body timeout) and decoded as one JSON-RPC message (400 with the
 //!   request id when it could be read). It consumes the request and hands back its
-//!   parts, so nothing is cloned.
+//!   headers and the client's address, so nothing is cloned.
 
 use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -58,10 +58,13 @@ impl<S: Send + Sync> FromRequestParts<S> for AcceptEventStream {
     }
 }
 
-/// One JSON-RPC message from the request body, with the request's parts.
+/// One JSON-RPC message from the request body, with the request's headers and the
+/// client's address (all a handler reads of the rest).
 pub(crate) struct JsonRpcBody {
-    /// The request without its body.
-    pub(crate) parts: Parts,
+    /// The request's headers.
+    pub(crate) headers: HeaderMap,
+    /// The client's IP address, when the server was given connection info.
+    pub(crate) peer: Option<std::net::IpAddr>,
     /// The decoded message.
     pub(crate) message: Message,
 }
@@ -75,7 +78,9 @@ impl<S: HasApp> FromRequest<S> for JsonRpcBody {
         let bytes =
             read_body(body, &parts.headers, app.cfg.max_body_bytes).await.map_err(|e| error_response(&e, None))?;
         match jsonrpc::decode_with_limit(&bytes, app.server.config().max_echoed_value_bytes) {
-            Ok(message) => Ok(JsonRpcBody { parts, message }),
+            Ok(message) => {
+                Ok(JsonRpcBody { peer: crate::client_ip(&parts.extensions), headers: parts.headers, message })
+            }
             Err(e) => Err(error_response(&e.error.with_status(400), e.id.as_ref())),
         }
     }

@@ -37,13 +37,12 @@ pub(crate) async fn handle(
     _: JsonContentType,
     Caller(principal): Caller,
     accept: AcceptMcp,
-    JsonRpcBody { parts, message: msg }: JsonRpcBody,
+    JsonRpcBody { headers, peer, message: msg }: JsonRpcBody,
 ) -> Response {
     st.ensure_reaper();
-    let headers = &parts.headers;
+    let headers = &headers;
     let sse_ok = accept.sse;
     let session_header = str_header(headers, &SESSION_ID);
-    let peer = crate::client_ip(&parts.extensions);
     match msg {
         Message::Request(req) => request(&st, req, headers, session_header, sse_ok, principal, peer).await,
         Message::Notification(n) => {
