@@ -263,8 +263,11 @@ pub async fn bench(o: &Opts, rmcp: Option<&PathBuf>, pins: (Option<usize>, Optio
 pub fn print(rows: &[Row], o: &Opts) {
     println!();
     println!(
-        "client: {} tasks in one session, tools/call add, {} s window after {} s warm-up",
-        o.concurrency, o.duration_s, o.warmup_s
+        "client: {} tasks in one session, tools/call add, {} s window after {} s warm-up, {} repeat(s)",
+        o.concurrency,
+        o.duration_s,
+        o.warmup_s,
+        o.repeats.max(1)
     );
     println!("{:<16} {:<7} {:>10} {:>12} {:>9} {:>7}", "client", "era", "calls/s", "CPU µs/call", "CPU %", "errors");
     for r in rows {
@@ -282,18 +285,29 @@ pub fn print(rows: &[Row], o: &Opts) {
         }
     }
     for era in [Era::Legacy, Era::Modern] {
-        let find = |c: &str| rows.iter().find(|r| r.client == c && r.era == era);
-        if let (Some(f), Some(r)) = (find("ferromcp-client"), find("rmcp")) {
-            println!(
-                "ratio ferromcp-client/rmcp ({}): calls/s {:.2}, CPU per call {:.2}",
-                era.name(),
-                f.calls_per_s() / r.calls_per_s().max(1e-9),
-                f.cpu_us_per_call() / r.cpu_us_per_call().max(1e-9)
-            );
-        }
+        let median = |c: &str, f: fn(&Row) -> f64| {
+            let mut v: Vec<f64> = rows.iter().filter(|r| r.client == c && r.era == era).map(f).collect();
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied()
+        };
+        let (Some(fc), Some(rc)) = (median("ferromcp-client", Row::calls_per_s), median("rmcp", Row::calls_per_s))
+        else {
+            continue;
+        };
+        let (Some(fu), Some(ru)) =
+            (median("ferromcp-client", Row::cpu_us_per_call), median("rmcp", Row::cpu_us_per_call))
+        else {
+            continue;
+        };
+        println!(
+            "ratio ferromcp-client/rmcp ({}, medians): calls/s {:.2}, client CPU per call {:.2}",
+            era.name(),
+            fc / rc.max(1e-9),
+            fu / ru.max(1e-9)
+        );
     }
     println!(
         "{}",
-        json!({ "client": rows, "config": { "concurrency": o.concurrency, "warmup_s": o.warmup_s, "duration_s": o.duration_s } })
+        json!({ "client": rows, "config": { "concurrency": o.concurrency, "warmup_s": o.warmup_s, "duration_s": o.duration_s, "repeats": o.repeats.max(1) } })
     );
 }
