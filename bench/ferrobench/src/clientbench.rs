@@ -235,14 +235,16 @@ async fn run_driver(
     }
 }
 
-/// Runs both clients in both eras (the order alternates per era), a fresh server each.
+/// Runs both clients in both eras, `--repeats` times (the order alternates), a fresh
+/// server each.
 pub async fn bench(o: &Opts, rmcp: Option<&PathBuf>, pins: (Option<usize>, Option<usize>)) -> Result<Vec<Row>, String> {
     let rmcp = rmcp_binary(rmcp)?;
     let me = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     let mut rows = Vec::new();
-    for (k, era) in [Era::Legacy, Era::Modern].into_iter().enumerate() {
+    let runs = (0..o.repeats.max(1)).flat_map(|_| [Era::Legacy, Era::Modern]);
+    for (k, era) in runs.enumerate() {
         let order: [&'static str; 2] =
-            if k % 2 == 0 { ["ferromcp-client", "rmcp"] } else { ["rmcp", "ferromcp-client"] };
+            if (k % 2 + k / 2) % 2 == 0 { ["ferromcp-client", "rmcp"] } else { ["rmcp", "ferromcp-client"] };
         for client in order {
             let server = ServerProc::spawn(&["serve-ferromcp", "--mode", "stateful"], pins.1).await?;
             let url = format!("http://127.0.0.1:{}/mcp", server.port);
