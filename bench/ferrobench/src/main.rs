@@ -15,7 +15,8 @@
 //! hidden subcommand (`serve-ferromcp`, `serve-ceiling`) under `taskset -c
 //! --server-cpu`, a fresh process per run, killed at the end or on error.
 //!
-//! Modules: [`client`] (HTTP/MCP client), [`load`] (S1 closed loop), [`sessions`]
+//! Modules: [`client`] (HTTP/MCP client), [`clientbench`] (`client`: ferromcp-client vs
+//! rmcp's client), [`load`] (S1 closed loop), [`sessions`]
 //! (memory per idle session), [`resume`] (cost of resumable streams), [`state`]
 //! (session state: stores, `increment`, memory per key), [`registry`] (a session
 //! registry full at its cap vs uncapped: inits/s, another client's latency), [`servers`] (the servers under
