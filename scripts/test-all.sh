@@ -15,6 +15,9 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 SHARED=${FERRO_SHARED:-$ROOT/../shared}
 export FERRO_VENV=${FERRO_VENV:-$ROOT/.venv}
+# ferromcp-client's foreign-server tests (TypeScript reference server, FastMCP) fail
+# instead of skipping when their npm package or the venv is missing.
+export FERRO_REQUIRE_FOREIGN=1
 PASSED=0; FAILED=0; FAILED_NAMES=()
 PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done; }

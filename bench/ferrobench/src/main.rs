@@ -7,6 +7,7 @@
 //! cargo run --release -p ferrobench -- resume     # event store off / memory / SQLite
 //! cargo run --release -p ferrobench -- state      # session state: MemoryStore, increment, memory per key
 //! cargo run --release -p ferrobench -- registry   # a full session registry vs an uncapped one
+//! cargo build --release -p ferrobench -p rmcp-client && target/release/ferrobench client
 //! ```
 //!
 //! The load generator runs in this process (tokio current-thread runtime, pinned to
@@ -14,7 +15,8 @@
 //! hidden subcommand (`serve-ferromcp`, `serve-ceiling`) under `taskset -c
 //! --server-cpu`, a fresh process per run, killed at the end or on error.
 //!
-//! Modules: [`client`] (HTTP/MCP client), [`load`] (S1 closed loop), [`sessions`]
+//! Modules: [`client`] (HTTP/MCP client), [`clientbench`] (`client`: ferromcp-client vs
+//! rmcp's client), [`load`] (S1 closed loop), [`sessions`]
 //! (memory per idle session), [`resume`] (cost of resumable streams), [`state`]
 //! (session state: stores, `increment`, memory per key), [`registry`] (a session
 //! registry full at its cap vs uncapped: inits/s, another client's latency), [`servers`] (the servers under
@@ -24,6 +26,7 @@
 
 mod ceiling;
 mod client;
+mod clientbench;
 mod load;
 mod procs;
 mod registry;
@@ -64,6 +67,18 @@ enum Cmd {
     /// A full session registry vs an uncapped one: initialize throughput and another
     /// client's tools/call latency during an initialize flood.
     Registry(Opts),
+    /// Client cost: ferromcp-client vs rmcp's client driving `tools/call add`, both eras
+    /// (build `rmcp-client` first: `cargo build --release -p rmcp-client`).
+    Client {
+        #[command(flatten)]
+        opts: Opts,
+        /// The rmcp driver binary (default: `rmcp-client` next to this executable).
+        #[arg(long)]
+        rmcp_client: Option<std::path::PathBuf>,
+    },
+    /// (internal) ferromcp-client's load driver for `client`.
+    #[command(hide = true)]
+    ClientDriver(clientbench::DriverArgs),
     /// (internal) Measure MemoryStore in a fresh process for `state`.
     #[command(hide = true)]
     StateChild(state::ChildArgs),
@@ -354,6 +369,24 @@ fn run_bench(cmd: &str, o: &Opts) -> Result<(), String> {
     Ok(())
 }
 
+/// `client`: ferromcp-client vs rmcp's client (see [`clientbench`]). The drivers are
+/// pinned to `--loadgen-cpu`, the servers to `--server-cpu`; this process only waits.
+fn client_bench(o: &Opts, rmcp: Option<&std::path::PathBuf>) -> Result<(), String> {
+    let pins = if o.no_pin
+        || !procs::taskset_available()
+        || std::thread::available_parallelism().map_or(1, |n| n.get()) <= o.loadgen_cpu.max(o.server_cpu)
+    {
+        eprintln!("ferrobench: WARNING: running unpinned (--no-pin, no taskset, or too few CPUs)");
+        (None, None)
+    } else {
+        (Some(o.loadgen_cpu), Some(o.server_cpu))
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| format!("runtime: {e}"))?;
+    let rows = rt.block_on(clientbench::bench(o, rmcp, pins))?;
+    clientbench::print(&rows, o);
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match &cli.cmd {
@@ -363,6 +396,8 @@ fn main() -> ExitCode {
         Cmd::Resume(o) => run_bench("resume", o),
         Cmd::State(o) => run_bench("state", o),
         Cmd::Registry(o) => run_bench("registry", o),
+        Cmd::Client { opts, rmcp_client } => client_bench(opts, rmcp_client.as_ref()),
+        Cmd::ClientDriver(a) => clientbench::driver(a),
         Cmd::StateChild(a) => state::child(a),
         Cmd::ServeFerromcp { port, mode, runtime, events, redis, max_sessions, sessions_per_client } => {
             let limits = ferromcp::session::SessionLimits::default()
