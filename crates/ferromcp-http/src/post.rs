@@ -82,6 +82,8 @@ pub(crate) async fn handle(
         }
     };
     let session_header = str_header(headers, &SESSION_ID);
+    // `json_response`: one JSON body per POST, never a stream.
+    let sse_ok = sse_ok && !st.cfg.json_response;
     let peer = crate::client_ip(&parts.extensions);
     match msg {
         Message::Request(req) => request(&st, req, headers, session_header, sse_ok, principal, peer).await,
