@@ -3,6 +3,7 @@
 //! waits, on a loopback port bound up front, for the authorization server to send the
 //! browser back.
 
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use ferromcp_client::oauth::{OAuthError, RedirectHandler};
@@ -14,7 +15,7 @@ const WAIT: Duration = Duration::from_secs(300);
 
 /// Listens on `127.0.0.1:PORT/callback` for the redirect.
 pub struct BrowserRedirect {
-    listener: std::sync::Mutex<Option<std::net::TcpListener>>,
+    listener: std::net::TcpListener,
     port: u16,
 }
 
@@ -23,7 +24,7 @@ impl BrowserRedirect {
     pub fn bind() -> std::io::Result<Self> {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
-        Ok(BrowserRedirect { listener: std::sync::Mutex::new(Some(listener)), port })
+        Ok(BrowserRedirect { listener, port })
     }
 
     /// The redirect URI to register.
@@ -32,14 +33,24 @@ impl BrowserRedirect {
     }
 }
 
+/// Starts the browser on `url` without waiting for it (the opener may only return once
+/// the redirect was served); false when no opener could be started.
 fn open_browser(url: &str) -> bool {
     let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
-    std::process::Command::new(opener)
+    let child = std::process::Command::new(opener)
         .arg(url)
+        .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+        .spawn();
+    match child {
+        Ok(mut c) => {
+            // Reaped in the background.
+            std::thread::spawn(move || c.wait());
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 /// Reads one HTTP request's target path from the browser and answers it.
@@ -80,17 +91,18 @@ impl RedirectHandler for BrowserRedirect {
         redirect_uri: &'a str,
     ) -> BoxFuture<'a, Result<String, OAuthError>> {
         Box::pin(async move {
-            let std_listener = self
-                .listener
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take()
-                .ok_or_else(|| OAuthError::Redirect("the authorization was already attempted once".into()))?;
+            let std_listener = self.listener.try_clone().map_err(|e| OAuthError::Redirect(e.to_string()))?;
             std_listener.set_nonblocking(true).map_err(|e| OAuthError::Redirect(e.to_string()))?;
             let listener =
                 tokio::net::TcpListener::from_std(std_listener).map_err(|e| OAuthError::Redirect(e.to_string()))?;
+            let opened = open_browser(authorization_url);
+            if !opened && !std::io::stdin().is_terminal() {
+                return Err(OAuthError::Redirect(
+                    "this server needs authorization, but no browser could be opened and there is no terminal to wait on; pass --bearer TOKEN (or FERROMCP_BEARER_TOKEN)".into(),
+                ));
+            }
             eprintln!("ferromcp: this server needs authorization; open this URL in a browser:\n  {authorization_url}");
-            if !open_browser(authorization_url) {
+            if !opened {
                 eprintln!("ferromcp: (could not open a browser; open the URL above yourself)");
             }
             let path = tokio::time::timeout(WAIT, one_redirect(listener)).await.map_err(|_| {

@@ -127,10 +127,21 @@ pub fn ferromcp(args: &[&str]) -> Run {
 /// Runs `ferromcp ARGS` in `dir` (for the default config file).
 pub fn ferromcp_in(args: &[&str], dir: Option<&std::path::Path>) -> Run {
     let mut cmd = Command::new(FERROMCP);
-    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     if let Some(d) = dir {
         cmd.current_dir(d);
     }
+    run_cmd(cmd, args)
+}
+
+/// Runs `ferromcp ARGS` with extra environment variables.
+pub fn ferromcp_env(args: &[&str], vars: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(FERROMCP);
+    cmd.envs(vars.iter().copied());
+    run_cmd(cmd, args)
+}
+
+fn run_cmd(mut cmd: Command, args: &[&str]) -> Run {
+    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn ferromcp");
     let mut out = child.stdout.take().expect("stdout");
     let mut err = child.stderr.take().expect("stderr");
