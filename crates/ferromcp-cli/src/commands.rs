@@ -157,7 +157,8 @@ pub async fn read(conn: &Conn, words: &[String], json: bool) -> Result<(), CliEr
     let [uri] = rest else {
         return Err(CliError::usage("`read` takes TARGET and one resource URI (see `ferromcp read --help`)"));
     };
-    let term = Terminal::new(true);
+    // A read may ask questions too (2026-07-28 input_required rounds).
+    let term = Terminal::new(false);
     let result = session(&target, conn, &term, |c| async move {
         c.read_resource(uri).await.map_err(|e| CliError::client(&format!("reading `{uri}`"), e))
     })
@@ -177,7 +178,7 @@ pub async fn prompt(conn: &Conn, words: &[String], json: bool) -> Result<(), Cli
         return Err(CliError::usage("`prompt` needs a prompt NAME after the TARGET (see `ferromcp prompt --help`)"));
     };
     let arguments = coerce::prompt_arguments(name, args).map_err(CliError::usage)?;
-    let term = Terminal::new(true);
+    let term = Terminal::new(false);
     let result = session(&target, conn, &term, |c| async move {
         let args = if arguments.is_empty() { Value::Null } else { Value::Object(arguments) };
         c.get_prompt(name, args).await.map_err(|e| CliError::client(&format!("getting prompt `{name}`"), e))
