@@ -1,7 +1,8 @@
 //! The `ferromcp` binary in a real pseudo-terminal (rexpect): a call with progress
 //! draws a progress bar, and an elicitation is answered by typing into the prompts, in
 //! both protocol eras (2025-11-25: a real server→client request on the call's stream;
-//! 2026-07-28: an `input_required` round). Every wait is bounded by the session timeout.
+//! 2026-07-28: an `input_required` round), over HTTP and with a stdio server. Every
+//! wait is bounded by the session timeout.
 
 mod common;
 
@@ -73,4 +74,27 @@ fn an_elicitation_can_be_declined_on_the_terminal() {
     p.flush().expect("flush");
     p.exp_string("User response: action=decline").expect("the tool saw the decline");
     assert_eq!(finish(p), 0);
+}
+
+#[test]
+fn a_stdio_server_gets_its_elicitation_answered_and_draws_progress() {
+    let every = common::example("everything").to_string_lossy().into_owned();
+    for era in ["legacy", "modern"] {
+        let mut p = spawn(&["call", "test_elicitation", "message=Name?", "--era", era, "--", &every, "--stdio"]);
+        p.exp_string("The server asks: Name?").expect("the question");
+        p.exp_string("cancel").expect("the choice of action");
+        p.send("\r").expect("enter: accept");
+        p.flush().expect("flush");
+        p.exp_string("username").expect("the username prompt");
+        p.send_line("grace").expect("type the username");
+        p.exp_string("email").expect("the email prompt");
+        p.send_line("g@h.i").expect("type the email");
+        p.exp_string("User response: action=accept").expect("the tool's result");
+        assert_eq!(finish(p), 0, "{era}");
+
+        let mut p = spawn(&["call", "test_tool_with_progress", "--era", era, "--", &every, "--stdio"]);
+        p.exp_regex(r"\[[=> ]+\] +\d+% working").expect("a progress bar frame");
+        p.exp_string("Progress test completed").expect("the result");
+        assert_eq!(finish(p), 0, "{era}");
+    }
 }
