@@ -2,7 +2,8 @@
 //! with bearer auth required, and a small authorization server on the same origin): the
 //! client's flow runs with the CLI's browser hook. The "browser" is a stand-in
 //! `xdg-open` on PATH that follows the authorization redirect with curl, as a user's
-//! browser would, to the CLI's loopback callback. Also: `--bearer` skips the flow, and
+//! browser would, to the CLI's loopback callback. Also: `--bearer` (or
+//! `FERROMCP_BEARER_TOKEN`) skips the flow, and
 //! with no browser and no terminal the CLI fails at once saying to pass `--bearer`.
 
 mod common;
@@ -183,6 +184,22 @@ async fn bearer_skips_the_flow_and_no_browser_fails_fast() {
     )
     .await
     .ok();
+    assert_eq!(r.stdout.trim(), "hello, authorized");
+    // FERROMCP_BEARER_TOKEN does the same.
+    let r = tokio::task::spawn_blocking({
+        let (url, path) = (url.clone(), no_browser.clone());
+        move || {
+            common::ferromcp_env(&["call", &url, "hello"], &[("PATH", &path), ("FERROMCP_BEARER_TOKEN", "pre-issued")])
+        }
+    })
+    .await
+    .expect("run ferromcp")
+    .ok();
+    assert_eq!(r.stdout.trim(), "hello, authorized");
+    // So does an Authorization header of your own (--header).
+    let args =
+        vec!["call".into(), url.clone(), "hello".into(), "--header".into(), "Authorization: Bearer pre-issued".into()];
+    let r = run(args, no_browser.clone()).await.ok();
     assert_eq!(r.stdout.trim(), "hello, authorized");
     let r = run(vec!["call".into(), url, "hello".into()], no_browser).await;
     assert_eq!(r.code, Some(3), "{r:?}");
