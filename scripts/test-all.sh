@@ -4,7 +4,7 @@
 #   scripts/test-all.sh            # everything
 #   SKIP_LINT=1 scripts/test-all.sh
 #
-# Stages: lint (fmt, clippy) · cargo tests · official MCP conformance suite (both
+# Stages: lint (fmt, clippy, module cycles) · cargo tests · official MCP conformance suite (both
 # revisions) against examples/everything · its client leg (both revisions) driving
 # examples/conformance_client · real-client interop (Python mcp SDK,
 # fastmcp Client, TypeScript SDK v1 and v2 clients; stdio and HTTP) · fuzz smoke.
@@ -36,7 +36,7 @@ wait_http() { # url
 }
 
 lint() {
-  cargo fmt --all -- --check && cargo clippy --workspace --all-targets -- -D warnings
+  cargo fmt --all -- --check && cargo clippy --workspace --all-targets -- -D warnings && python3 scripts/module-cycles.py
 }
 
 cargo_tests() {
@@ -93,7 +93,7 @@ fuzz_smoke() {
 }
 
 stage "setup (venv, npm)" scripts/setup-test-env.sh
-[ "${SKIP_LINT:-0}" = 1 ] || stage "lint (fmt, clippy)" lint
+[ "${SKIP_LINT:-0}" = 1 ] || stage "lint (fmt, clippy, module cycles)" lint
 stage "cargo tests" cargo_tests
 stage "conformance (2025-11-25 + 2026-07-28)" conformance
 stage "conformance client (both revisions)" conformance_client

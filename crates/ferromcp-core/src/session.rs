@@ -25,7 +25,6 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use base64::Engine as _;
 use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
@@ -158,15 +157,7 @@ pub fn level_rank(l: LoggingLevel) -> u8 {
     }
 }
 
-/// A fresh session id: 128 bits from the OS CSPRNG, base64url (22 visible ASCII chars).
-pub fn new_session_id() -> Arc<str> {
-    let mut b = [0u8; 16];
-    if getrandom::fill(&mut b).is_err() {
-        // The OS CSPRNG is unavailable: fail loudly rather than mint guessable ids.
-        panic!("the operating system's random number generator is unavailable");
-    }
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b).into()
-}
+pub use crate::ids::new_session_id;
 
 impl Session {
     /// A new session with a fresh id, bound to `principal` (if authenticated).

@@ -46,6 +46,7 @@ mod legacy_stream;
 mod limits;
 mod listener;
 pub mod metrics;
+mod negotiate;
 mod post;
 mod resume;
 mod session_routes;
