@@ -41,10 +41,9 @@ pub(crate) async fn handle(
 ) -> Response {
     st.ensure_reaper();
     let headers = &parts.headers;
-    let sse_ok = accept.sse;
-    let session_header = str_header(headers, &SESSION_ID);
     // `json_response`: one JSON body per POST, never a stream.
-    let sse_ok = sse_ok && !st.cfg.json_response;
+    let sse_ok = accept.sse && !st.cfg.json_response;
+    let session_header = str_header(headers, &SESSION_ID);
     let peer = crate::client_ip(&parts.extensions);
     match msg {
         Message::Request(req) => request(&st, req, headers, session_header, sse_ok, principal, peer).await,
