@@ -41,7 +41,8 @@ pub(crate) async fn handle(
 ) -> Response {
     st.ensure_reaper();
     let headers = &headers;
-    let sse_ok = accept.sse;
+    // `json_response`: one JSON body per POST, never a stream.
+    let sse_ok = accept.sse && !st.cfg.json_response;
     let session_header = str_header(headers, &SESSION_ID);
     match msg {
         Message::Request(req) => request(&st, req, headers, session_header, sse_ok, principal, peer).await,
