@@ -4,9 +4,14 @@
 //! ```sh
 //! cargo run --example quickstart              # http://127.0.0.1:3000/mcp
 //! cargo run --example quickstart -- --stdio   # for desktop clients
+//! FERROMCP_PORT=4000 FERROMCP_LOG=info cargo run --example quickstart   # settings from the environment
 //! ```
+//!
+//! Every `FERROMCP_*` variable applies (see `ferromcp::settings`); a bad value stops
+//! startup with a message naming the variable.
 
 use ferromcp::prelude::*;
+use ferromcp::settings::{LogFormat, Settings};
 
 /// Add two integers.
 #[tool(read_only, idempotent)]
@@ -33,13 +38,38 @@ async fn explain(#[arg(description = "The number to explain")] number: String) -
     format!("Explain what is special about the number {number}.")
 }
 
+/// Says what is wrong with the configuration and exits with status 2.
+fn fail(e: impl std::fmt::Display) -> ! {
+    eprintln!("quickstart: {e}");
+    std::process::exit(2)
+}
+
+/// Logs to stderr when `FERROMCP_LOG` is set (in `FERROMCP_LOG_FORMAT`).
+fn init_logging(env: &Settings) {
+    let Some(filter) = &env.log else { return };
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|e| fail(format!("FERROMCP_LOG: {e}")));
+    let fmt = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter);
+    match env.log_format.unwrap_or_default() {
+        LogFormat::Json => fmt.json().init(),
+        LogFormat::Text => fmt.init(),
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let server = Server::builder("quickstart", "0.1.0").tool(add).tool(greet).resource(about).prompt(explain).build();
+    let env = Settings::from_env().unwrap_or_else(|e| fail(e));
+    init_logging(&env);
+    let builder = env.apply_server(Server::builder("quickstart", "0.1.0"), Default::default());
+    let builder = match ferromcp::settings::redis_state_store(&env).await.unwrap_or_else(|e| fail(e)) {
+        Some(store) => builder.state_store(store),
+        None => builder,
+    };
+    let server = builder.tool(add).tool(greet).resource(about).prompt(explain).try_build().unwrap_or_else(|e| fail(e));
     if std::env::args().any(|a| a == "--stdio") {
         return ferromcp::transport::serve_stdio(server).await;
     }
-    let addr = "127.0.0.1:3000".parse().expect("a valid socket address");
-    eprintln!("quickstart MCP server on http://{addr}/mcp");
-    ferromcp::http::serve(server, addr, Default::default()).await
+    let addr = env.addr(([127, 0, 0, 1], 3000).into());
+    let cfg = env.apply_http(Default::default());
+    eprintln!("quickstart MCP server on http://{addr}{}", cfg.path);
+    ferromcp::http::serve(server, addr, cfg).await
 }

@@ -2,7 +2,9 @@
 # Sets up the interop test clients (idempotent; safe to re-run):
 #   * a Python venv at ${FERRO_VENV:-.venv} (relative paths are taken from the repository root)
 #     with the pinned packages of tests/interop/requirements.txt (+ constraints.txt);
-#   * the pinned npm packages of tests/interop-ts (npm ci from package-lock.json).
+#   * the pinned npm packages of tests/interop-ts (npm ci from package-lock.json);
+#   * the official TypeScript reference server (npm @modelcontextprotocol/server-everything)
+#     that ferromcp-client's tests drive, in crates/ferromcp-client/tests/foreign-ts (npm ci).
 # A re-run skips a step whose pins have not changed since it last succeeded; pass --force
 # (or FERRO_SETUP_FORCE=1) to reinstall anyway.
 #
@@ -84,5 +86,18 @@ else
 fi
 say "checking the TypeScript SDK resolves"
 (cd "$TS_DIR" && run node --input-type=module -e 'import "@modelcontextprotocol/sdk/client/index.js"; import "@modelcontextprotocol/client"; import { readFileSync } from "node:fs"; const v = (p) => JSON.parse(readFileSync(`node_modules/${p}/package.json`, "utf8")).version; console.log(`    @modelcontextprotocol/sdk@${v("@modelcontextprotocol/sdk")}, @modelcontextprotocol/client@${v("@modelcontextprotocol/client")}, zod@${v("zod")}`);')
+
+# The TypeScript reference server for crates/ferromcp-client/tests/foreign_ts.rs.
+FOREIGN_TS_DIR="crates/ferromcp-client/tests/foreign-ts"
+FOREIGN_STAMP="$FOREIGN_TS_DIR/node_modules/.ferro-foreign-lock.sha256"
+FOREIGN_HASH="$(hash_of "$FOREIGN_TS_DIR/package.json" "$FOREIGN_TS_DIR/package-lock.json")"
+if [ "$FORCE" != 1 ] && [ -f "$FOREIGN_STAMP" ] && [ "$(cat "$FOREIGN_STAMP")" = "$FOREIGN_HASH" ]; then
+  say "npm packages already match $FOREIGN_TS_DIR/package-lock.json (skipping; --force to reinstall)"
+else
+  say "installing the TypeScript reference server in $FOREIGN_TS_DIR (npm ci)"
+  (cd "$FOREIGN_TS_DIR" && run npm ci --no-audit --no-fund)
+  printf '%s\n' "$FOREIGN_HASH" > "$FOREIGN_STAMP"
+fi
+(cd "$FOREIGN_TS_DIR" && node -e 'console.log("    @modelcontextprotocol/server-everything@" + require("./node_modules/@modelcontextprotocol/server-everything/package.json").version)')
 
 say "done. Next: cargo build --example everything && $VENV/bin/python -m pytest tests/interop -q && (cd $TS_DIR && npm test)"

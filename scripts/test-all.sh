@@ -4,7 +4,7 @@
 #   scripts/test-all.sh            # everything
 #   SKIP_LINT=1 scripts/test-all.sh
 #
-# Stages: lint (fmt, clippy) · cargo tests · official MCP conformance suite (both
+# Stages: lint (fmt, clippy, module cycles) · cargo tests · official MCP conformance suite (both
 # revisions) against examples/everything, and again through examples/proxy in front
 # of it · its client leg (both revisions) driving
 # examples/conformance_client · real-client interop (Python mcp SDK,
@@ -16,6 +16,9 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 SHARED=${FERRO_SHARED:-$ROOT/../shared}
 export FERRO_VENV=${FERRO_VENV:-$ROOT/.venv}
+# ferromcp-client's foreign-server tests (TypeScript reference server, FastMCP) fail
+# instead of skipping when their npm package or the venv is missing.
+export FERRO_REQUIRE_FOREIGN=1
 PASSED=0; FAILED=0; FAILED_NAMES=()
 PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done; }
@@ -37,7 +40,7 @@ wait_http() { # url
 }
 
 lint() {
-  cargo fmt --all -- --check && cargo clippy --workspace --all-targets -- -D warnings
+  cargo fmt --all -- --check && cargo clippy --workspace --all-targets -- -D warnings && python3 scripts/module-cycles.py
 }
 
 cargo_tests() {
@@ -114,7 +117,7 @@ fuzz_smoke() {
 }
 
 stage "setup (venv, npm)" scripts/setup-test-env.sh
-[ "${SKIP_LINT:-0}" = 1 ] || stage "lint (fmt, clippy)" lint
+[ "${SKIP_LINT:-0}" = 1 ] || stage "lint (fmt, clippy, module cycles)" lint
 stage "cargo tests" cargo_tests
 stage "conformance (2025-11-25 + 2026-07-28)" conformance
 stage "conformance through proxy" conformance_proxy

@@ -25,6 +25,7 @@
 //! - the crate root and [`prelude`]: the server API (re-exported from `ferromcp-core`);
 //! - [`protocol`]: MCP model types;
 //! - [`http`]: the Streamable HTTP transport (axum router, `serve`);
+//! - [`settings`]: server settings from `FERROMCP_*` environment variables;
 //! - [`client`]: the MCP client (in-memory, child process);
 //! - [`state`]: session-scoped state (scopes, stores, handles); [`redis`]: the Redis store;
 //! - [`middleware`]: the middleware chain; [`auth`]: bearer-token verification;
@@ -41,9 +42,10 @@ pub use ferromcp_core::{
     ServerBuilder, ServerConfig, ToolDef, TransportKind,
 };
 pub use ferromcp_core::{
-    auth, context, engine, era, error, events, jsonrpc, middleware, mrtr, protocol, registry, schema, session, state,
-    transport,
+    auth, context, engine, era, error, events, middleware, protocol, registry, schema, session, state, transport,
 };
+#[doc(hidden)]
+pub use ferromcp_core::{jsonrpc, mrtr};
 pub use ferromcp_macros::{prompt, resource, tool};
 
 /// The Streamable HTTP transport.
@@ -59,6 +61,51 @@ pub mod redis {
 /// The SQLite event store (durable resumable streams on one node).
 pub mod sqlite {
     pub use ferromcp_sqlite::*;
+}
+
+/// Server settings from `FERROMCP_*` environment variables: the table, parsing and
+/// precedence are in [`settings::Settings`]'s module docs.
+///
+/// ```no_run
+/// use ferromcp::prelude::*;
+/// use ferromcp::settings::Settings;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let env = Settings::from_env()?; // a bad value stops startup, naming the variable
+/// let mut builder = env.apply_server(Server::builder("demo", "1.0.0"), Default::default());
+/// if let Some(store) = ferromcp::settings::redis_state_store(&env).await? {
+///     builder = builder.state_store(store);
+/// }
+/// // Explicit calls after the environment win: this server never uses another path.
+/// let cfg = env.apply_http(ferromcp::http::HttpConfig::default()).path("/mcp");
+/// ferromcp::http::serve(builder.build(), env.addr(([127, 0, 0, 1], 3000).into()), cfg).await?;
+/// # Ok(()) }
+/// ```
+pub mod settings {
+    pub use ferromcp_http::settings::*;
+
+    /// Connects the Redis state store named by `FERROMCP_REDIS_URL` (`None` when the
+    /// variable is unset). A server that cannot be reached is an error naming the
+    /// variable (the URL's password is not repeated).
+    pub async fn redis_state_store(settings: &Settings) -> Result<Option<crate::redis::RedisStore>, SettingsError> {
+        let Some(url) = &settings.redis_url else { return Ok(None) };
+        crate::redis::RedisStore::connect(url).await.map(Some).map_err(|e| SettingsError {
+            variable: "FERROMCP_REDIS_URL",
+            value: redact(url),
+            expected: format!("the URL of a reachable Redis server (connecting failed: {e})"),
+        })
+    }
+
+    /// `redis://user:secret@host` → `redis://user:***@host`.
+    fn redact(url: &str) -> String {
+        match (url.find("://"), url.rfind('@')) {
+            (Some(s), Some(at)) if at > s => match url[s + 3..at].split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            },
+            _ => url.to_owned(),
+        }
+    }
 }
 
 /// The MCP client.

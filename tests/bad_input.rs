@@ -571,7 +571,7 @@ async fn random_bodies_get_4xx_json_or_2xx_on_one_kept_alive_connection() {
 async fn line_transport_answers_bad_lines_and_keeps_serving() {
     let (client, server_end) = tokio::io::duplex(64 * 1024);
     let (sr, sw) = tokio::io::split(server_end);
-    let cfg = LineConfig { max_line_bytes: 1024, ..Default::default() };
+    let cfg = LineConfig::default().max_line_bytes(1024);
     let serving = tokio::spawn(serve_io(server(), sr, sw, cfg));
     let (cr, mut cw) = tokio::io::split(client);
     let mut lines = BufReader::new(cr).lines();

@@ -54,7 +54,7 @@ async fn a_nested_router_serves_next_to_other_routes_and_expires_idle_sessions()
     let seen = expired.clone();
     let server = Server::builder("nested", "1")
         .tool(ToolDef::new("ping").handler(|_ctx: Context, _: NoArgs| async { "pong" }))
-        .session_limits(SessionLimits { idle_timeout: Some(Duration::from_millis(300)), ..Default::default() })
+        .session_limits(SessionLimits::default().idle_timeout(Some(Duration::from_millis(300))))
         .on_session_expired(move |_| {
             seen.fetch_add(1, Ordering::SeqCst);
         })

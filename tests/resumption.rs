@@ -402,7 +402,9 @@ async fn wait_refused(addr: SocketAddr) {
 }
 
 fn store_cfg(store: Arc<dyn EventStore>) -> HttpConfig {
-    HttpConfig { event_store: Some(EventStoreHandle(store)), ..HttpConfig::default() }
+    let mut cfg = HttpConfig::default();
+    cfg.event_store = Some(EventStoreHandle(store));
+    cfg
 }
 
 /// A database path in the temp dir, removed (with its WAL files) on drop.

@@ -7,7 +7,11 @@
 //! cargo run --example everything -- --stdio         # stdio
 //! # bearer tokens (optional auth) and a shared requestState sealing key
 //! cargo run --example everything -- --token alice-token=alice --sealing-key "$(openssl rand -hex 32)"
+//! FERROMCP_PORT=3005 FERROMCP_JSON_RESPONSE=1 cargo run --example everything   # settings from the environment
 //! ```
+//!
+//! Every `FERROMCP_*` variable applies (see `ferromcp::settings`); command-line flags win
+//! over it.
 
 mod mrtr_tools;
 mod prompts;
@@ -21,24 +25,26 @@ use std::time::Duration;
 use clap::Parser;
 use ferromcp::auth::StaticBearer;
 use ferromcp::http::HttpAuth;
+use ferromcp::settings::{LogFormat, Settings};
 use ferromcp::state::Principal;
 use ferromcp::{Server, ServerBuilder, ServerConfig};
 
 #[derive(Parser)]
 #[command(about = "ferromcp's conformance \"everything\" server")]
 struct Args {
-    /// Port for Streamable HTTP on 127.0.0.1.
-    #[arg(long, default_value_t = 3001)]
-    port: u16,
-    /// Address to bind (loopback by default).
-    #[arg(long, default_value = "127.0.0.1")]
-    host: std::net::IpAddr,
+    /// Port for Streamable HTTP (default: FERROMCP_PORT, else 3001).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Address to bind (default: FERROMCP_HOST, else 127.0.0.1).
+    #[arg(long)]
+    host: Option<std::net::IpAddr>,
     /// Serve over stdin/stdout instead of HTTP.
     #[arg(long)]
     stdio: bool,
-    /// Event store behind resumable streams: `memory`, `off`, or `sqlite:PATH`.
-    #[arg(long, default_value = "memory")]
-    events: String,
+    /// Event store behind resumable streams: `memory`, `off`, or `sqlite:PATH`
+    /// (default: FERROMCP_EVENT_STORE, else memory).
+    #[arg(long)]
+    events: Option<String>,
     /// Also serve the 2024-11-05 HTTP+SSE transport (`GET /sse`, `POST /messages`).
     #[arg(long)]
     legacy_sse: bool,
@@ -48,7 +54,7 @@ struct Args {
     tokens: Vec<String>,
     /// MRTR `requestState` sealing key in hex (64+ hex digits recommended; repeatable:
     /// the first is the current key, later ones are previous keys still accepted).
-    /// Without one a random per-process key is used.
+    /// Without one, FERROMCP_SEALING_KEYS; without that a random per-process key.
     #[arg(long = "sealing-key")]
     sealing_keys: Vec<String>,
     /// Most HTTP connections open at once (default: the library's, 10,000 capped to 3/4
@@ -71,22 +77,26 @@ struct Args {
     /// Most server→client requests of one session waiting for answers; one more fails at once.
     #[arg(long, value_name = "N", default_value_t = ServerConfig::default().max_pending_asks_per_session)]
     max_pending_asks: usize,
-    /// Most legacy sessions held at once; a new one sheds the least recently used idle one of the client holding the most.
-    #[arg(long, default_value_t = ferromcp::session::SessionLimits::default().max_sessions)]
-    max_sessions: usize,
+    /// Most legacy sessions held at once; a new one sheds the least recently used idle one of the client holding the most
+    /// (default: FERROMCP_MAX_SESSIONS, else 100,000).
+    #[arg(long)]
+    max_sessions: Option<usize>,
     /// Most legacy sessions per client (principal, else address); 0 = no per-client cap.
     #[arg(long, default_value_t = ferromcp::session::SessionLimits::default().max_per_client.unwrap_or(0))]
     sessions_per_client: usize,
 }
 
 impl Args {
-    /// The session limits from `--max-sessions` and `--sessions-per-client`.
-    fn session_limits(&self) -> ferromcp::session::SessionLimits {
-        ferromcp::session::SessionLimits {
-            max_sessions: self.max_sessions,
-            max_per_client: (self.sessions_per_client > 0).then_some(self.sessions_per_client),
-            ..Default::default()
+    /// The session limits: `--max-sessions` and `--sessions-per-client` over the
+    /// environment's (FERROMCP_MAX_SESSIONS, FERROMCP_SESSION_IDLE_TIMEOUT).
+    fn session_limits(&self, env: &Settings) -> ferromcp::session::SessionLimits {
+        let mut limits = ferromcp::session::SessionLimits::default();
+        if let Some(t) = env.session_idle_timeout {
+            limits.idle_timeout = t;
         }
+        limits.max_sessions = self.max_sessions.or(env.max_sessions).unwrap_or(limits.max_sessions);
+        limits.max_per_client = (self.sessions_per_client > 0).then_some(self.sessions_per_client);
+        limits
     }
 }
 
@@ -153,17 +163,36 @@ fn bearer_auth(tokens: &[String]) -> std::io::Result<Option<HttpAuth>> {
     Ok(Some(HttpAuth::optional(verifier)))
 }
 
+/// Logs to stderr: FERROMCP_LOG, else RUST_LOG, else `warn`, in FERROMCP_LOG_FORMAT.
+fn init_logging(env: &Settings) {
+    let filter = match &env.log {
+        Some(f) => or_exit(
+            tracing_subscriber::EnvFilter::try_new(f).map_err(|e| std::io::Error::other(format!("FERROMCP_LOG: {e}"))),
+        ),
+        None => tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+    };
+    let fmt = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter);
+    match env.log_format.unwrap_or_default() {
+        LogFormat::Json => fmt.json().init(),
+        LogFormat::Text => fmt.init(),
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
-        .init();
-    let b = builder()
+    let env = or_exit(Settings::from_env().map_err(std::io::Error::other));
+    init_logging(&env);
+    // The environment first, then the flags (which win).
+    let b = env
+        .apply_server(builder(), Default::default())
         .ask_timeout(Duration::from_millis(args.ask_timeout_ms))
         .max_pending_asks_per_session(args.max_pending_asks)
-        .session_limits(args.session_limits());
+        .session_limits(args.session_limits(&env));
+    let b = match or_exit(ferromcp::settings::redis_state_store(&env).await.map_err(std::io::Error::other)) {
+        Some(store) => b.state_store(store),
+        None => b,
+    };
     let server =
         or_exit(with_sealing_keys(b, &args.sealing_keys).and_then(|b| b.try_build().map_err(std::io::Error::other)));
     let auth = or_exit(bearer_auth(&args.tokens));
@@ -179,14 +208,16 @@ async fn main() -> std::io::Result<()> {
     if args.stdio {
         return ferromcp::transport::serve_stdio(server).await;
     }
-    let addr = SocketAddr::new(args.host, args.port);
-    let cfg = ferromcp::http::HttpConfig::default().legacy_sse(args.legacy_sse);
+    let addr = env.addr(SocketAddr::from(([127, 0, 0, 1], 3001)));
+    let addr = SocketAddr::new(args.host.unwrap_or(addr.ip()), args.port.unwrap_or(addr.port()));
+    let cfg = env.apply_http(ferromcp::http::HttpConfig::default()).legacy_sse(args.legacy_sse);
     let cfg = match auth {
         Some(a) => cfg.auth(a),
         None => cfg,
     };
-    let cfg = match args.events.as_str() {
-        "memory" => cfg,
+    let cfg = match args.events.as_deref().unwrap_or("env") {
+        "env" => cfg,
+        "memory" => cfg.event_store(ferromcp::events::MemoryEventStore::new()),
         "off" => cfg.without_event_store(),
         other => match other.strip_prefix("sqlite:") {
             Some(path) => {
@@ -196,7 +227,7 @@ async fn main() -> std::io::Result<()> {
         },
     };
     let cfg = http_hygiene(cfg, &args);
-    eprintln!("ferromcp everything server on http://{addr}/mcp");
+    eprintln!("ferromcp everything server on http://{addr}{}", cfg.path);
     ferromcp::http::serve(server, addr, cfg).await
 }
 

@@ -8,6 +8,7 @@
 //! cargo run --release -p ferrobench -- state      # session state: MemoryStore, increment, memory per key
 //! cargo run --release -p ferrobench -- registry   # a full session registry vs an uncapped one
 //! cargo run --release -p ferrobench -- proxy      # the proxy hop vs direct, and FastMCP's proxy
+//! cargo build --release -p ferrobench -p rmcp-client && target/release/ferrobench client
 //! ```
 //!
 //! The load generator runs in this process (tokio current-thread runtime, pinned to
@@ -15,7 +16,8 @@
 //! hidden subcommand (`serve-ferromcp`, `serve-ceiling`) under `taskset -c
 //! --server-cpu`, a fresh process per run, killed at the end or on error.
 //!
-//! Modules: [`client`] (HTTP/MCP client), [`load`] (S1 closed loop), [`sessions`]
+//! Modules: [`client`] (HTTP/MCP client), [`clientbench`] (`client`: ferromcp-client vs
+//! rmcp's client), [`load`] (S1 closed loop), [`sessions`]
 //! (memory per idle session), [`resume`] (cost of resumable streams), [`state`]
 //! (session state: stores, `increment`, memory per key), [`registry`] (a session
 //! registry full at its cap vs uncapped: inits/s, another client's latency), [`servers`] (the servers under
@@ -25,6 +27,7 @@
 
 mod ceiling;
 mod client;
+mod clientbench;
 mod load;
 mod procs;
 mod proxy;
@@ -69,6 +72,18 @@ enum Cmd {
     /// The proxy hop: tools/call latency and server CPU per call direct to everything,
     /// through examples/proxy (HTTP and stdio backends) and through FastMCP's proxy.
     Proxy(proxy::ProxyOpts),
+    /// Client cost: ferromcp-client vs rmcp's client driving `tools/call add`, both eras
+    /// (build `rmcp-client` first: `cargo build --release -p rmcp-client`).
+    Client {
+        #[command(flatten)]
+        opts: Opts,
+        /// The rmcp driver binary (default: `rmcp-client` next to this executable).
+        #[arg(long)]
+        rmcp_client: Option<std::path::PathBuf>,
+    },
+    /// (internal) ferromcp-client's load driver for `client`.
+    #[command(hide = true)]
+    ClientDriver(clientbench::DriverArgs),
     /// (internal) Measure MemoryStore in a fresh process for `state`.
     #[command(hide = true)]
     StateChild(state::ChildArgs),
@@ -359,6 +374,24 @@ fn run_bench(cmd: &str, o: &Opts) -> Result<(), String> {
     Ok(())
 }
 
+/// `client`: ferromcp-client vs rmcp's client (see [`clientbench`]). The drivers are
+/// pinned to `--loadgen-cpu`, the servers to `--server-cpu`; this process only waits.
+fn client_bench(o: &Opts, rmcp: Option<&std::path::PathBuf>) -> Result<(), String> {
+    let pins = if o.no_pin
+        || !procs::taskset_available()
+        || std::thread::available_parallelism().map_or(1, |n| n.get()) <= o.loadgen_cpu.max(o.server_cpu)
+    {
+        eprintln!("ferrobench: WARNING: running unpinned (--no-pin, no taskset, or too few CPUs)");
+        (None, None)
+    } else {
+        (Some(o.loadgen_cpu), Some(o.server_cpu))
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| format!("runtime: {e}"))?;
+    let rows = rt.block_on(clientbench::bench(o, rmcp, pins))?;
+    clientbench::print(&rows, o);
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match &cli.cmd {
@@ -373,13 +406,13 @@ fn main() -> ExitCode {
             .build()
             .map_err(|e| format!("runtime: {e}"))
             .and_then(|rt| rt.block_on(proxy::run(o.clone()))),
+        Cmd::Client { opts, rmcp_client } => client_bench(opts, rmcp_client.as_ref()),
+        Cmd::ClientDriver(a) => clientbench::driver(a),
         Cmd::StateChild(a) => state::child(a),
         Cmd::ServeFerromcp { port, mode, runtime, events, redis, max_sessions, sessions_per_client } => {
-            let limits = ferromcp::session::SessionLimits {
-                max_sessions: *max_sessions,
-                max_per_client: (*sessions_per_client > 0).then_some(*sessions_per_client),
-                ..Default::default()
-            };
+            let limits = ferromcp::session::SessionLimits::default()
+                .max_sessions(*max_sessions)
+                .max_per_client((*sessions_per_client > 0).then_some(*sessions_per_client));
             servers::serve_ferromcp(*port, *mode, *runtime, events.clone(), redis.clone(), limits)
                 .map_err(|e| format!("serve-ferromcp: {e}"))
         }

@@ -115,7 +115,19 @@ impl Client {
 
     /// Reads a resource; returns the result (`{"contents": [..]}`).
     pub async fn read_resource(&self, uri: &str) -> Result<Value> {
-        let sink = self.plain_sink("resources/read", uri, None);
+        self.read_resource_inner(uri, None).await
+    }
+
+    /// Like [`Client::read_resource`], with a caller-supplied tag: the server requests
+    /// and notifications this read causes reach the `*_for_call` handlers and
+    /// [`Client::events`] with a [`crate::CallInfo`] carrying `tag` (as
+    /// [`crate::ToolCall::tag`] does for a tool call).
+    pub async fn read_resource_tagged(&self, uri: &str, tag: impl Into<String>) -> Result<Value> {
+        self.read_resource_inner(uri, Some(tag.into())).await
+    }
+
+    async fn read_resource_inner(&self, uri: &str, tag: Option<String>) -> Result<Value> {
+        let sink = self.plain_sink("resources/read", uri, None, tag);
         self.request_rounds("resources/read", json!({ "uri": uri }), Some(&sink))
             .await
     }
@@ -127,11 +139,32 @@ impl Client {
 
     /// Renders a prompt; returns the result (`{"description"?, "messages": [..]}`).
     pub async fn get_prompt(&self, name: &str, args: impl Serialize) -> Result<Value> {
+        self.get_prompt_inner(name, args, None).await
+    }
+
+    /// Like [`Client::get_prompt`], with a caller-supplied tag (see
+    /// [`Client::read_resource_tagged`]).
+    pub async fn get_prompt_tagged(
+        &self,
+        name: &str,
+        args: impl Serialize,
+        tag: impl Into<String>,
+    ) -> Result<Value> {
+        self.get_prompt_inner(name, args, Some(tag.into())).await
+    }
+
+    async fn get_prompt_inner(
+        &self,
+        name: &str,
+        args: impl Serialize,
+        tag: Option<String>,
+    ) -> Result<Value> {
         let mut params = json!({ "name": name });
         if let Some(a) = arguments("prompt", args)? {
             params["arguments"] = a;
         }
-        let sink = self.plain_sink("prompts/get", name, params.get("arguments").cloned());
+        let arguments = params.get("arguments").cloned();
+        let sink = self.plain_sink("prompts/get", name, arguments, tag);
         self.request_rounds("prompts/get", params, Some(&sink))
             .await
     }

@@ -31,6 +31,10 @@ pub struct AuthChallenge {
     pub url: String,
     /// How many retries of this request already happened (0 on the first refusal).
     pub attempt: usize,
+    /// Whether the refused request carried an `Authorization` header: `false` means the
+    /// server wants credentials at all (first contact), `true` that the ones sent were
+    /// refused (expired, revoked, or short of a scope).
+    pub authorization_sent: bool,
 }
 
 /// Supplies credentials for HTTP requests (an OAuth client implements it).
@@ -101,14 +105,29 @@ impl AuthProvider for BearerToken {
     }
 }
 
-/// Handles a 401/403 answer to request attempt `attempt`: `Ok(())` when the provider
-/// fixed the credentials and the request should be sent again, otherwise
+/// Sends a request; returns the response and whether it carried an `Authorization`
+/// header (for [`AuthChallenge::authorization_sent`]).
+pub(crate) async fn send_noting_auth(
+    b: reqwest::RequestBuilder,
+) -> std::result::Result<(reqwest::Response, bool), reqwest::Error> {
+    let (client, request) = b.build_split();
+    let request = request?;
+    let sent = request
+        .headers()
+        .contains_key(reqwest::header::AUTHORIZATION);
+    Ok((client.execute(request).await?, sent))
+}
+
+/// Handles a 401/403 answer to request attempt `attempt` (which carried an
+/// `Authorization` header if `authorization_sent`): `Ok(())` when the provider fixed the
+/// credentials and the request should be sent again, otherwise
 /// [`ClientError::Unauthorized`].
 pub(crate) async fn refused(
     opts: &HttpOptions,
     resp: &reqwest::Response,
     url: &str,
     attempt: usize,
+    authorization_sent: bool,
 ) -> Result<()> {
     let challenge = AuthChallenge {
         status: resp.status().as_u16(),
@@ -119,6 +138,7 @@ pub(crate) async fn refused(
             .map(str::to_owned),
         url: url.to_owned(),
         attempt,
+        authorization_sent,
     };
     let retry = match &opts.auth {
         Some(auth) if attempt < opts.max_auth_retries.min(MAX_AUTH_RETRIES) => {

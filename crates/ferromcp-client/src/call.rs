@@ -100,6 +100,7 @@ impl Client {
         method: &str,
         name: &str,
         args: Option<Value>,
+        tag: Option<String>,
     ) -> Arc<CallSink> {
         Arc::new(CallSink {
             info: Arc::new(CallInfo {
@@ -107,7 +108,7 @@ impl Client {
                 method: method.to_owned(),
                 name: Some(name.to_owned()),
                 arguments: args,
-                tag: None,
+                tag,
                 progress_token: None,
             }),
             on_progress: None,

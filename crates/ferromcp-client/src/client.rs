@@ -121,10 +121,7 @@ impl Client {
     pub async fn in_memory(server: Server, options: ClientOptions) -> Result<Client> {
         let (client_end, server_end) = tokio::io::duplex(1 << 20);
         let (server_read, server_write) = tokio::io::split(server_end);
-        let cfg = LineConfig {
-            kind: TransportKind::InMemory,
-            ..LineConfig::default()
-        };
+        let cfg = LineConfig::default().kind(TransportKind::InMemory);
         let task = tokio::spawn(serve_io(server, server_read, server_write, cfg));
         let (read, write) = tokio::io::split(client_end);
         let extra = Extra {

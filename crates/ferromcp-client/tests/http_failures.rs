@@ -197,19 +197,24 @@ async fn an_invalid_custom_header_is_a_usage_error() {
     );
 }
 
-/// Starts with a wrong token; each refusal it is told about, it switches to `next` (if
-/// set) and asks for a retry.
+/// Starts with a wrong token (an empty one: no `Authorization` header at all); each
+/// refusal it is told about, it records whether a header was sent, switches to `next`
+/// (if set) and asks for a retry.
 struct Rotating {
     token: std::sync::Mutex<String>,
     next: Option<String>,
     refusals: std::sync::atomic::AtomicUsize,
+    sent: std::sync::Mutex<Vec<bool>>,
 }
 
 impl ferromcp_client::AuthProvider for Rotating {
     fn authorization(
         &self,
     ) -> futures_util::future::BoxFuture<'_, ferromcp_client::Result<Option<String>>> {
-        Box::pin(async move { Ok(Some(format!("Bearer {}", self.token.lock().expect("lock")))) })
+        Box::pin(async move {
+            let token = self.token.lock().expect("lock").clone();
+            Ok((!token.is_empty()).then(|| format!("Bearer {token}")))
+        })
     }
     fn on_rejected<'a>(
         &'a self,
@@ -219,6 +224,10 @@ impl ferromcp_client::AuthProvider for Rotating {
             assert_eq!(challenge.status, 401);
             self.refusals
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.sent
+                .lock()
+                .expect("lock")
+                .push(challenge.authorization_sent);
             if let Some(n) = &self.next {
                 *self.token.lock().expect("lock") = n.clone();
             }
@@ -233,9 +242,10 @@ async fn the_auth_provider_fixes_a_refusal_and_endless_retries_are_capped() {
     let cfg = HttpConfig::default().auth(HttpAuth::required(verifier));
     let srv = TestServer::start_with(server(), "127.0.0.1:0".parse().expect("addr"), cfg);
     let fixes = Arc::new(Rotating {
-        token: Mutex::new("stale".into()),
+        token: Mutex::new(String::new()),
         next: Some("good".into()),
         refusals: Default::default(),
+        sent: Default::default(),
     });
     let mut opts = ClientOptions::legacy();
     opts.http.auth = Some(fixes.clone());
@@ -248,12 +258,18 @@ async fn the_auth_provider_fixes_a_refusal_and_endless_retries_are_capped() {
         "hello"
     );
     assert_eq!(fixes.refusals.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(
+        *fixes.sent.lock().expect("lock"),
+        vec![false],
+        "the first request carried no Authorization header, and the challenge says so"
+    );
     client.close().await;
 
     let never = Arc::new(Rotating {
         token: Mutex::new("bad".into()),
         next: None,
         refusals: Default::default(),
+        sent: Default::default(),
     });
     let mut opts = ClientOptions::modern();
     opts.http.auth = Some(never.clone());
@@ -270,5 +286,9 @@ async fn the_auth_provider_fixes_a_refusal_and_endless_retries_are_capped() {
         never.refusals.load(std::sync::atomic::Ordering::SeqCst),
         ferromcp_client::auth::MAX_AUTH_RETRIES,
         "retries stop at the hard cap"
+    );
+    assert!(
+        never.sent.lock().expect("lock").iter().all(|s| *s),
+        "a refused token: every challenge says a header was sent"
     );
 }

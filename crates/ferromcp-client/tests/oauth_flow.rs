@@ -408,3 +408,51 @@ async fn concurrent_refusals_share_one_step_up() {
         "one initial authorization, one step-up: {log:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_in_a_file_store_serve_a_later_run_without_authorizing_again() {
+    use ferromcp_client::oauth::FileTokenStore;
+    let (base, shared) = start(true, 3600, &[]).await;
+    let url = format!("{base}/mcp");
+    let dir = std::env::temp_dir().join(format!("ferromcp-oauth-file-{}", std::process::id()));
+    let path = dir.join("tokens.json");
+    for run in 0..2 {
+        // A fresh OAuth client and store each run, as in a new process.
+        let store = Arc::new(FileTokenStore::new(&path));
+        let opts = ClientOptions::new(ClientEra::Modern)
+            .request_timeout(WAIT)
+            .auth(oauth(&url).token_store(store));
+        let client = timeout(WAIT, Client::connect_http(&url, opts))
+            .await
+            .expect("in time")
+            .expect("connect with OAuth");
+        let out = timeout(WAIT, client.call_tool("hello", json!({})))
+            .await
+            .expect("in time")
+            .expect("call");
+        assert_eq!(out.text(), "hello", "run {run}");
+        client.close().await;
+    }
+    let log = shared.lock().expect("lock").log.clone();
+    let count = |prefix: &str| log.iter().filter(|l| l.starts_with(prefix)).count();
+    assert_eq!(
+        (
+            count("register"),
+            count("authorize"),
+            count("token authorization_code")
+        ),
+        (1, 1, 1),
+        "the second run reused the stored token: {log:?}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path)
+            .expect("token file")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "the token file is private");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -182,7 +182,7 @@ pub enum Error {
     StateLimit(String),
     /// The state store failed.
     #[error(transparent)]
-    Store(#[from] crate::state::StoreError),
+    Store(#[from] StoreError),
     /// Anything else, with a message that says what to do.
     #[error("{0}")]
     Other(String),
@@ -223,6 +223,38 @@ impl Error {
 /// The result type used throughout ferromcp.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Why a store operation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend could not be reached or answered with an error; retrying later may work.
+    #[error("state store unavailable: {0}")]
+    Unavailable(String),
+    /// The store is full (entry or byte bound).
+    #[error("state store is full: {0}; raise its bounds or shorten TTLs")]
+    Full(String),
+    /// A stored value could not be decoded (corrupt, or written with another key).
+    #[error("stored value under `{key}` is unreadable: {reason}")]
+    Corrupt {
+        /// The key.
+        key: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// An atomic update kept losing races.
+    #[error("atomic update of `{0}` did not converge after many retries")]
+    Contention(String),
+    /// A write would add a key to a scope that already holds its most keys (see
+    /// [`ScopeLimit`](crate::state::ScopeLimit)); nothing was written.
+    #[error("the scope `{prefix}` already holds {max_keys} keys, its limit; delete keys it no longer needs")]
+    ScopeFull {
+        /// The scope's key prefix.
+        prefix: String,
+        /// The limit.
+        max_keys: u64,
+    },
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,7 +274,7 @@ mod tests {
             Error::InvalidSession,
             Error::State { key: "k".into(), reason: "r".into() },
             Error::StateLimit("over the limit".into()),
-            Error::Store(crate::state::StoreError::Unavailable("down".into())),
+            Error::Store(StoreError::Unavailable("down".into())),
         ];
         for e in all {
             assert!(!e.to_string().is_empty());

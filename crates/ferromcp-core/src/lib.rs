@@ -6,21 +6,21 @@
 //!
 //! - [`auth`]: bearer-token verification into a principal.
 //! - [`protocol`]: MCP model types (from rmcp, behind this seam) and constants.
-//! - [`jsonrpc`]: the JSON-RPC envelope — a borrowed single-pass decoder and writers.
+//! - `jsonrpc`: the JSON-RPC envelope — a borrowed single-pass decoder and writers.
 //! - [`era`]: what differs between 2025-11-25 (legacy) and 2026-07-28 (modern), one
 //!   module per era.
 //! - [`registry`]: tools, resources, templates, prompts, completions; handler traits and
 //!   return-value conversions.
 //! - [`context`]: the per-request [`Context`] (logging, progress, asks, extensions).
 //! - [`middleware`]: the middleware chain and its typed hooks.
-//! - [`mrtr`]: sealed `requestState` for multi-round-trip requests.
-//! - [`dispatch`]: one dispatcher for every transport, organised by method.
+//! - `mrtr`: sealed `requestState` for multi-round-trip requests.
+//! - `dispatch`: one dispatcher for every transport, organised by method.
 //! - [`Reply`]: what the dispatcher answers a request with (a leaf module).
 //! - [`engine`]: what every transport adapts to: the state key space, the end of a
 //!   session's scope, the one notifier.
 //! - [`session`]: connections, legacy sessions and their registry.
 //! - [`state`]: session-scoped state: scopes, the store trait, memory and encrypted stores.
-//! - [`outbound`]: the handle bound to a request's own response stream.
+//! - `outbound`: the handle bound to a request's own response stream.
 //! - [`transport`]: stdio / in-memory line-delimited transport.
 //! - [`schema`]: JSON Schema generation and validation.
 //! - [`events`]: event stores behind resumable streams (memory ring; SQLite in ferromcp-sqlite).
@@ -34,14 +34,21 @@
 
 pub mod auth;
 pub mod context;
+#[doc(hidden)]
 pub mod dispatch;
 pub mod engine;
 pub mod era;
 pub mod error;
 pub mod events;
+mod ids;
+#[doc(hidden)]
 pub mod jsonrpc;
+mod keys;
 pub mod middleware;
+#[doc(hidden)]
 pub mod mrtr;
+mod notify;
+#[doc(hidden)]
 pub mod outbound;
 pub mod protocol;
 mod purge;

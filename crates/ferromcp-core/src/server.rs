@@ -25,6 +25,7 @@ use crate::state::{MemoryStore, StateStore};
 
 /// Server-wide settings.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ServerConfig {
     /// How long a legacy server→client request waits for its answer.
     pub ask_timeout: Duration,
@@ -105,10 +106,10 @@ pub(crate) struct Inner {
     pub(crate) sealer: Sealer,
     pub(crate) sessions: Arc<SessionRegistry>,
     /// Fans notifications out to sessions and listen streams (see `engine::notifier`).
-    pub(crate) notifier: crate::engine::Notifier,
+    pub(crate) notifier: crate::notify::Notifier,
     pub(crate) store: Arc<dyn StateStore>,
     /// Builds every state key (see `engine::keys`).
-    pub(crate) keys: crate::engine::Keys,
+    pub(crate) keys: crate::keys::Keys,
     pub(crate) middleware: Arc<[Arc<dyn Middleware>]>,
     pub(crate) visibility_used: std::sync::atomic::AtomicBool,
     /// Legacy asks waiting for answers now, across all sessions (see `context::ask`).
@@ -191,7 +192,7 @@ impl Server {
     /// Announces that resource `uri` changed: subscribed legacy sessions and modern
     /// listen streams that asked for it receive `notifications/resources/updated`.
     pub fn notify_resource_updated(&self, uri: &str) {
-        self.inner.notifier.publish(&self.inner.registry, crate::engine::Notice::ResourceUpdated(Arc::from(uri)));
+        self.inner.notifier.publish(&self.inner.registry, crate::notify::Notice::ResourceUpdated(Arc::from(uri)));
     }
     /// Subscribes to resource-updated announcements.
     pub fn resource_updates(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {
@@ -497,9 +498,9 @@ impl ServerBuilder {
         let info_json = serde_json::to_string(&self.info).unwrap_or_else(|_| "{}".into()).into_boxed_str();
         let store: Arc<dyn StateStore> = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
         let sessions = Arc::new(SessionRegistry::new(self.config.session_limits));
-        let keys = crate::engine::Keys::new(&self.config.state_namespace);
+        let keys = crate::keys::Keys::new(&self.config.state_namespace);
         // A session that ends takes its state with it (first, before the user's hooks).
-        let clear_state = crate::engine::on_session_end(keys.clone(), store.clone());
+        let clear_state = crate::keys::on_session_end(keys.clone(), store.clone());
         sessions.on_end(move |s, _why| clear_state(s));
         let SessionHooks { created, ended, expired } = self.session_hooks;
         for h in created {
@@ -532,7 +533,7 @@ impl ServerBuilder {
                 visibility_used: std::sync::atomic::AtomicBool::new(false),
                 config: self.config,
                 sealer,
-                notifier: crate::engine::Notifier::new(),
+                notifier: crate::notify::Notifier::new(),
                 pending_asks: std::sync::atomic::AtomicUsize::new(0),
             }),
         })

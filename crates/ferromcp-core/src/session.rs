@@ -25,7 +25,6 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use base64::Engine as _;
 use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
@@ -158,15 +157,7 @@ pub fn level_rank(l: LoggingLevel) -> u8 {
     }
 }
 
-/// A fresh session id: 128 bits from the OS CSPRNG, base64url (22 visible ASCII chars).
-pub fn new_session_id() -> Arc<str> {
-    let mut b = [0u8; 16];
-    if getrandom::fill(&mut b).is_err() {
-        // The OS CSPRNG is unavailable: fail loudly rather than mint guessable ids.
-        panic!("the operating system's random number generator is unavailable");
-    }
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b).into()
-}
+pub use crate::ids::new_session_id;
 
 impl Session {
     /// A new session with a fresh id, bound to `principal` (if authenticated).
@@ -408,10 +399,11 @@ impl<'a> SessionInfo<'a> {
 ///
 /// ```
 /// use ferromcp_core::session::SessionLimits;
-/// let l = SessionLimits { max_per_client: Some(50), ..SessionLimits::default() };
+/// let l = SessionLimits::default().max_per_client(Some(50));
 /// assert_eq!((l.max_sessions, l.max_per_client), (100_000, Some(50)));
 /// ```
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct SessionLimits {
     /// Sessions idle longer than this are reaped (`None` = never).
     pub idle_timeout: Option<Duration>,
@@ -439,6 +431,24 @@ impl Default for SessionLimits {
             max_sessions: 100_000,
             max_per_client: Some(1_000),
         }
+    }
+}
+
+impl SessionLimits {
+    /// Sets how long an idle session lives (`None`: forever); see [`idle_timeout`](Self::idle_timeout).
+    pub fn idle_timeout(mut self, t: Option<Duration>) -> Self {
+        self.idle_timeout = t;
+        self
+    }
+    /// Sets the most sessions at once; see [`max_sessions`](Self::max_sessions).
+    pub fn max_sessions(mut self, n: usize) -> Self {
+        self.max_sessions = n;
+        self
+    }
+    /// Sets the most sessions of one client address; see [`max_per_client`](Self::max_per_client).
+    pub fn max_per_client(mut self, n: Option<usize>) -> Self {
+        self.max_per_client = n;
+        self
     }
 }
 

@@ -30,6 +30,7 @@ pub enum DnsRebinding {
 /// assert!(!cfg.stateful);
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct HttpConfig {
     /// The endpoint path (default `/mcp`).
     pub path: String,
@@ -91,6 +92,11 @@ pub struct HttpConfig {
     /// the kernel backlog until one closes, and a warning is logged. Applies to
     /// [`serve`](crate::serve) / [`serve_listener`](crate::serve_listener).
     pub max_connections: usize,
+    /// Answer every POST with one `application/json` body, never an SSE stream (default
+    /// false), even when the client accepts `text/event-stream` — FastMCP's
+    /// `json_response`. Progress, logs and legacy server→client requests made during a
+    /// call are then not delivered (they need a stream).
+    pub json_response: bool,
 }
 
 /// A shared [`EventStore`].
@@ -125,6 +131,7 @@ impl Default for HttpConfig {
             body_read_timeout: Duration::from_secs(30),
             keep_alive_timeout: Duration::from_secs(60),
             max_connections: 10_000,
+            json_response: false,
         }
     }
 }
@@ -207,6 +214,11 @@ impl HttpConfig {
     /// Sets the idle-connection timeout (see [`keep_alive_timeout`](Self::keep_alive_timeout)).
     pub fn keep_alive_timeout(mut self, d: Duration) -> Self {
         self.keep_alive_timeout = d;
+        self
+    }
+    /// Answers POSTs with JSON only, never SSE (see [`json_response`](Self::json_response)).
+    pub fn json_response(mut self, on: bool) -> Self {
+        self.json_response = on;
         self
     }
     /// Sets the connection limit (at least 1; see [`max_connections`](Self::max_connections)).

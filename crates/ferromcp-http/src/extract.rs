@@ -9,8 +9,11 @@
 //! - [`Caller`]: bearer authentication into the caller's principal: 401 (with
 //!   `WWW-Authenticate`).
 //!
-//! Handlers list them in this order, so a request failing several checks gets the
-//! same answer as before they were extracted.
+//! Content negotiation and the body (413/406/400) are extractors too, in `negotiate.rs`;
+//! the legacy session of a GET or DELETE is `session_routes::LegacySession` (405/404)
+//! and the HTTP+SSE connection of a message is `sse_transport::SseConn`. Handlers list
+//! them in this order, so a request failing several checks gets the same answer as
+//! before they were extracted.
 
 use std::sync::Arc;
 

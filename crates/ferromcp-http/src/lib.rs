@@ -31,6 +31,7 @@
 //! - `headers`: header helpers and the era module's header view.
 //! - `limits`: the open-stream bound and the 503/429 refusals with `Retry-After`.
 //! - [`metrics`]: `GET /metrics`, the session counters in Prometheus text format.
+//! - [`settings`]: [`Settings`], the `FERROMCP_*` environment variables.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -45,9 +46,11 @@ mod legacy_stream;
 mod limits;
 mod listener;
 pub mod metrics;
+mod negotiate;
 mod post;
 mod resume;
 mod session_routes;
+pub mod settings;
 mod sse_transport;
 mod stream;
 
@@ -61,6 +64,7 @@ use ferromcp_core::Server;
 pub use auth::HttpAuth;
 pub use config::{DnsRebinding, EventStoreHandle, HttpConfig};
 pub use metrics::metrics_router;
+pub use settings::{Settings, SettingsError};
 
 /// The client's IP address, when the server records connection info (as [`serve`] and
 /// [`serve_listener`] do): it bounds unauthenticated clients' sessions

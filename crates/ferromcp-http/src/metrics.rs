@@ -66,9 +66,7 @@ mod tests {
     use crate::HttpConfig;
 
     fn server() -> Server {
-        Server::builder("m", "1")
-            .session_limits(SessionLimits { idle_timeout: None, max_sessions: 1, ..Default::default() })
-            .build()
+        Server::builder("m", "1").session_limits(SessionLimits::default().idle_timeout(None).max_sessions(1)).build()
     }
 
     async fn get(app: Router, path: &str, host: &str) -> (StatusCode, Option<String>, String) {

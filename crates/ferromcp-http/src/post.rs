@@ -3,23 +3,21 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use bytes::Bytes;
 use ferromcp_core::engine::ExchangeRequest;
 use ferromcp_core::era::Era;
 use ferromcp_core::error::code;
 use ferromcp_core::jsonrpc::{self, Message, Request};
 use ferromcp_core::outbound::Outbound;
 use ferromcp_core::{ProtocolError, Reply, RequestEnv, TransportKind};
-use http_body_util::BodyExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
 use crate::extract::{Caller, HostOrigin, JsonContentType};
-use crate::headers::{Headers, SESSION_ID, accepts_each, str_header};
+use crate::headers::{Headers, SESSION_ID, str_header};
+use crate::negotiate::{AcceptMcp, JsonRpcBody};
 use crate::stream::{ReplyFuture, empty_response, json_response, respond};
 
 pub(crate) fn error_response(e: &ProtocolError, id: Option<&jsonrpc::RequestId>) -> Response {
@@ -33,56 +31,19 @@ fn session_not_found() -> ProtocolError {
         .with_status(404)
 }
 
-pub(crate) async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<Bytes, ProtocolError> {
-    let too_large = || ProtocolError::invalid_request(format!("Request body larger than {max} bytes")).with_status(413);
-    if let Some(len) =
-        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok())
-        && len > max
-    {
-        return Err(too_large());
-    }
-    match http_body_util::Limited::new(body, max).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large()),
-        Err(e) if crate::conn::is_body_timeout(&*e) => {
-            Err(ProtocolError::invalid_request(e.to_string()).with_status(408))
-        }
-        Err(e) => Err(ProtocolError::invalid_request(format!("Could not read the request body: {e}"))),
-    }
-}
-
 pub(crate) async fn handle(
     State(st): State<Arc<AppState>>,
     _: HostOrigin,
     _: JsonContentType,
     Caller(principal): Caller,
-    req: axum::extract::Request,
+    accept: AcceptMcp,
+    JsonRpcBody { headers, peer, message: msg }: JsonRpcBody,
 ) -> Response {
     st.ensure_reaper();
-    let (parts, body) = req.into_parts();
-    let headers = &parts.headers;
-    let [json_ok, sse_ok] = accepts_each(headers, ["application/json", "text/event-stream"]);
-    if !json_ok && !sse_ok {
-        let e = ProtocolError::invalid_request("Accept must include application/json and text/event-stream")
-            .with_status(406);
-        return error_response(&e, None);
-    }
-    let bytes = match read_body(body, headers, st.cfg.max_body_bytes).await {
-        Ok(b) => b,
-        Err(e) => return error_response(&e, None),
-    };
-    let msg = match jsonrpc::decode_with_limit(&bytes, st.server.config().max_echoed_value_bytes) {
-        Ok(m) => m,
-        Err(e) => {
-            let mut err = e.error;
-            if err.http_status == 200 {
-                err.http_status = 400;
-            }
-            return error_response(&err, e.id.as_ref());
-        }
-    };
+    let headers = &headers;
+    // `json_response`: one JSON body per POST, never a stream.
+    let sse_ok = accept.sse && !st.cfg.json_response;
     let session_header = str_header(headers, &SESSION_ID);
-    let peer = crate::client_ip(&parts.extensions);
     match msg {
         Message::Request(req) => request(&st, req, headers, session_header, sse_ok, principal, peer).await,
         Message::Notification(n) => {

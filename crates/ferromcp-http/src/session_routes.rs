@@ -6,7 +6,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
@@ -19,9 +20,10 @@ use tokio::sync::mpsc;
 
 use crate::AppState;
 use crate::extract::{Caller, HostOrigin};
-use crate::headers::{SESSION_ID, accepts, str_header};
+use crate::headers::{SESSION_ID, str_header};
 use crate::legacy_stream::Resumable;
 use crate::limits::counted_body;
+use crate::negotiate::AcceptEventStream;
 use crate::post::error_response;
 use crate::resume::{CONN_BUFFER, Resumed, resume};
 use crate::stream::{empty_response, sse_event, sse_response};
@@ -43,35 +45,39 @@ fn not_found() -> Response {
     error_response(&ProtocolError::new(code::SESSION_NOT_FOUND, "Session not found").with_status(404), None)
 }
 
+/// The legacy session named by `Mcp-Session-Id`, for its caller: 405 without the
+/// header (modern clients have no session), 404 if unknown or another principal's.
+pub(crate) struct LegacySession(Arc<Session>);
+
+impl FromRequestParts<Arc<AppState>> for LegacySession {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, st: &Arc<AppState>) -> Result<Self, Response> {
+        let Caller(principal) = Caller::from_request_parts(parts, st).await?;
+        st.ensure_reaper();
+        let Some(id) = str_header(&parts.headers, &SESSION_ID) else { return Err(method_not_allowed()) };
+        match st.server.find_session(id, principal.as_deref(), st.events()).await {
+            Some(session) => Ok(LegacySession(session)),
+            None => Err(not_found()),
+        }
+    }
+}
+
 pub(crate) async fn delete(
     State(st): State<Arc<AppState>>,
     _: HostOrigin,
-    Caller(principal): Caller,
-    headers: HeaderMap,
+    LegacySession(session): LegacySession,
 ) -> Response {
-    st.ensure_reaper();
-    let Some(id) = str_header(&headers, &SESSION_ID) else { return method_not_allowed() };
-    let Some(session) = st.server.find_session(id, principal.as_deref(), st.events()).await else {
-        return not_found();
-    };
     if st.server.end_session(&session, st.events()).await { empty_response(StatusCode::OK) } else { not_found() }
 }
 
 pub(crate) async fn get(
     State(st): State<Arc<AppState>>,
     _: HostOrigin,
-    Caller(principal): Caller,
+    LegacySession(session): LegacySession,
+    _: AcceptEventStream,
     headers: HeaderMap,
 ) -> Response {
-    st.ensure_reaper();
-    let Some(id) = str_header(&headers, &SESSION_ID) else { return method_not_allowed() };
-    let Some(session) = st.server.find_session(id, principal.as_deref(), st.events()).await else { return not_found() };
-    if !accepts(&headers, "text/event-stream") {
-        return error_response(
-            &ProtocolError::invalid_request("Accept must include text/event-stream").with_status(406),
-            None,
-        );
-    }
     let last = str_header(&headers, &LAST_EVENT_ID).and_then(EventId::parse);
     let resumable = st.resumable(&session);
     if (last.is_none() || resumable.is_none()) && session.has_stream() {

@@ -35,14 +35,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::NestedPath;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use bytes::Bytes;
 use ferromcp_core::engine::{Connection, ConnectionOptions, EraRule, Incoming};
 use ferromcp_core::error::code;
-use ferromcp_core::jsonrpc::{self, Message};
+use ferromcp_core::jsonrpc::Message;
 use ferromcp_core::outbound::{Frames, Outbound};
 use ferromcp_core::state::Principal;
 use ferromcp_core::{ProtocolError, Reply, TransportKind};
@@ -50,9 +51,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::AppState;
 use crate::extract::{Caller, HostOrigin, JsonContentType};
-use crate::headers::accepts;
 use crate::limits::{counted_body, overloaded};
-use crate::post::{error_response, read_body};
+use crate::negotiate::{AcceptEventStream, JsonRpcBody};
+use crate::post::error_response;
 use crate::resume::CONN_BUFFER;
 use crate::stream::{sse_event, sse_response};
 
@@ -112,13 +113,9 @@ async fn open(
     State(st): State<Arc<SseState>>,
     _: HostOrigin,
     Caller(principal): Caller,
-    req: axum::extract::Request,
+    _: AcceptEventStream,
+    parts: axum::http::request::Parts,
 ) -> Response {
-    let (parts, _body) = req.into_parts();
-    let headers = &parts.headers;
-    if !accepts(headers, "text/event-stream") {
-        return refuse(406, "Accept must include text/event-stream");
-    }
     let Some(slot) = st.app.streams.try_open() else { return st.app.streams.refusal() };
     let peer = crate::client_ip(&parts.extensions);
     let opts = ConnectionOptions::new(TransportKind::Sse, EraRule::LegacyOnly).principal(principal).addr(peer);
@@ -193,36 +190,43 @@ fn session_param(query: Option<&str>) -> Option<&str> {
     query?.split('&').find_map(|kv| kv.strip_prefix("session_id=")).filter(|v| !v.is_empty())
 }
 
+/// The open connection named by the `session_id` query parameter (400 without it, 404
+/// if unknown or another principal's).
+struct SseConn {
+    conn: Arc<Conn>,
+    principal: Option<Arc<Principal>>,
+}
+
+impl FromRequestParts<Arc<SseState>> for SseConn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, st: &Arc<SseState>) -> Result<Self, Response> {
+        let Caller(principal) = Caller::from_request_parts(parts, st).await?;
+        let Some(id) = session_param(parts.uri.query()) else {
+            return Err(refuse(
+                400,
+                "Bad Request: the session_id query parameter is required (open the SSE stream first)",
+            ));
+        };
+        match st.find(id, principal.as_deref()) {
+            Some(conn) => Ok(SseConn { conn, principal }),
+            None => {
+                let e = ProtocolError::new(code::SESSION_NOT_FOUND, "Session not found; open a new SSE stream")
+                    .with_status(404);
+                Err(error_response(&e, None))
+            }
+        }
+    }
+}
+
 async fn message(
     State(st): State<Arc<SseState>>,
     _: HostOrigin,
     _: JsonContentType,
-    Caller(principal): Caller,
-    req: axum::extract::Request,
+    SseConn { conn, principal }: SseConn,
+    JsonRpcBody { message: msg, .. }: JsonRpcBody,
 ) -> Response {
-    let (parts, body) = req.into_parts();
-    let headers = &parts.headers;
     let cfg = &st.app.cfg;
-    let Some(id) = session_param(parts.uri.query()) else {
-        return refuse(400, "Bad Request: the session_id query parameter is required (open the SSE stream first)");
-    };
-    let Some(conn) = st.find(id, principal.as_deref()) else {
-        let e =
-            ProtocolError::new(code::SESSION_NOT_FOUND, "Session not found; open a new SSE stream").with_status(404);
-        return error_response(&e, None);
-    };
-    let bytes = match read_body(body, headers, cfg.max_body_bytes).await {
-        Ok(b) => b,
-        Err(e) => return error_response(&e, None),
-    };
-    let msg = match jsonrpc::decode_with_limit(&bytes, st.app.server.config().max_echoed_value_bytes) {
-        Ok(m) => m,
-        Err(e) => {
-            let mut err = e.error;
-            err.http_status = 400;
-            return error_response(&err, e.id.as_ref());
-        }
-    };
     // A request first takes one of the session's places (or is refused, undispatched).
     let place = match &msg {
         Message::Request(_) => match in_flight_place(&conn, cfg).await {

@@ -29,7 +29,7 @@ async fn start(per_client: usize, auth: Option<HttpAuth>) -> SocketAddr {
 async fn start_with(per_client: usize, auth: Option<HttpAuth>, cfg: HttpConfig) -> SocketAddr {
     let server = Server::builder("caps", "1")
         .tool(ToolDef::new("hello").handler(|_ctx: Context, _: NoArgs| async move { "hello" }))
-        .session_limits(SessionLimits { max_per_client: Some(per_client), ..SessionLimits::default() })
+        .session_limits(SessionLimits::default().max_per_client(Some(per_client)))
         .build();
     let mut cfg = cfg;
     if let Some(a) = auth {

@@ -273,8 +273,10 @@ fn idle_sessions_expire_and_give_everything_back() {
         let store = MemoryStore::new();
         let hooks = Hooks::new(TOTAL + 64);
         let opened = Arc::new(Mutex::new(prefaulted(TOTAL)));
-        let limits =
-            SessionLimits { idle_timeout: Some(Duration::from_secs(1)), max_sessions: 100_000, max_per_client: None };
+        let limits = SessionLimits::default()
+            .idle_timeout(Some(Duration::from_secs(1)))
+            .max_sessions(100_000)
+            .max_per_client(None);
         let server = server(limits, store.clone(), &hooks);
         let addr = start(server.clone()).await;
         let mut conns = Vec::with_capacity(CONCURRENCY);
@@ -387,7 +389,7 @@ fn a_full_registry_sheds_instead_of_refusing() {
         let hooks = Hooks::new(OPENED + 64);
         let opened = Arc::new(Mutex::new(Vec::with_capacity(OPENED)));
         let server = server(
-            SessionLimits { idle_timeout: None, max_sessions: MAX, max_per_client: None },
+            SessionLimits::default().idle_timeout(None).max_sessions(MAX).max_per_client(None),
             store.clone(),
             &hooks,
         );

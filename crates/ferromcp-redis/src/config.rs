@@ -7,14 +7,14 @@ use std::time::Duration;
 /// ```
 /// use std::time::Duration;
 /// use ferromcp_redis::RedisStoreConfig;
-/// let cfg = RedisStoreConfig {
-///     key_prefix: Some("notes-app:".into()),
-///     response_timeout: Duration::from_millis(500),
-///     ..RedisStoreConfig::new("redis://127.0.0.1:6379/0")
-/// };
+/// let cfg = RedisStoreConfig::new("redis://127.0.0.1:6379/0")
+///     .key_prefix("notes-app:")
+///     .response_timeout(Duration::from_millis(500));
+/// assert_eq!(cfg.key_prefix.as_deref(), Some("notes-app:"));
 /// # let _ = cfg;
 /// ```
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RedisStoreConfig {
     /// A redis-rs connection URL: `redis://[user:password@]host[:port][/db]`, or
     /// `redis+unix:///path/to/socket`.
@@ -36,6 +36,21 @@ impl RedisStoreConfig {
     /// The default settings for `url`.
     pub fn new(url: impl Into<String>) -> Self {
         RedisStoreConfig { url: url.into(), ..Self::default() }
+    }
+    /// Prepends `prefix` to every key (see [`key_prefix`](Self::key_prefix)).
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.key_prefix = Some(prefix.into());
+        self
+    }
+    /// Bounds every store call (see [`response_timeout`](Self::response_timeout)).
+    pub fn response_timeout(mut self, t: Duration) -> Self {
+        self.response_timeout = t;
+        self
+    }
+    /// Bounds each connection attempt (see [`connection_timeout`](Self::connection_timeout)).
+    pub fn connection_timeout(mut self, t: Duration) -> Self {
+        self.connection_timeout = t;
+        self
     }
 }
 

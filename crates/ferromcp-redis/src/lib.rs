@@ -25,12 +25,10 @@
 //! use ferromcp_redis::{RedisStore, RedisStoreConfig};
 //!
 //! # async fn run(key_material: &[u8]) -> Result<(), ferromcp_core::state::StoreError> {
-//! let redis = RedisStore::with_config(RedisStoreConfig {
-//!     key_prefix: Some("notes:".into()),
-//!     response_timeout: Duration::from_millis(500),
-//!     ..RedisStoreConfig::new("redis://:password@redis.internal:6379/2")
-//! })
-//! .await?;
+//! let cfg = RedisStoreConfig::new("redis://:password@redis.internal:6379/2")
+//!     .key_prefix("notes:")
+//!     .response_timeout(Duration::from_millis(500));
+//! let redis = RedisStore::with_config(cfg).await?;
 //! let server = ferromcp::Server::builder("notes", "1.0.0").state_store(EncryptedStore::new(redis, key_material)).build();
 //! # let _ = server;
 //! # Ok(())

@@ -64,11 +64,9 @@ async fn worker(s: Arc<RedisStore>, id: usize, until: Instant, killed_at: Arc<st
 async fn a_dead_redis_gives_unavailable_quickly_and_calls_recover_after_a_restart() {
     let mut server = RedisServer::start();
     let port = server.port();
-    let cfg = RedisStoreConfig {
-        response_timeout: RESPONSE_TIMEOUT,
-        connection_timeout: Duration::from_secs(1),
-        ..RedisStoreConfig::new(server.url())
-    };
+    let cfg = RedisStoreConfig::new(server.url())
+        .response_timeout(RESPONSE_TIMEOUT)
+        .connection_timeout(Duration::from_secs(1));
     let s = Arc::new(RedisStore::with_config(cfg).await.expect("connect"));
     s.put("before", json!("written before the crash"), None).await.unwrap();
 
@@ -150,7 +148,7 @@ async fn a_dead_redis_gives_unavailable_quickly_and_calls_recover_after_a_restar
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_redis_times_out_and_answers_stay_matched_after_it_resumes() {
     let server = RedisServer::start();
-    let cfg = RedisStoreConfig { response_timeout: Duration::from_millis(500), ..RedisStoreConfig::new(server.url()) };
+    let cfg = RedisStoreConfig::new(server.url()).response_timeout(Duration::from_millis(500));
     let s = RedisStore::with_config(cfg).await.expect("connect");
     for i in 0..5 {
         s.put(&format!("k{i}"), json!(i), None).await.unwrap();

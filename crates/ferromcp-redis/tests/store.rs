@@ -29,7 +29,7 @@ async fn passes_the_store_contract() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passes_the_store_contract_with_a_key_prefix_full_of_glob_characters() {
     let server = RedisServer::start();
-    let cfg = RedisStoreConfig { key_prefix: Some(r"app*?[1]\:".into()), ..RedisStoreConfig::new(server.url()) };
+    let cfg = RedisStoreConfig::new(server.url()).key_prefix(r"app*?[1]\:");
     let s = RedisStore::with_config(cfg).await.expect("connect");
     contract::run(|| s.clone()).await;
 }
@@ -109,9 +109,7 @@ async fn a_ttl_is_a_native_redis_expiry() {
 #[tokio::test]
 async fn key_prefixes_keep_applications_apart() {
     let server = RedisServer::start();
-    let with = |p: &str| {
-        RedisStore::with_config(RedisStoreConfig { key_prefix: Some(p.into()), ..RedisStoreConfig::new(server.url()) })
-    };
+    let with = |p: &str| RedisStore::with_config(RedisStoreConfig::new(server.url()).key_prefix(p));
     let (a, b) = (with("a:").await.unwrap(), with("b:").await.unwrap());
     assert_eq!(a.key_prefix(), Some("a:"));
     a.put("k", json!("from a"), None).await.unwrap();
@@ -146,11 +144,9 @@ async fn foreign_values_read_as_corrupt_never_as_a_panic() {
 #[tokio::test]
 async fn connecting_to_nothing_fails_fast_and_bad_urls_are_rejected() {
     let started = Instant::now();
-    let cfg = RedisStoreConfig {
-        connection_timeout: Duration::from_millis(500),
-        response_timeout: Duration::from_millis(500),
-        ..RedisStoreConfig::new(format!("redis://127.0.0.1:{}/", free_port()))
-    };
+    let cfg = RedisStoreConfig::new(format!("redis://127.0.0.1:{}/", free_port()))
+        .connection_timeout(Duration::from_millis(500))
+        .response_timeout(Duration::from_millis(500));
     assert!(matches!(RedisStore::with_config(cfg).await, Err(StoreError::Unavailable(_))));
     assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
     assert!(matches!(RedisStore::connect("not a url").await, Err(StoreError::Unavailable(_))));
@@ -190,12 +186,7 @@ async fn raw_keys(server: &RedisServer, prefix: &str) -> Vec<Vec<u8>> {
 #[tokio::test]
 async fn a_scope_index_follows_the_scope_and_leaves_nothing_behind() {
     let server = RedisServer::start();
-    let s = RedisStore::with_config(RedisStoreConfig {
-        key_prefix: Some("app:".into()),
-        ..RedisStoreConfig::new(server.url())
-    })
-    .await
-    .unwrap();
+    let s = RedisStore::with_config(RedisStoreConfig::new(server.url()).key_prefix("app:")).await.unwrap();
     let mut con = raw_connection(&server).await;
     let scope = ScopeLimit { prefix: "ns:principal:p1:", max_keys: 2 };
     let index = b"app:ns:principal:p1:\xffkeys".to_vec();

@@ -10,7 +10,7 @@
 //! # fn main() -> Result<(), ferromcp_core::state::StoreError> {
 //! let store = SqliteEventStore::open("/var/lib/notes/events.db")?
 //!     .with_retention(Retention { max_age: Duration::from_secs(30 * 60), ..Retention::default() });
-//! // Hand it to the HTTP transport: `HttpConfig { event_store: Some(EventStoreHandle(Arc::new(store))), .. }`.
+//! // Hand it to the HTTP transport: `HttpConfig::default().event_store(store)`.
 //! # let _ = store;
 //! # Ok(())
 //! # }

@@ -88,6 +88,15 @@ pub(crate) fn init(conn: &Connection) -> Result<(), StoreError> {
     conn.pragma_update(None, "user_version", SCHEMA_VERSION).db()
 }
 
+/// The session owning `stream` and the stream's last sequence number, if it exists.
+fn stream_owner(conn: &Connection, stream: &str) -> Result<Option<(String, i64)>, StoreError> {
+    conn.prepare_cached("SELECT session, last_seq FROM streams WHERE stream = ?1")
+        .db()?
+        .query_row([stream], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()
+        .db()
+}
+
 /// Appends one event; returns its seq. Atomic (an IMMEDIATE transaction), so several
 /// processes may share the file.
 pub(crate) fn append(
@@ -98,12 +107,7 @@ pub(crate) fn append(
     data: &[u8],
 ) -> Result<u64, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).db()?;
-    let found: Option<(String, i64)> = tx
-        .prepare_cached("SELECT session, last_seq FROM streams WHERE stream = ?1")
-        .db()?
-        .query_row([stream], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()
-        .db()?;
+    let found = stream_owner(&tx, stream)?;
     let seq = match found {
         Some((owner, _)) if owner != session => return Err(corrupt(stream, "the stream belongs to another session")),
         Some((_, last)) if last < 0 => return Err(corrupt(stream, format!("last seq {last} is negative"))),
@@ -153,12 +157,7 @@ pub(crate) fn replay(
     let Ok(after) = i64::try_from(after) else { return Ok(None) };
     // A read transaction: one snapshot for the three reads.
     let tx = conn.transaction().db()?;
-    let found: Option<(String, i64)> = tx
-        .prepare_cached("SELECT session, last_seq FROM streams WHERE stream = ?1")
-        .db()?
-        .query_row([stream], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()
-        .db()?;
+    let found = stream_owner(&tx, stream)?;
     let Some((owner, last)) = found else { return Ok(None) };
     if owner != session || after > last {
         return Ok(None);

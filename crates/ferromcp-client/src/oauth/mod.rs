@@ -33,6 +33,7 @@
 //! - `flow.rs` — registration, authorization URL, redirect checks, token requests.
 //! - `pkce.rs` — PKCE S256.
 //! - `store.rs` — [`TokenStore`], [`MemoryTokenStore`].
+//! - `file_store.rs` — [`FileTokenStore`] (a 0600 JSON file, kept across runs).
 //! - `redirect.rs` — [`RedirectHandler`], [`FollowRedirects`].
 //! - `error.rs` — [`OAuthError`].
 
@@ -40,6 +41,7 @@ mod challenge;
 mod config;
 pub mod discovery;
 mod error;
+mod file_store;
 mod flow;
 mod pkce;
 mod redirect;
@@ -54,6 +56,7 @@ pub use challenge::BearerChallenge;
 pub use config::{Grant, OAuthConfig, PreRegisteredClient};
 pub use discovery::{ResourceMetadata, ServerMetadata};
 pub use error::OAuthError;
+pub use file_store::FileTokenStore;
 pub use redirect::{FollowRedirects, RedirectHandler};
 pub use store::{MemoryTokenStore, StoredTokens, TokenStore};
 

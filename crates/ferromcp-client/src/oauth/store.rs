@@ -1,5 +1,6 @@
 //! [`TokenStore`]: where tokens live between requests (and, for a persistent store,
-//! between runs). [`MemoryTokenStore`] is the default.
+//! between runs). [`MemoryTokenStore`] is the default; [`super::FileTokenStore`] keeps
+//! them in a private file.
 //!
 //! A custom store (a file, the OS keychain) implements three methods:
 //!

@@ -16,7 +16,7 @@ use reqwest::{RequestBuilder, StatusCode, Url};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, ReadHalf, WriteHalf};
 use tokio::task::JoinHandle;
 
-use crate::auth::refused;
+use crate::auth::{refused, send_noting_auth};
 use crate::error::{ClientError, Result};
 use crate::options::HttpOptions;
 use crate::transport::http::post::{error_from_response, transport_error};
@@ -59,14 +59,12 @@ pub(crate) async fn connect(url: &str, opts: &HttpOptions, wait: Duration) -> Re
     let mut attempt = 0;
     let resp = loop {
         let get = http.get(url.clone()).header(ACCEPT, "text/event-stream");
-        let resp = with_headers(get, opts)
-            .await?
-            .send()
+        let (resp, auth_sent) = send_noting_auth(with_headers(get, opts).await?)
             .await
             .map_err(transport_error)?;
         let status = resp.status();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            refused(opts, &resp, url.as_str(), attempt).await?;
+            refused(opts, &resp, url.as_str(), attempt, auth_sent).await?;
             attempt += 1;
             continue;
         }

@@ -2,10 +2,10 @@
 //! visibility overlays, with `list_changed` sent to that scope only.
 
 use crate::context::Context;
-use crate::engine::keys::VISIBILITY as KEY;
 use crate::error::{Error, Result};
 use crate::jsonrpc;
-use crate::registry::ListChanged;
+use crate::keys::VISIBILITY as KEY;
+use crate::protocol::ListChanged;
 use crate::state::{ComponentFilter, ComponentKind, Visibility};
 
 impl Context {

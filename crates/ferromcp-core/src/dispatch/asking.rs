@@ -164,7 +164,7 @@ async fn handle_scope(
     let handle = args.and_then(|a| serde_json::from_str::<SessionArg>(a.get()).ok()).and_then(|a| a.session);
     let Some(handle) = handle else { return Ok(None) };
     let principal = env.principal.as_ref().map(|p| p.hashed());
-    crate::state::resolve_handle(server, principal, &handle).await.map(Some)
+    crate::context::resolve_handle(server, principal, &handle).await.map(Some)
 }
 
 /// What a call that can ask is about; its `requestState` is bound to it.

@@ -10,10 +10,10 @@ use serde_json::{Map, Value, json};
 
 use crate::context::Context;
 use crate::dispatch::Reply;
-use crate::engine::Notice;
 use crate::era::ResultKind;
 use crate::error::ProtocolError;
 use crate::jsonrpc::{self, Request};
+use crate::notify::Notice;
 use crate::protocol::META_SUBSCRIPTION_ID;
 use crate::registry::ListChanged;
 use crate::server::Server;

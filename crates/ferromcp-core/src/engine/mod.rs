@@ -5,8 +5,8 @@
 //!   HTTP+SSE): session creation, era, asks, notifications, end of connection.
 //! - [`Server::exchange`]: the engine side of Streamable HTTP: era, session lookup,
 //!   restore from a persisted record, registration after `initialize`.
-//! - `keys`: the one owner of the state key space.
-//! - `notifier`: the one notifier ([`Server::session_notifications`],
+//! - `crate::keys`: the one owner of the state key space.
+//! - `crate::notify`: the one notifier ([`Server::session_notifications`],
 //!   [`Server::notices`]); where a cross-node bus will plug in.
 //! - [`Server::end_scope`]: the one way a session or connection scope ends (registry
 //!   and lifecycle hooks, in-flight requests and asks, subscriptions, state); the idle
@@ -14,20 +14,18 @@
 
 mod connection;
 mod exchange;
-pub(crate) mod keys;
-mod notifier;
 
 use std::sync::Arc;
 
 use crate::server::Server;
 use crate::session::Session;
-use crate::state::{SessionScope, StateStore};
+use crate::state::SessionScope;
 
+pub(crate) use crate::keys::Keys;
+use crate::keys::clear_prefix;
+pub use crate::notify::{Notice, Notices, SessionNotifications};
 pub use connection::{Connection, ConnectionOptions, EraRule, Incoming, RequestFuture};
 pub use exchange::{Exchange, ExchangeRequest};
-pub(crate) use keys::Keys;
-pub(crate) use notifier::Notifier;
-pub use notifier::{Notice, Notices, SessionNotifications};
 
 impl Server {
     /// Ends the scope of a session or connection: it leaves the session table (its end
@@ -69,27 +67,6 @@ impl Server {
     /// The state key builder.
     pub(crate) fn keys(&self) -> &Keys {
         &self.inner.keys
-    }
-}
-
-/// The end hook the server registers first on its session table: a session that left
-/// it without [`Server::end_scope`] (reaped, shed, removed directly) has its state
-/// deleted in the background.
-pub(crate) fn on_session_end(keys: Keys, store: Arc<dyn StateStore>) -> impl Fn(&Arc<Session>) + Send + Sync {
-    move |s| {
-        if !s.claim_cleanup() {
-            return;
-        }
-        let (prefix, store) = (keys.session_prefix(s), store.clone());
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move { clear_prefix(&*store, &prefix).await });
-        }
-    }
-}
-
-async fn clear_prefix(store: &dyn StateStore, prefix: &str) {
-    if let Err(e) = store.delete_prefix(prefix).await {
-        tracing::warn!("could not clear the state of an ended session: {e}");
     }
 }
 

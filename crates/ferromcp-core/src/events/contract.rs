@@ -27,7 +27,7 @@ use bytes::Bytes;
 use serde_json::json;
 
 use super::{EventId, EventStore, Retention, SessionRecord, StoredEvent, StreamKey};
-use crate::session::new_session_id;
+use crate::ids::new_session_id;
 
 /// Runs every contract check that holds under default retention against stores made
 /// by `make`.

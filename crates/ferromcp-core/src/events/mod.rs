@@ -36,7 +36,7 @@ impl StreamKey {
     /// A new stream of `session` with a fresh random id.
     pub fn new(session: Arc<str>) -> Self {
         // base64url never contains `.`, the separator of event ids.
-        StreamKey { session, stream: crate::session::new_session_id() }
+        StreamKey { session, stream: crate::ids::new_session_id() }
     }
 }
 

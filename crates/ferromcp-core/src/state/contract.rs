@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::{ScopeLimit, StateStore, StoreError, Version, update};
 
 fn namespace() -> String {
-    format!("contract:{}:", crate::session::new_session_id())
+    format!("contract:{}:", crate::ids::new_session_id())
 }
 
 /// Runs every contract check against stores made by `make`.

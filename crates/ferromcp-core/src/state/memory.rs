@@ -20,6 +20,7 @@ use crate::purge::Purger;
 
 /// Bounds of a [`MemoryStore`].
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct MemoryStoreConfig {
     /// Most entries held at once.
     pub max_entries: usize,

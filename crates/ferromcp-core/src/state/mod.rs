@@ -76,6 +76,8 @@ pub use memory::{MemoryStore, MemoryStoreConfig};
 pub use scope::{Principal, SessionScope};
 pub use visibility::{ComponentFilter, ComponentKind, Visibility};
 
+pub use crate::error::StoreError;
+
 use std::future::Future;
 use std::pin::Pin;
 
@@ -98,38 +100,6 @@ pub struct Entry {
     pub value: Value,
     /// Its version, for compare-and-swap.
     pub version: Version,
-}
-
-/// Why a store operation failed.
-#[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// The backend could not be reached or answered with an error; retrying later may work.
-    #[error("state store unavailable: {0}")]
-    Unavailable(String),
-    /// The store is full (entry or byte bound).
-    #[error("state store is full: {0}; raise its bounds or shorten TTLs")]
-    Full(String),
-    /// A stored value could not be decoded (corrupt, or written with another key).
-    #[error("stored value under `{key}` is unreadable: {reason}")]
-    Corrupt {
-        /// The key.
-        key: String,
-        /// What was wrong.
-        reason: String,
-    },
-    /// An atomic update kept losing races.
-    #[error("atomic update of `{0}` did not converge after many retries")]
-    Contention(String),
-    /// A write would add a key to a scope that already holds its most keys (see
-    /// [`ScopeLimit`]); nothing was written.
-    #[error("the scope `{prefix}` already holds {max_keys} keys, its limit; delete keys it no longer needs")]
-    ScopeFull {
-        /// The scope's key prefix.
-        prefix: String,
-        /// The limit.
-        max_keys: u64,
-    },
 }
 
 /// The key-count bound of one state scope, passed to the `*_in_scope` writes of a
@@ -292,6 +262,3 @@ impl CasRetry {
         Ok(())
     }
 }
-
-pub use crate::context::State;
-pub(crate) use crate::context::resolve_handle;

@@ -77,7 +77,7 @@ impl std::fmt::Display for SessionScope {
 /// The process id used for [`SessionScope::Process`] (random per process).
 pub(crate) fn process_id() -> Arc<str> {
     static ID: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
-    ID.get_or_init(crate::session::new_session_id).clone()
+    ID.get_or_init(crate::ids::new_session_id).clone()
 }
 
 /// An authenticated caller, as established by a token verifier.

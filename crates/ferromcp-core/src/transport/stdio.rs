@@ -22,6 +22,7 @@ use crate::server::Server;
 
 /// Limits of a line-delimited connection.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct LineConfig {
     /// The longest accepted line (one message), in bytes.
     pub max_line_bytes: usize,
@@ -32,6 +33,19 @@ pub struct LineConfig {
 impl Default for LineConfig {
     fn default() -> Self {
         LineConfig { max_line_bytes: 4 * 1024 * 1024, kind: TransportKind::Stdio }
+    }
+}
+
+impl LineConfig {
+    /// Sets the longest line accepted (see [`max_line_bytes`](Self::max_line_bytes)).
+    pub fn max_line_bytes(mut self, n: usize) -> Self {
+        self.max_line_bytes = n;
+        self
+    }
+    /// Sets the transport kind handlers see (see [`kind`](Self::kind)).
+    pub fn kind(mut self, kind: TransportKind) -> Self {
+        self.kind = kind;
+        self
     }
 }
 

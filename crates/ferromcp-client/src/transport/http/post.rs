@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 
 use super::headers::{self, PROTOCOL_VERSION, SESSION_ID};
 use super::{HttpShared, Outcome, lock};
-use crate::auth::refused;
+use crate::auth::{refused, send_noting_auth};
 use crate::connection::decode_error;
 use crate::error::{ClientError, Result};
 use crate::options::ClientEra;
@@ -125,11 +125,18 @@ impl HttpShared {
             if let Some(id) = last_event_id {
                 b = b.header("last-event-id", id);
             }
-            let resp = b.send().await.map_err(transport_error)?;
+            let (resp, auth_sent) = send_noting_auth(b).await.map_err(transport_error)?;
             self.remember_session(&resp, rpc_method);
             let status = resp.status();
             if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-                refused(&self.opts, &resp, self.url.as_str(), auth_attempt).await?;
+                refused(
+                    &self.opts,
+                    &resp,
+                    self.url.as_str(),
+                    auth_attempt,
+                    auth_sent,
+                )
+                .await?;
                 auth_attempt += 1;
                 continue;
             }

@@ -20,7 +20,7 @@
 use std::sync::Arc;
 
 use crate::session::Session;
-use crate::state::SessionScope;
+use crate::state::{SessionScope, StateStore};
 
 /// The state key (inside a scope) of the scope's visibility overlay.
 pub(crate) const VISIBILITY: &str = "__ferromcp_visibility";
@@ -60,6 +60,27 @@ impl Keys {
             SessionScope::Session(session.id_arc())
         };
         self.scope_prefix(&scope).unwrap_or_default()
+    }
+}
+
+/// The end hook the server registers first on its session table: a session that left
+/// it without [`Server::end_scope`] (reaped, shed, removed directly) has its state
+/// deleted in the background.
+pub(crate) fn on_session_end(keys: Keys, store: Arc<dyn StateStore>) -> impl Fn(&Arc<Session>) + Send + Sync {
+    move |s| {
+        if !s.claim_cleanup() {
+            return;
+        }
+        let (prefix, store) = (keys.session_prefix(s), store.clone());
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move { clear_prefix(&*store, &prefix).await });
+        }
+    }
+}
+
+pub(crate) async fn clear_prefix(store: &dyn StateStore, prefix: &str) {
+    if let Err(e) = store.delete_prefix(prefix).await {
+        tracing::warn!("could not clear the state of an ended session: {e}");
     }
 }
 
