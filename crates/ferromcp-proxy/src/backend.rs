@@ -70,7 +70,7 @@ impl Backend {
     /// Whether the transport cannot tie an ask to its call (stdio, HTTP+SSE): affinity
     /// connections then carry one call at a time.
     fn is_stdio(&self) -> bool {
-        matches!(self.cfg.kind, BackendKind::Stdio { .. } | BackendKind::LegacySse { .. })
+        matches!(self.cfg.kind, BackendKind::Stdio { .. }) || self.cfg.legacy_sse
     }
 
     /// Opens a new connection, bounded by the backend's timeout.
@@ -102,13 +102,11 @@ impl Backend {
                     for (k, v) in headers {
                         options = options.header(k, v);
                     }
-                    Client::connect_http(url, options).await
-                }
-                BackendKind::LegacySse { url, headers } => {
-                    for (k, v) in headers {
-                        options = options.header(k, v);
+                    if self.cfg.legacy_sse {
+                        Client::connect_legacy_sse(url, options).await
+                    } else {
+                        Client::connect_http(url, options).await
                     }
-                    Client::connect_legacy_sse(url, options).await
                 }
             }
         };

@@ -63,14 +63,6 @@ pub enum BackendKind {
         /// Static headers sent with every request (credentials for this backend only).
         headers: BTreeMap<String, String>,
     },
-    /// An old server on the 2024-11-05 HTTP+SSE transport (`"transport": "sse"`): the
-    /// era is 2025-11-25, and as on stdio its asks and logs cannot be tied to a call.
-    LegacySse {
-        /// The SSE endpoint URL (`http://…/sse`).
-        url: String,
-        /// Static headers sent with every request (credentials for this backend only).
-        headers: BTreeMap<String, String>,
-    },
 }
 
 /// Which backend tools are exposed, and under which names.
@@ -115,6 +107,10 @@ pub struct BackendConfig {
     /// The protocol revision to speak to it: `None` negotiates (`server/discover`, then
     /// `initialize`); `"2025-11-25"` or `"2026-07-28"` pins one.
     pub protocol_version: Option<String>,
+    /// The `url` is a 2024-11-05 HTTP+SSE endpoint (`"transport": "sse"`), not Streamable
+    /// HTTP: the era is 2025-11-25, and as on stdio its asks and logs cannot be tied to
+    /// a call.
+    pub legacy_sse: bool,
 }
 
 impl BackendConfig {
@@ -144,6 +140,7 @@ impl BackendConfig {
             tools: ToolFilter::default(),
             timeout: DEFAULT_TIMEOUT,
             protocol_version: None,
+            legacy_sse: false,
         }
     }
 
@@ -166,6 +163,12 @@ impl BackendConfig {
         self
     }
 
+    /// Marks an HTTP backend's `url` as a 2024-11-05 HTTP+SSE endpoint.
+    pub fn legacy_sse(mut self, yes: bool) -> Self {
+        self.legacy_sse = yes;
+        self
+    }
+
     /// Sets the tool filter.
     pub fn tools(mut self, f: ToolFilter) -> Self {
         self.tools = f;
@@ -176,9 +179,7 @@ impl BackendConfig {
     pub fn env_or_header(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         match &mut self.kind {
             BackendKind::Stdio { env, .. } => env.insert(key.into(), value.into()),
-            BackendKind::Http { headers, .. } | BackendKind::LegacySse { headers, .. } => {
-                headers.insert(key.into(), value.into())
-            }
+            BackendKind::Http { headers, .. } => headers.insert(key.into(), value.into()),
         };
         self
     }
@@ -266,6 +267,7 @@ fn parse_entry(name: &str, entry: &Value) -> Result<BackendConfig, ConfigError> 
         return Err(bad("must be an object with `command` or `url`".into()));
     }
     let raw: RawEntry = serde_json::from_value(entry.clone()).map_err(|e| bad(e.to_string()))?;
+    let mut legacy_sse = false;
     let kind = match (raw.command, raw.url) {
         (Some(_), Some(_)) => return Err(bad("has both `command` and `url`; keep one".into())),
         (None, None) => return Err(bad("needs `command` (stdio) or `url` (HTTP)".into())),
@@ -294,11 +296,8 @@ fn parse_entry(name: &str, entry: &Value) -> Result<BackendConfig, ConfigError> 
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(bad(format!("`url` {url:?} must start with http:// or https://")));
             }
-            if sse {
-                BackendKind::LegacySse { url, headers: raw.headers }
-            } else {
-                BackendKind::Http { url, headers: raw.headers }
-            }
+            legacy_sse = sse;
+            BackendKind::Http { url, headers: raw.headers }
         }
     };
     let mode = match raw.mode.as_deref() {
@@ -322,7 +321,7 @@ fn parse_entry(name: &str, entry: &Value) -> Result<BackendConfig, ConfigError> 
             )));
         }
     };
-    Ok(BackendConfig { name: name.to_owned(), kind, mode, tools, timeout, protocol_version })
+    Ok(BackendConfig { name: name.to_owned(), kind, mode, tools, timeout, protocol_version, legacy_sse })
 }
 
 #[cfg(test)]
