@@ -94,6 +94,9 @@ struct Args {
     /// With `--redis`: share the rate limit between nodes through Redis.
     #[arg(long)]
     rate_limit_redis: bool,
+    /// Also serve the legacy HTTP+SSE transport (`GET /sse`, `POST /messages`).
+    #[arg(long)]
+    legacy_sse: bool,
 }
 
 /// Add `by` (default 1) to this session's counter and return the new value.
@@ -313,7 +316,7 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
     let addr = listener.local_addr()?;
     let canonical = args.jwt_audience.clone().unwrap_or_else(|| format!("http://{addr}/mcp"));
-    let mut cfg = HttpConfig::default();
+    let mut cfg = HttpConfig::default().legacy_sse(args.legacy_sse);
     if let Some(auth) = http_auth(&args, &canonical).await? {
         cfg = cfg.auth(match limiter {
             Some(l) => auth.rate_limit_arc(l),
