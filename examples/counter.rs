@@ -85,7 +85,8 @@ struct Args {
     /// An account for the `login` tool: `USER=PASSWORD` (repeatable).
     #[arg(long = "login")]
     logins: Vec<String>,
-    /// Requests per second allowed to each principal (HTTP: 429 + Retry-After).
+    /// Requests per minute allowed to each principal (HTTP: 429 + Retry-After; stdio:
+    /// a JSON-RPC error).
     #[arg(long)]
     rate_limit: Option<u32>,
     /// Burst allowed above `--rate-limit` (default: the rate).
@@ -304,8 +305,9 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     }
     let _ = ACCOUNTS.set(accounts);
     let limiter = rate_limiter(&args).await?;
-    if let Some(l) = &limiter {
-        // stdio and in-process callers: a JSON-RPC error when over the rate.
+    if let Some(l) = limiter.as_ref().filter(|_| args.stdio) {
+        // stdio: a JSON-RPC error when over the rate (HTTP applies the limiter in
+        // `HttpAuth`, with 429 and Retry-After; both would count each request twice).
         b = b.middleware(ferromcp_auth::RateLimit::from_arc(l.clone()));
     }
     let server = b.build();
@@ -376,10 +378,11 @@ async fn http_auth(args: &Args, canonical: &str) -> std::result::Result<Option<H
 async fn rate_limiter(args: &Args) -> std::result::Result<Option<Arc<dyn ferromcp::auth::RateLimiter>>, BoxError> {
     let Some(rate) = args.rate_limit else { return Ok(None) };
     let burst = args.rate_burst.unwrap_or(rate);
+    let period = Duration::from_secs(60) / rate.max(1);
     if args.rate_limit_redis {
         let url = args.redis.as_deref().ok_or("--rate-limit-redis needs --redis")?;
-        let l = ferromcp::redis::RedisRateLimiter::connect(url, rate, burst).await?;
-        return Ok(Some(Arc::new(l)));
+        let store = ferromcp::redis::RedisStore::connect(url).await?;
+        return Ok(Some(Arc::new(ferromcp::redis::RedisRateLimiter::per_period(&store, period, burst))));
     }
-    Ok(Some(Arc::new(LocalRateLimiter::per_second(rate, burst))))
+    Ok(Some(Arc::new(LocalRateLimiter::per_period(period, burst))))
 }

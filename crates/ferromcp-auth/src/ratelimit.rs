@@ -96,7 +96,8 @@ pub fn rate_limited(wait: Duration) -> ProtocolError {
 
 /// A middleware that applies a [`RateLimiter`] to every request, keyed by the caller's
 /// principal (its hashed subject), else its session scope, else one shared
-/// `anonymous` key.
+/// `anonymous` key. On HTTP prefer `HttpAuth::rate_limit` (429 + `Retry-After`); do not
+/// give the same limiter to both, or each request counts twice.
 #[derive(Clone)]
 pub struct RateLimit {
     limiter: Arc<dyn RateLimiter>,

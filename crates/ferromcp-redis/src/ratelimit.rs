@@ -67,7 +67,11 @@ impl RedisRateLimiter {
     /// taken as one), on the connection of `store`. Keys are `ferromcp:ratelimit:KEY`
     /// (after the store's own prefix).
     pub fn new(store: &RedisStore, per_second: u32, burst: u32) -> Self {
-        let interval_us = 1_000_000 / u64::from(per_second.max(1));
+        Self::per_period(store, Duration::from_secs(1) / per_second.max(1), burst)
+    }
+    /// One request per `period` sustained, bursts of up to `burst`.
+    pub fn per_period(store: &RedisStore, period: Duration, burst: u32) -> Self {
+        let interval_us = (period.as_micros() as u64).max(1);
         RedisRateLimiter {
             store: store.clone(),
             prefix: "ferromcp:ratelimit:".into(),
