@@ -64,7 +64,8 @@ struct Loaded {
 
 /// The cached key set.
 pub(crate) struct Jwks {
-    url: reqwest::Url,
+    /// Where the set is fetched from; `None` for a fixed set given at build time.
+    url: Option<reqwest::Url>,
     http: reqwest::Client,
     loaded: RwLock<Loaded>,
     fetch: tokio::sync::Mutex<Option<Instant>>,
@@ -76,7 +77,7 @@ pub(crate) struct Jwks {
 const MAX_JWKS_BYTES: usize = 1 << 20;
 
 impl Jwks {
-    pub(crate) fn new(url: reqwest::Url, http: reqwest::Client) -> Self {
+    pub(crate) fn new(url: Option<reqwest::Url>, http: reqwest::Client) -> Self {
         Jwks {
             url,
             http,
@@ -96,7 +97,7 @@ impl Jwks {
     /// loaded, is older than `max_age`, or has no fitting key (rate-limited).
     pub(crate) async fn keys_for(&self, alg: Algorithm, kid: Option<&str>) -> Arc<Vec<Key>> {
         let (keys, at) = self.current();
-        let fresh = at.is_some_and(|t| t.elapsed() < self.max_age);
+        let fresh = self.url.is_none() || at.is_some_and(|t| t.elapsed() < self.max_age);
         if fresh && keys.iter().any(|k| k.fits(alg, kid)) {
             return keys;
         }
@@ -109,21 +110,30 @@ impl Jwks {
     /// Fetches the set now (`force`), or if the last fetch attempt is older than the
     /// refetch interval.
     pub(crate) async fn refresh(&self, force: bool) -> Result<(), AuthError> {
+        let Some(url) = &self.url else { return Ok(()) };
         let mut last = self.fetch.lock().await;
         if !force && last.is_some_and(|t| t.elapsed() < self.refetch_interval) {
             return Ok(());
         }
         *last = Some(Instant::now());
-        let keys = self.download().await?;
-        tracing::debug!(url = %self.url, keys = keys.len(), "JWKS loaded");
+        let keys = self.download(url).await?;
+        tracing::debug!(%url, keys = keys.len(), "JWKS loaded");
         *self.loaded.write().unwrap_or_else(|p| p.into_inner()) =
             Loaded { keys: Arc::new(keys), at: Some(Instant::now()) };
         Ok(())
     }
 
-    async fn download(&self) -> Result<Vec<Key>, AuthError> {
-        let err = |why: String| AuthError::Jwks { url: self.url.to_string(), why };
-        let resp = self.http.get(self.url.clone()).send().await.map_err(|e| err(e.to_string()))?;
+    /// Uses `keys` for good (a fixed set: nothing is ever fetched).
+    pub(crate) fn fixed(keys: Vec<Key>, http: reqwest::Client) -> Self {
+        let j = Jwks::new(None, http);
+        *j.loaded.write().unwrap_or_else(|p| p.into_inner()) =
+            Loaded { keys: Arc::new(keys), at: Some(Instant::now()) };
+        j
+    }
+
+    async fn download(&self, url: &reqwest::Url) -> Result<Vec<Key>, AuthError> {
+        let err = |why: String| AuthError::Jwks { url: url.to_string(), why };
+        let resp = self.http.get(url.clone()).send().await.map_err(|e| err(e.to_string()))?;
         if !resp.status().is_success() {
             return Err(err(format!("HTTP {}", resp.status())));
         }

@@ -82,6 +82,8 @@ impl std::fmt::Debug for JwtVerifier {
 #[derive(Debug, Clone)]
 pub struct JwtVerifierBuilder {
     jwks_url: String,
+    /// A fixed JWKS document instead of the URL.
+    jwks_document: Option<String>,
     issuer: Option<String>,
     audience: Option<String>,
     algorithms: Vec<Algorithm>,
@@ -97,6 +99,7 @@ impl JwtVerifier {
     pub fn builder(jwks_url: impl Into<String>) -> JwtVerifierBuilder {
         JwtVerifierBuilder {
             jwks_url: jwks_url.into(),
+            jwks_document: None,
             issuer: None,
             audience: None,
             algorithms: DEFAULT_ALGORITHMS.to_vec(),
@@ -106,6 +109,14 @@ impl JwtVerifier {
             cache_entries: 10_000,
             timeout: Duration::from_secs(10),
         }
+    }
+
+    /// Starts a verifier with a fixed key set (a JWKS JSON document), fetched from
+    /// nowhere: for keys distributed with the configuration, tests and benchmarks.
+    pub fn builder_with_jwks(jwks_json: impl Into<String>) -> JwtVerifierBuilder {
+        let mut b = Self::builder("");
+        b.jwks_document = Some(jwks_json.into());
+        b
     }
 
     /// Loads the JWKS now (verification also loads it lazily), so a misconfigured or
@@ -236,7 +247,10 @@ impl JwtVerifierBuilder {
     }
     /// Checks the settings and builds the verifier (no network access yet).
     pub fn build(self) -> Result<JwtVerifier, AuthError> {
-        let url = crate::url::endpoint(&self.jwks_url)?;
+        let url = match &self.jwks_document {
+            Some(_) => None,
+            None => Some(crate::url::endpoint(&self.jwks_url)?),
+        };
         let issuer = self.issuer.ok_or(AuthError::Missing("JwtVerifier needs an issuer: call .issuer(..)"))?;
         let audience = self.audience.ok_or(AuthError::Missing(
             "JwtVerifier needs an audience (the server's canonical URI): call .audience(..)",
@@ -249,7 +263,14 @@ impl JwtVerifierBuilder {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| AuthError::BadUrl { url: self.jwks_url.clone(), why: e.to_string() })?;
-        let mut jwks = Jwks::new(url, http);
+        let mut jwks = match &self.jwks_document {
+            Some(doc) => Jwks::fixed(
+                crate::jwks::parse(doc.as_bytes())
+                    .map_err(|why| AuthError::Jwks { url: "(the JWKS document given)".into(), why })?,
+                http,
+            ),
+            None => Jwks::new(url, http),
+        };
         jwks.refetch_interval = self.refetch_interval;
         jwks.max_age = self.max_age;
         Ok(JwtVerifier {

@@ -136,3 +136,20 @@ pub trait RateLimiter: Send + Sync + 'static {
     /// Takes one request from `key`'s allowance.
     fn check<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Result<(), std::time::Duration>>;
 }
+
+/// The token of an `Authorization` header value `Bearer <token>` (scheme
+/// case-insensitive, surrounding blanks ignored); `None` for another scheme or an
+/// empty token.
+///
+/// ```
+/// use ferromcp_core::auth::bearer_token;
+/// assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+/// assert_eq!(bearer_token("bearer  abc "), Some("abc"));
+/// assert_eq!(bearer_token("Basic abc"), None);
+/// assert_eq!(bearer_token("Bearer "), None);
+/// ```
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.split_once(' ')?;
+    let token = rest.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}

@@ -23,6 +23,8 @@ use ferromcp_core::jsonrpc::Request;
 use ferromcp_core::session::Session;
 use ferromcp_core::state::Principal;
 
+pub use ferromcp_core::auth::bearer_token;
+
 use crate::post::error_response;
 use crate::resource_metadata::ResourceMetadata;
 
@@ -147,13 +149,6 @@ pub(crate) async fn authenticate(
         }
     }
     Ok(principal)
-}
-
-/// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive).
-pub fn bearer_token(value: &str) -> Option<&str> {
-    let (scheme, rest) = value.split_once(' ')?;
-    let token = rest.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// The 403 step-up answer when `req` calls a component needing scopes `principal`
