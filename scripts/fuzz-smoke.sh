@@ -8,7 +8,7 @@
 # warnings and saved, and fail the run only with FUZZ_STRICT=1.
 #
 # Environment:
-#   FUZZ_TARGETS        targets to run (default: "envelope uri_template")
+#   FUZZ_TARGETS        targets to run (default: "envelope uri_template auth_header")
 #   FUZZ_UNIT_TIMEOUT   per-input time limit in seconds (default 10)
 #   FUZZ_STRICT=1       treat slow inputs / timeouts as failures
 #   FUZZ_SANITIZER      address (default) or none
@@ -20,7 +20,7 @@
 set -euo pipefail
 
 secs="${1:-30}"
-targets="${FUZZ_TARGETS:-envelope uri_template}"
+targets="${FUZZ_TARGETS:-envelope uri_template auth_header}"
 unit_timeout="${FUZZ_UNIT_TIMEOUT:-10}"
 sanitizer="${FUZZ_SANITIZER:-address}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

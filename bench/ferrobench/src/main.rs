@@ -9,6 +9,7 @@
 //! cargo run --release -p ferrobench -- registry   # a full session registry vs an uncapped one
 //! cargo run --release -p ferrobench -- proxy      # the proxy hop vs direct, and FastMCP's proxy
 //! cargo build --release -p ferrobench -p rmcp-client && target/release/ferrobench client
+//! cargo run --release -p ferrobench -- auth       # server CPU/request: no auth, static bearer, JWT
 //! ```
 //!
 //! The load generator runs in this process (tokio current-thread runtime, pinned to
@@ -16,8 +17,8 @@
 //! hidden subcommand (`serve-ferromcp`, `serve-ceiling`) under `taskset -c
 //! --server-cpu`, a fresh process per run, killed at the end or on error.
 //!
-//! Modules: [`client`] (HTTP/MCP client), [`clientbench`] (`client`: ferromcp-client vs
-//! rmcp's client), [`load`] (S1 closed loop), [`sessions`]
+//! Modules: [`auth`] (bearer authentication cost), [`client`] (HTTP/MCP client), [`clientbench`]
+//! (`client`: ferromcp-client vs rmcp's client), [`load`] (S1 closed loop), [`sessions`]
 //! (memory per idle session), [`resume`] (cost of resumable streams), [`state`]
 //! (session state: stores, `increment`, memory per key), [`registry`] (a session
 //! registry full at its cap vs uncapped: inits/s, another client's latency), [`servers`] (the servers under
@@ -25,6 +26,7 @@
 //! which measures one call in process), [`procs`] (/proc, pinning, child processes),
 //! [`report`] (table, verdicts, JSON line).
 
+mod auth;
 mod ceiling;
 mod client;
 mod clientbench;
@@ -84,6 +86,18 @@ enum Cmd {
     /// (internal) ferromcp-client's load driver for `client`.
     #[command(hide = true)]
     ClientDriver(clientbench::DriverArgs),
+    /// Server CPU per request of bearer authentication: none, static, JWT (cached / not).
+    Auth(Opts),
+    /// (internal) Serve `tools/call add` with one authentication mode for `auth`.
+    #[command(hide = true)]
+    ServeAuth {
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        #[arg(long, value_enum)]
+        auth: auth::AuthMode,
+        #[arg(long, value_enum, default_value_t = RuntimeKind::Current)]
+        runtime: RuntimeKind,
+    },
     /// (internal) Measure MemoryStore in a fresh process for `state`.
     #[command(hide = true)]
     StateChild(state::ChildArgs),
@@ -350,6 +364,18 @@ fn run_bench(cmd: &str, o: &Opts) -> Result<(), String> {
         registry::print(&sides, &ro);
         return Ok(());
     }
+    if cmd == "auth" {
+        let ao = auth::AuthOpts {
+            concurrency: o.concurrency.max(1),
+            warmup: Duration::from_secs_f64(o.warmup_s.max(0.0)),
+            duration: Duration::from_secs_f64(o.duration_s.max(0.1)),
+            timeout: Duration::from_millis(o.timeout_ms),
+            runtime: runtime_name(o.server_runtime),
+        };
+        let rows = rt.block_on(auth::bench(&ao, server_cpu))?;
+        auth::print(&rows, &ao);
+        return Ok(());
+    }
     if cmd == "resume" {
         let rows = rt.block_on(resume::bench(o, server_cpu))?;
         resume::print(&rows, o, (loadgen_cpu, server_cpu), nice);
@@ -408,6 +434,10 @@ fn main() -> ExitCode {
             .and_then(|rt| rt.block_on(proxy::run(o.clone()))),
         Cmd::Client { opts, rmcp_client } => client_bench(opts, rmcp_client.as_ref()),
         Cmd::ClientDriver(a) => clientbench::driver(a),
+        Cmd::Auth(o) => run_bench("auth", o),
+        Cmd::ServeAuth { port, auth, runtime } => {
+            auth::serve(*port, *auth, *runtime).map_err(|e| format!("serve-auth: {e}"))
+        }
         Cmd::StateChild(a) => state::child(a),
         Cmd::ServeFerromcp { port, mode, runtime, events, redis, max_sessions, sessions_per_client } => {
             let limits = ferromcp::session::SessionLimits::default()

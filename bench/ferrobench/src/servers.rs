@@ -66,14 +66,14 @@ impl std::str::FromStr for Events {
     }
 }
 
-fn runtime(kind: RuntimeKind) -> std::io::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime(kind: RuntimeKind) -> std::io::Result<tokio::runtime::Runtime> {
     match kind {
         RuntimeKind::Current => tokio::runtime::Builder::new_current_thread().enable_all().build(),
         RuntimeKind::Multi1 => tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build(),
     }
 }
 
-async fn bind(port: u16) -> std::io::Result<tokio::net::TcpListener> {
+pub(crate) async fn bind(port: u16) -> std::io::Result<tokio::net::TcpListener> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let port = listener.local_addr()?.port();
     let mut out = std::io::stdout().lock();

@@ -55,3 +55,101 @@ impl TokenVerifier for StaticBearer {
         Box::pin(std::future::ready(found))
     }
 }
+
+/// A verified access token, as a handler sees it (`ctx.access_token()`): who it stands
+/// for, the client it was issued to, its scopes, expiry and claims. The token string
+/// itself is not available: the MCP authorization spec forbids passing tokens through.
+#[derive(Debug, Clone, Copy)]
+pub struct AccessToken<'a> {
+    principal: &'a Principal,
+}
+
+impl<'a> AccessToken<'a> {
+    /// The view of a verified principal.
+    pub fn from_principal(principal: &'a Principal) -> Self {
+        AccessToken { principal }
+    }
+    /// The subject (`sub`).
+    pub fn subject(&self) -> &'a str {
+        self.principal.subject()
+    }
+    /// The OAuth client id (`client_id` / `azp`), if known.
+    pub fn client_id(&self) -> Option<&'a str> {
+        self.principal.client_id.as_deref()
+    }
+    /// The granted scopes.
+    pub fn scopes(&self) -> &'a [String] {
+        &self.principal.scopes
+    }
+    /// Expiry, seconds since the Unix epoch, if known.
+    pub fn expires_at(&self) -> Option<u64> {
+        self.principal.expires_at()
+    }
+    /// The verified claims, if the verifier kept them.
+    pub fn claims(&self) -> Option<&'a crate::state::Claims> {
+        self.principal.claims()
+    }
+    /// The principal behind the token.
+    pub fn principal(&self) -> &'a Principal {
+        self.principal
+    }
+}
+
+/// The JSON-RPC error code of a call refused for missing scopes. HTTP transports
+/// answer it with 403 and `WWW-Authenticate: Bearer error="insufficient_scope"`.
+pub const INSUFFICIENT_SCOPE: i32 = -32003;
+
+/// The error for a component that needs `required` scopes the caller's token lacks:
+/// code [`INSUFFICIENT_SCOPE`], HTTP status 403, `data` naming the scopes.
+///
+/// ```
+/// let e = ferromcp_core::auth::insufficient_scope("tool `reset`", &["counter:write".to_owned()]);
+/// assert_eq!(e.http_status, 403);
+/// assert_eq!(e.data.unwrap()["requiredScopes"][0], "counter:write");
+/// ```
+pub fn insufficient_scope(what: &str, required: &[String]) -> crate::ProtocolError {
+    crate::ProtocolError::new(
+        INSUFFICIENT_SCOPE,
+        format!(
+            "Insufficient scope: {what} needs the scope(s) `{}`; obtain a token that grants them",
+            required.join(" ")
+        ),
+    )
+    .with_data(serde_json::json!({"error": "insufficient_scope", "requiredScopes": required}))
+    .with_status(403)
+}
+
+/// The scopes a refused call needs, if `e` is an [`insufficient_scope`] error.
+pub fn required_scopes(e: &crate::ProtocolError) -> Option<Vec<String>> {
+    if e.code != INSUFFICIENT_SCOPE {
+        return None;
+    }
+    let list = e.data.as_ref()?.get("requiredScopes")?.as_array()?;
+    Some(list.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+}
+
+/// A rate limiter keyed by caller (a principal's hashed subject, a session id …).
+/// `Ok(())` admits the request; `Err(wait)` refuses it until `wait` has passed.
+/// Implementations: `ferromcp_auth::LocalRateLimiter` (in-process, GCRA) and
+/// `ferromcp_redis::RedisRateLimiter` (shared by several nodes).
+pub trait RateLimiter: Send + Sync + 'static {
+    /// Takes one request from `key`'s allowance.
+    fn check<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Result<(), std::time::Duration>>;
+}
+
+/// The token of an `Authorization` header value `Bearer <token>` (scheme
+/// case-insensitive, surrounding blanks ignored); `None` for another scheme or an
+/// empty token.
+///
+/// ```
+/// use ferromcp_core::auth::bearer_token;
+/// assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+/// assert_eq!(bearer_token("bearer  abc "), Some("abc"));
+/// assert_eq!(bearer_token("Basic abc"), None);
+/// assert_eq!(bearer_token("Bearer "), None);
+/// ```
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.split_once(' ')?;
+    let token = rest.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}

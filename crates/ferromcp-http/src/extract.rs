@@ -78,6 +78,7 @@ impl<S: HasApp> FromRequestParts<S> for Caller {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
-        crate::auth::authenticate(state.app().cfg.auth.as_ref(), &parts.headers).await.map(Caller)
+        let peer = crate::client_ip(&parts.extensions);
+        crate::auth::authenticate(state.app().cfg.auth.as_ref(), &parts.headers, peer).await.map(Caller)
     }
 }

@@ -22,7 +22,9 @@
 //! - `extract`: the shared preamble as axum extractors (Host/Origin guard,
 //!   `Content-Type`, bearer authentication) whose rejections are JSON-RPC errors with
 //!   the right HTTP status.
-//! - [`auth`]: bearer authentication and session-to-principal binding.
+//! - [`auth`]: bearer authentication (401/403 challenges, rate limit) and
+//!   session-to-principal binding.
+//! - [`resource_metadata`]: the RFC 9728 protected resource metadata document.
 //! - `post`: POST — the engine's exchange (era, session), dispatch, JSON or SSE answers.
 //! - `stream`: the lazy JSON→SSE upgrade and SSE framing (modern era).
 //! - `legacy_stream`: legacy answers: run to completion, resumable SSE.
@@ -48,6 +50,7 @@ mod listener;
 pub mod metrics;
 mod negotiate;
 mod post;
+pub mod resource_metadata;
 mod resume;
 mod session_routes;
 pub mod settings;
@@ -64,6 +67,7 @@ use ferromcp_core::Server;
 pub use auth::HttpAuth;
 pub use config::{DnsRebinding, EventStoreHandle, HttpConfig};
 pub use metrics::metrics_router;
+pub use resource_metadata::ResourceMetadata;
 pub use settings::{Settings, SettingsError};
 
 /// The client's IP address, when the server records connection info (as [`serve`] and
@@ -140,6 +144,10 @@ pub fn router(server: Server, cfg: HttpConfig) -> Router {
     let app = Router::new()
         .route(&path, post_route(post::handle).get(session_routes::get).delete(session_routes::delete))
         .with_state(state.clone());
+    let app = match state.cfg.auth.as_ref().and_then(|a| a.metadata.as_deref()) {
+        Some(meta) => app.merge(resource_metadata::routes(meta)),
+        None => app,
+    };
     let app = match &state.cfg.metrics_path {
         Some(p) => app.merge(metrics::route(state.server.clone(), p, Some(state.cfg.dns_rebinding.clone()))),
         None => app,

@@ -82,6 +82,9 @@ async fn request(
     principal: Option<Arc<ferromcp_core::state::Principal>>,
     peer: Option<std::net::IpAddr>,
 ) -> Response {
+    if let Some(refused) = crate::auth::scope_refusal(st.cfg.auth.as_ref(), &st.server, &req, principal.as_deref()) {
+        return refused;
+    }
     let mut extra = HeaderMap::new();
     let lookup = Headers(headers);
     let x = ExchangeRequest::new(&lookup)

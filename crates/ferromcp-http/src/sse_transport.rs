@@ -227,6 +227,11 @@ async fn message(
     JsonRpcBody { message: msg, .. }: JsonRpcBody,
 ) -> Response {
     let cfg = &st.app.cfg;
+    if let Message::Request(r) = &msg
+        && let Some(refused) = crate::auth::scope_refusal(cfg.auth.as_ref(), &st.app.server, r, principal.as_deref())
+    {
+        return refused;
+    }
     // A request first takes one of the session's places (or is refused, undispatched).
     let place = match &msg {
         Message::Request(_) => match in_flight_place(&conn, cfg).await {

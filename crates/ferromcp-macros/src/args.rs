@@ -16,7 +16,7 @@ pub enum Value {
     Lit(Lit),
     /// `key = some::path`.
     Path(Path),
-    /// `key("a", "b")`.
+    /// `key("a", "b")` or `key = ["a", "b"]`.
     List(Vec<LitStr>),
 }
 
@@ -31,7 +31,17 @@ impl Parse for Item {
         let key = Ident::parse_any(input)?;
         let value = if input.peek(Token![=]) {
             input.parse::<Token![=]>()?;
-            if input.peek(Lit) { Value::Lit(input.parse()?) } else { Value::Path(input.parse()?) }
+            if input.peek(syn::token::Bracket) {
+                // `key = ["a", "b"]`
+                let content;
+                syn::bracketed!(content in input);
+                let list = Punctuated::<LitStr, Token![,]>::parse_terminated(&content)?;
+                Value::List(list.into_iter().collect())
+            } else if input.peek(Lit) {
+                Value::Lit(input.parse()?)
+            } else {
+                Value::Path(input.parse()?)
+            }
         } else if input.peek(syn::token::Paren) {
             let content;
             syn::parenthesized!(content in input);
@@ -99,12 +109,15 @@ impl AttrArgs {
         }
     }
 
-    /// `key("a", "b")`.
+    /// `key("a", "b")` or `key = ["a", "b"]`.
     pub fn list(&mut self, key: &str) -> syn::Result<Vec<LitStr>> {
         match self.take(key) {
             None => Ok(Vec::new()),
             Some(Item { value: Value::List(l), .. }) => Ok(l),
-            Some(item) => Err(syn::Error::new_spanned(&item.key, format!("expected `{key}(\"a\", \"b\")`"))),
+            Some(item) => Err(syn::Error::new_spanned(
+                &item.key,
+                format!("expected `{key}(\"a\", \"b\")` or `{key} = [\"a\", \"b\"]`"),
+            )),
         }
     }
 
@@ -152,17 +165,19 @@ pub fn doc_string(attrs: &[Attribute]) -> Option<String> {
 }
 
 /// The arguments every macro accepts: `name`, `title`, `description`, `tags(..)`,
-/// `enabled`, plus the doc comment as the default description.
+/// `enabled`, `scopes = [..]` (OAuth scopes a caller needs), plus the doc comment as
+/// the default description.
 pub struct Common {
     pub name: String,
     pub title: Option<LitStr>,
     pub description: Option<String>,
     pub tags: Vec<LitStr>,
     pub enabled: Option<bool>,
+    pub scopes: Vec<LitStr>,
 }
 
 impl Common {
-    pub const KEYS: [&'static str; 6] = ["name", "title", "description", "tags", "enabled", "crate"];
+    pub const KEYS: [&'static str; 7] = ["name", "title", "description", "tags", "enabled", "scopes", "crate"];
 
     pub fn parse(args: &mut AttrArgs, f: &ItemFn) -> syn::Result<Self> {
         let name = match args.string("name")? {
@@ -178,16 +193,21 @@ impl Common {
             description: args.string("description")?.map(|d| d.value()).or_else(|| doc_string(&f.attrs)),
             tags: args.list("tags")?,
             enabled: args.boolean("enabled")?,
+            scopes: args.list("scopes")?,
         })
     }
 
-    /// `.description(..).title(..).tag(..).enabled(..)` for whichever were given.
+    /// `.description(..).title(..).tag(..).enabled(..).scopes(..)` for whichever were given.
     pub fn setters(&self) -> TokenStream {
         let description = self.description.as_ref().map(|d| quote!(.description(#d)));
         let title = self.title.as_ref().map(|t| quote!(.title(#t)));
         let tags = &self.tags;
         let enabled = self.enabled.map(|e| quote!(.enabled(#e)));
-        quote!(#description #title #(.tag(#tags))* #enabled)
+        let scopes = (!self.scopes.is_empty()).then(|| {
+            let s = &self.scopes;
+            quote!(.scopes([#(#s),*]))
+        });
+        quote!(#description #title #(.tag(#tags))* #enabled #scopes)
     }
 }
 

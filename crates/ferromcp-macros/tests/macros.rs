@@ -97,12 +97,20 @@ fn greeting(ctx: &Context) -> String {
     format!("hello {}", ctx.client_info().map(|i| i.name.as_str()).unwrap_or("?"))
 }
 
+/// Empties the cache (needs two OAuth scopes).
+#[tool(crate = "::ferromcp_core", scopes = ["admin", "cache:write"])]
+#[allow(clippy::unused_async)]
+async fn purge() -> &'static str {
+    "purged"
+}
+
 fn server() -> Server {
     Server::builder("t", "1")
         .tool(add)
         .tool(weather)
         .tool(multiply)
         .tool(ping)
+        .tool(purge)
         .resource(static_text)
         .template(item)
         .template(user)
@@ -143,6 +151,9 @@ fn tool_schema_description_and_annotations() {
     assert_eq!(ann.open_world_hint, Some(true));
     assert_eq!(w.tags().iter().map(String::as_str).collect::<Vec<_>>(), ["slow", "web"]);
     assert!(w.is_enabled());
+    assert!(w.required_scopes().is_empty());
+    let scoped = snap.tools.get("purge").expect("scoped tool");
+    assert_eq!(scoped.required_scopes(), ["admin", "cache:write"]);
 
     let m = snap.tools.get("multiply").expect("sync tool");
     assert!(!m.is_enabled());
@@ -281,7 +292,12 @@ async fn tools_run_end_to_end() {
     let list = c.request("tools/list", json!({})).await;
     let names: Vec<&str> =
         list["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["add", "get_weather", "ping"], "disabled tool is hidden");
+    assert_eq!(names, ["add", "get_weather", "ping"], "disabled tool and tool needing scopes are hidden");
+
+    // Without a token (stdio), a tool needing scopes is a JSON-RPC error naming them.
+    let r = c.call_tool("purge", json!({})).await;
+    assert_eq!(r["error"]["code"], ferromcp_core::auth::INSUFFICIENT_SCOPE, "{r}");
+    assert_eq!(r["error"]["data"]["requiredScopes"], json!(["admin", "cache:write"]), "{r}");
 }
 
 #[tokio::test]

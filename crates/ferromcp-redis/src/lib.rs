@@ -69,6 +69,7 @@
 //! - `ops`: the `StateStore` operations and the compare-and-swap script.
 //! - `scoped`: the writes of a scope's keys and the script that keeps the scope's index.
 //! - `keys`: `SCAN` patterns, index key names and TTL conversion.
+//! - `ratelimit`: [`RedisRateLimiter`], GCRA in a Lua script, shared by several nodes.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -76,8 +77,10 @@
 pub mod config;
 mod keys;
 mod ops;
+mod ratelimit;
 mod scoped;
 mod store;
 
 pub use config::RedisStoreConfig;
+pub use ratelimit::RedisRateLimiter;
 pub use store::RedisStore;

@@ -20,6 +20,7 @@
 mod ask;
 mod extensions;
 mod state;
+mod token;
 mod visibility;
 
 use std::sync::{Arc, Mutex};

@@ -58,7 +58,11 @@ impl Listed for PromptDef {
 pub(super) async fn list<T: Listed>(server: &Server, ctx: &Context, req: &Request) -> R {
     require_capability(server, T::CAPABILITY, &req.method)?;
     let vis = ctx.visibility().await.map_err(Error::into_protocol)?;
-    let items = server.registry().snapshot().listed::<T>(vis.as_ref());
+    let snapshot = server.registry().snapshot();
+    let items = snapshot.listed_for::<T>(vis.as_ref(), ctx.principal());
+    let mut cache = server.config().list_cache;
+    // A list that depends on the caller's scopes is for that caller only.
+    cache.public &= !snapshot.any_scoped::<T>();
     let items = if server.inner.middleware.is_empty() {
         items
     } else {
@@ -75,7 +79,7 @@ pub(super) async fn list<T: Listed>(server: &Server, ctx: &Context, req: &Reques
     if let Some(n) = next {
         out.insert("nextCursor", Value::String(n));
     }
-    write(server, ctx.era(), &req.id, ResultKind::Cacheable(server.config().list_cache), &out)
+    write(server, ctx.era(), &req.id, ResultKind::Cacheable(cache), &out)
 }
 
 #[derive(Deserialize, Default)]

@@ -24,6 +24,9 @@ pub(super) async fn get(server: &Server, ctx: &Context, req: Request) -> R {
     let Some(prompt) = snapshot.visible::<PromptDef>(name, vis.as_ref()).cloned() else {
         return Err(ProtocolError::invalid_params(format!("Unknown prompt: {name}")));
     };
+    if let Some(need) = snapshot.missing_scopes("prompts/get", name, ctx.principal()) {
+        return Err(crate::auth::insufficient_scope(&format!("prompt `{name}`"), &need));
+    }
     let endpoint = move |ctx: &Context, call: PromptCall| -> MwFuture<'static, crate::Result<GetPromptResult>> {
         match snapshot.visible::<PromptDef>(&call.name, vis.as_ref()).and_then(|p| p.handler.clone()) {
             Some(h) => h.get(ctx.clone(), call.arguments.as_deref()),

@@ -29,6 +29,9 @@ pub(super) async fn read(server: &Server, ctx: &Context, req: Request) -> R {
     if snapshot.resolve_resource(&uri, vis.as_ref()).is_none() {
         return Err(ctx.era().resource_not_found(&uri));
     }
+    if let Some(need) = snapshot.missing_scopes("resources/read", &uri, ctx.principal()) {
+        return Err(crate::auth::insufficient_scope(&format!("resource `{uri}`"), &need));
+    }
     let endpoint = move |ctx: &Context, uri: String| -> MwFuture<'static, crate::Result<Vec<ResourceContents>>> {
         match snapshot.resolve_resource(&uri, vis.as_ref()) {
             Some((h, vars)) => h.read(ctx.clone(), uri, vars),

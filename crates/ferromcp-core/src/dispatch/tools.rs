@@ -50,6 +50,9 @@ pub(super) async fn call(server: &Server, ctx: &Context, req: Request, scope_err
     let Some(tool) = snapshot.visible::<ToolDef>(name, vis.as_ref()).cloned() else {
         return Err(ProtocolError::invalid_params(format!("Unknown tool: {name}")));
     };
+    if let Some(need) = snapshot.missing_scopes("tools/call", name, ctx.principal()) {
+        return Err(crate::auth::insufficient_scope(&format!("tool `{name}`"), &need));
+    }
     let fut = if server.inner.middleware.is_empty() {
         // No chain: no `ToolCall` to build, the handler is called directly.
         tool.call(ctx.clone(), args)

@@ -24,6 +24,8 @@ pub(crate) trait Component: Sized + Send + Sync + 'static {
     fn flags(&self) -> (&BTreeSet<String>, bool);
     /// Its protocol description.
     fn listed(&self) -> &Self::Listed;
+    /// The OAuth scopes a caller needs to see and use it.
+    fn required_scopes(&self) -> &[String];
     /// Every component of this kind in a snapshot.
     fn all(c: &Components) -> &Ordered<Self>;
 
@@ -46,6 +48,9 @@ macro_rules! component {
             fn flags(&self) -> (&BTreeSet<String>, bool) {
                 (&self.tags, self.enabled)
             }
+            fn required_scopes(&self) -> &[String] {
+                &self.scopes
+            }
             fn listed(&self) -> &$listed {
                 &self.$field
             }
@@ -65,11 +70,6 @@ impl Components {
     /// The component of kind `T` under `key`, if it is shown under `vis`.
     pub(crate) fn visible<T: Component>(&self, key: &str, vis: Option<&Visibility>) -> Option<&Arc<T>> {
         T::all(self).get(key).filter(|c| c.shown(vis))
-    }
-
-    /// The descriptions of every component of kind `T` shown under `vis`, in order.
-    pub(crate) fn listed<T: Component>(&self, vis: Option<&Visibility>) -> Vec<T::Listed> {
-        T::all(self).iter().filter(|c| c.shown(vis)).map(|c| c.listed().clone()).collect()
     }
 
     /// The handler that serves `uri` under `vis`: a static resource, else the first

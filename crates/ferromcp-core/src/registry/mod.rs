@@ -25,6 +25,15 @@ macro_rules! shared_setters {
             self.tags.insert(tag.into());
             self
         }
+        #[doc = concat!("Requires these OAuth scopes: callers whose token lacks one do not see the ", $what, " in lists and are refused with `insufficient_scope` (HTTP 403).")]
+        pub fn scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
+            self.scopes.extend(scopes.into_iter().map(Into::into));
+            self
+        }
+        /// The OAuth scopes a caller needs (empty: none).
+        pub fn required_scopes(&self) -> &[String] {
+            &self.scopes
+        }
         #[doc = concat!("Enables or disables the ", $what, " (a disabled one is neither listed nor served).")]
         pub fn enabled(mut self, on: bool) -> Self {
             self.enabled = on;
@@ -38,6 +47,7 @@ mod component;
 pub mod output;
 pub mod prompt;
 pub mod resource;
+mod scopes;
 pub mod template;
 pub mod tool;
 

@@ -68,6 +68,7 @@ pub struct PromptDef {
     pub(crate) completers: Vec<(String, Completer)>,
     pub(crate) tags: BTreeSet<String>,
     pub(crate) enabled: bool,
+    pub(crate) scopes: Vec<String>,
 }
 
 impl PromptDef {
@@ -79,6 +80,7 @@ impl PromptDef {
             completers: Vec::new(),
             tags: BTreeSet::new(),
             enabled: true,
+            scopes: Vec::new(),
         }
     }
     /// The prompt's name.

@@ -73,12 +73,19 @@ pub struct ResourceDef {
     pub(crate) handler: Option<Arc<dyn ResourceHandler>>,
     pub(crate) tags: BTreeSet<String>,
     pub(crate) enabled: bool,
+    pub(crate) scopes: Vec<String>,
 }
 
 impl ResourceDef {
     /// Starts a resource at `uri` named `name`.
     pub fn new(uri: impl Into<String>, name: impl Into<String>) -> Self {
-        ResourceDef { resource: Resource::new(uri, name), handler: None, tags: BTreeSet::new(), enabled: true }
+        ResourceDef {
+            resource: Resource::new(uri, name),
+            handler: None,
+            tags: BTreeSet::new(),
+            enabled: true,
+            scopes: Vec::new(),
+        }
     }
     /// The resource's URI.
     pub fn uri(&self) -> &str {
@@ -130,6 +137,7 @@ pub struct ResourceTemplateDef {
     pub(crate) completers: Vec<(String, Completer)>,
     pub(crate) tags: BTreeSet<String>,
     pub(crate) enabled: bool,
+    pub(crate) scopes: Vec<String>,
 }
 
 impl ResourceTemplateDef {
@@ -144,6 +152,7 @@ impl ResourceTemplateDef {
             completers: Vec::new(),
             tags: BTreeSet::new(),
             enabled: true,
+            scopes: Vec::new(),
         })
     }
     /// The parsed template.

@@ -55,6 +55,7 @@ pub struct ToolDef {
     pub(crate) enabled: bool,
     pub(crate) header_params: Vec<(String, String)>,
     pub(crate) session_arg: bool,
+    pub(crate) scopes: Vec<String>,
 }
 
 impl std::fmt::Debug for ToolDef {
@@ -161,6 +162,7 @@ impl ToolDef {
             enabled: true,
             header_params: Vec::new(),
             session_arg: false,
+            scopes: Vec::new(),
         }
     }
 

@@ -73,7 +73,7 @@ pub use encrypted::EncryptedStore;
 pub(crate) use handle::HandleRecord;
 pub use handle::{HANDLE_MARKER, SessionHandle};
 pub use memory::{MemoryStore, MemoryStoreConfig};
-pub use scope::{Principal, SessionScope};
+pub use scope::{Claims, Principal, SessionScope};
 pub use visibility::{ComponentFilter, ComponentKind, Visibility};
 
 pub use crate::error::StoreError;

@@ -95,6 +95,32 @@ pub struct Principal {
     pub scopes: Vec<String>,
     /// The OAuth client id, if known.
     pub client_id: Option<String>,
+    /// When the token expires (seconds since the Unix epoch), if known.
+    expires_at: Option<u64>,
+    /// The token's verified claims (a JWT's payload, an introspection answer), if any.
+    claims: Option<Claims>,
+}
+
+/// A token's verified claims: a JSON object, shared (cloning a principal is cheap).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claims(Arc<serde_json::Map<String, serde_json::Value>>);
+
+// JSON values hold no NaN (serde_json refuses it), so equality is an equivalence.
+impl Eq for Claims {}
+
+impl Claims {
+    /// Wraps a claims object.
+    pub fn new(map: serde_json::Map<String, serde_json::Value>) -> Self {
+        Claims(Arc::new(map))
+    }
+    /// The claims object.
+    pub fn as_map(&self) -> &serde_json::Map<String, serde_json::Value> {
+        &self.0
+    }
+    /// One claim.
+    pub fn get(&self, name: &str) -> Option<&serde_json::Value> {
+        self.0.get(name)
+    }
 }
 
 impl Principal {
@@ -103,12 +129,39 @@ impl Principal {
         let subject = subject.into();
         let digest = Sha256::digest(subject.as_bytes());
         let hashed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..18]);
-        Principal { subject, hashed, scopes: Vec::new(), client_id: None }
+        Principal { subject, hashed, scopes: Vec::new(), client_id: None, expires_at: None, claims: None }
     }
     /// Adds scopes.
     pub fn with_scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
         self.scopes.extend(scopes.into_iter().map(Into::into));
         self
+    }
+    /// Sets the OAuth client id.
+    pub fn with_client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = Some(client_id.into());
+        self
+    }
+    /// Sets the token's expiry (seconds since the Unix epoch).
+    pub fn with_expiry(mut self, expires_at: u64) -> Self {
+        self.expires_at = Some(expires_at);
+        self
+    }
+    /// Attaches the token's verified claims.
+    pub fn with_claims(mut self, claims: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.claims = Some(Claims::new(claims));
+        self
+    }
+    /// Whether every scope in `required` was granted.
+    pub fn has_scopes<S: AsRef<str>>(&self, required: &[S]) -> bool {
+        required.iter().all(|r| self.scopes.iter().any(|s| s == r.as_ref()))
+    }
+    /// When the token expires (seconds since the Unix epoch), if known.
+    pub fn expires_at(&self) -> Option<u64> {
+        self.expires_at
+    }
+    /// The token's verified claims, if the verifier kept them.
+    pub fn claims(&self) -> Option<&Claims> {
+        self.claims.as_ref()
     }
     /// The subject.
     pub fn subject(&self) -> &str {
