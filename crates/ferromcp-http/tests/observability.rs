@@ -18,6 +18,11 @@ use tracing_subscriber::layer::{Context as LayerCtx, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
 const WAIT: Duration = Duration::from_secs(10);
+
+/// The tests run one at a time: the metrics are process-wide (exact counts need no
+/// other test's requests), and the span test's thread-local subscriber must not race
+/// another thread's first use of the span's callsite.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_ID: &str = "00f067aa0ba902b7";
 
@@ -179,6 +184,7 @@ fn check_traced(span: &Fields, scope: &str) {
 
 #[tokio::test(flavor = "current_thread")]
 async fn traceparent_in_meta_becomes_the_request_span_trace_id_on_both_eras() {
+    let _serial = SERIAL.lock().await;
     let captured = Capture::default();
     let subscriber = tracing_subscriber::registry().with(captured.clone());
     // The server runs on this test's single thread, so the thread's default subscriber
@@ -238,6 +244,7 @@ fn sample(text: &str, prefix: &str) -> Option<f64> {
 
 #[tokio::test]
 async fn metrics_route_shows_request_counts_errors_and_latency_buckets_per_method_and_component() {
+    let _serial = SERIAL.lock().await;
     let addr = start(HttpConfig::default().stateless().metrics_path("/metrics")).await;
     for id in 0..3 {
         let (status, body) =
