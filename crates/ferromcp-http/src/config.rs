@@ -173,7 +173,7 @@ impl HttpConfig {
         self.legacy_sse = on;
         self
     }
-    /// Serves the session metrics at `GET path` (see [`metrics`](crate::metrics)).
+    /// Serves the session and request metrics at `GET path` (see [`metrics`](crate::metrics)).
     pub fn metrics_path(mut self, path: impl Into<String>) -> Self {
         self.metrics_path = Some(path.into());
         self

@@ -32,7 +32,8 @@
 //! - `session_routes`: GET (standalone stream) and DELETE (end session).
 //! - `headers`: header helpers and the era module's header view.
 //! - `limits`: the open-stream bound and the 503/429 refusals with `Retry-After`.
-//! - [`metrics`]: `GET /metrics`, the session counters in Prometheus text format.
+//! - [`metrics`]: `GET /metrics`, the session counters and per-request counts, errors and
+//!   latency histograms in Prometheus text format.
 //! - [`settings`]: [`Settings`], the `FERROMCP_*` environment variables.
 
 #![forbid(unsafe_code)]

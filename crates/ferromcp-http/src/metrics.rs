@@ -1,5 +1,16 @@
 //! `GET /metrics`: the session counters in the Prometheus text exposition format
-//! (version 0.0.4), from [`Server::metrics_text`].
+//! (version 0.0.4), from [`Server::metrics_text`], followed by the per-request metrics
+//! that ferromcp's dispatcher records through the [`metrics`] facade:
+//! `ferromcp_requests_total`, `ferromcp_request_errors_total` (counters) and
+//! `ferromcp_request_duration_seconds` (a histogram with buckets from 0.5 ms to 30 s),
+//! each labelled by `method` and `component` (see
+//! [`ferromcp_core::dispatch::set_metrics_enabled`]).
+//!
+//! The per-request metrics are process-wide: the first metrics router built installs a
+//! render-only `metrics-exporter-prometheus` recorder as the global `metrics` recorder
+//! (no listener of its own; this route serves its text). If the application installed
+//! its own global recorder first, the requests are recorded there instead and this
+//! route serves the session counters only.
 //!
 //! Serve it on its own (an internal port, so scrapers need no MCP credentials) with
 //! [`metrics_router`], or on the MCP router by setting [`HttpConfig::metrics_path`]
@@ -21,7 +32,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use std::sync::OnceLock;
+
 use ferromcp_core::Server;
+use ferromcp_core::dispatch::{REQUEST_DURATION_SECONDS, REQUEST_ERRORS_TOTAL, REQUESTS_TOTAL, set_metrics_enabled};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::config::DnsRebinding;
 
@@ -40,7 +55,43 @@ async fn serve(State(st): State<MetricsState>, headers: HeaderMap) -> Response {
     {
         return (StatusCode::FORBIDDEN, why).into_response();
     }
-    ([(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))], st.server.metrics_text()).into_response()
+    let mut text = st.server.metrics_text();
+    if let Some(handle) = recorder() {
+        handle.run_upkeep();
+        text.push_str(&handle.render());
+    }
+    ([(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))], text).into_response()
+}
+
+/// Latency buckets (seconds) of `ferromcp_request_duration_seconds`.
+const BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// The process's Prometheus recorder, installed (and request metrics turned on) on first
+/// use; `None` when another global recorder was installed first.
+fn recorder() -> Option<&'static PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            set_metrics_enabled(true);
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(REQUEST_DURATION_SECONDS.into()), BUCKETS)
+                .ok()?;
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::info!("a global `metrics` recorder is already installed: ferromcp records requests there");
+                return None;
+            }
+            metrics::describe_counter!(REQUESTS_TOTAL, "MCP requests served, by method and component.");
+            metrics::describe_counter!(REQUEST_ERRORS_TOTAL, "MCP requests answered with a JSON-RPC error.");
+            metrics::describe_histogram!(
+                REQUEST_DURATION_SECONDS,
+                metrics::Unit::Seconds,
+                "Time from dispatch to the request's final reply."
+            );
+            Some(handle)
+        })
+        .as_ref()
 }
 
 /// A router serving `GET /metrics` for `server` (no Host/Origin check: bind it where
@@ -51,6 +102,7 @@ pub fn metrics_router(server: Server) -> Router {
 
 /// `GET path`, behind `guard` if given.
 pub(crate) fn route(server: Server, path: &str, guard: Option<DnsRebinding>) -> Router {
+    recorder();
     Router::new().route(path, get(serve)).with_state(MetricsState { server, guard })
 }
 
@@ -90,7 +142,7 @@ mod tests {
         assert!(body.contains("# TYPE ferromcp_sessions_open gauge\nferromcp_sessions_open 1\n"), "{body}");
         assert!(body.contains("# TYPE ferromcp_sessions_created_total counter\nferromcp_sessions_created_total 2\n"));
         assert!(body.contains("ferromcp_sessions_shed_total 1\n"));
-        assert_eq!(body, server.metrics_text());
+        assert!(body.starts_with(&server.metrics_text()), "{body}");
     }
 
     #[tokio::test]

@@ -32,6 +32,7 @@ mod listen;
 mod prompts;
 mod resources;
 mod route;
+mod span;
 mod tool_json;
 mod tools;
 
@@ -50,6 +51,9 @@ pub use crate::reply::Reply;
 use crate::server::Server;
 use crate::session::Session;
 use crate::state::Principal;
+pub use span::{
+    REQUEST_DURATION_SECONDS, REQUEST_ERRORS_TOTAL, REQUESTS_TOTAL, TraceParent, metrics_enabled, set_metrics_enabled,
+};
 
 /// What a transport knows about a request before dispatch.
 #[derive(Debug, Clone)]
@@ -68,9 +72,13 @@ pub struct RequestEnv {
     pub principal: Option<Arc<Principal>>,
 }
 
-/// Serves one request of `server`. The returned future owns everything it needs.
+/// Serves one request of `server` inside its `mcp.request` span (fields: method, name,
+/// era, scope kind, the `_meta.traceparent` trace and parent ids, outcome) and with its
+/// metrics when [enabled](set_metrics_enabled). The returned future owns everything it
+/// needs.
 pub fn handle_request(server: &Server, req: Request, env: RequestEnv) -> impl Future<Output = Reply> + Send + 'static {
-    route::request(server.clone(), req, env)
+    let observer = span::Observer::new(server, &req, &env);
+    observer.wrap(route::request(server.clone(), req, env))
 }
 
 /// Handles a notification from the client (`initialized`, `cancelled`, …).

@@ -190,6 +190,7 @@ fn context(
     scope: Option<SessionScope>,
 ) -> Context {
     let scope = scope.unwrap_or_else(|| base_scope(&env));
+    super::span::record_scope(&scope);
     let (capabilities, client_info) = match env.era {
         Era::Modern(_) => {
             (req.meta.client_capabilities.take().unwrap_or_default(), req.meta.client_info.take().map(|b| *b))
