@@ -69,15 +69,19 @@
 //! - `ops`: the `StateStore` operations and the compare-and-swap script.
 //! - `scoped`: the writes of a scope's keys and the script that keeps the scope's index.
 //! - `keys`: `SCAN` patterns, index key names and TTL conversion.
+//! - [`events`]: [`RedisEventStore`], the event store behind resumable streams, on
+//!   Redis Streams (`Last-Event-ID` replay on any node).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod events;
 mod keys;
 mod ops;
 mod scoped;
 mod store;
 
 pub use config::RedisStoreConfig;
+pub use events::RedisEventStore;
 pub use store::RedisStore;
