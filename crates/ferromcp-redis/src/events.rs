@@ -24,7 +24,13 @@
 //! The byte bounds of [`Retention`] are not enforced (like the SQLite store, this store
 //! keeps events outside the process; the event count and age bound what it holds). The
 //! scripts build the keys of evicted streams themselves, so this store needs a
-//! standalone Redis (or a single-shard setup), not Redis Cluster.
+//! standalone Redis (or a single-shard setup), not Redis Cluster, of version 6.2 or
+//! later (`XTRIM MINID`).
+//!
+//! A session record lives [`RedisEventStore::with_session_ttl`] (default 30 minutes)
+//! after it is saved or after the session's last event, whichever is later, so any node
+//! can restore an active session; [`EventStore::remove_session`] deletes it with the
+//! session's streams.
 
 use std::sync::LazyLock;
 use std::time::Duration;

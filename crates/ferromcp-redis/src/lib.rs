@@ -1,5 +1,7 @@
 //! ferromcp-redis: a [`StateStore`](ferromcp_core::state::StateStore) on Redis, so
-//! session state survives restarts and is shared by every node behind a load balancer.
+//! session state survives restarts and is shared by every node behind a load balancer,
+//! and an [`EventStore`](ferromcp_core::events::EventStore) on Redis Streams
+//! ([`RedisEventStore`]), so a stream is resumed with `Last-Event-ID` on any node.
 //!
 //! ```no_run
 //! # use ferromcp_core as ferromcp; // no dev-dependency cycle: `ferromcp` re-exports this crate
