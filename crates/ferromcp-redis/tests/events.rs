@@ -210,3 +210,33 @@ async fn a_redis_outage_is_unavailable_then_recovers() {
     let got = s.replay_after(&session, &first).await.expect("replay").expect("stream");
     assert_eq!(got[0].data, "after");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_on_two_nodes_get_unique_gap_free_seqs() {
+    let server = RedisServer::start();
+    let (a, b) = (events(&server, "race:").await, events(&server, "race:").await);
+    let session = new_session_id();
+    let key = StreamKey::new(session.clone());
+    let mut tasks = Vec::new();
+    for (t, node) in [a.clone(), b.clone(), a.clone(), b.clone()].into_iter().enumerate() {
+        let key = key.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            for i in 0..50 {
+                seqs.push((node.append(&key, format!("n{t}-{i}").into()).await.expect("append").seq, t, i));
+            }
+            seqs
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("task"));
+    }
+    all.sort();
+    assert_eq!(all.iter().map(|x| x.0).collect::<Vec<_>>(), (1..=200).collect::<Vec<_>>(), "one seq per event");
+    let got = b.replay_after(&session, &EventId { stream: key.stream.clone(), seq: 0 }).await.expect("replay");
+    let got = got.expect("the stream");
+    for (ev, (seq, t, i)) in got.iter().zip(&all) {
+        assert_eq!((ev.id.seq, &ev.data[..]), (*seq, format!("n{t}-{i}").as_bytes()), "bytes under their own id");
+    }
+}
