@@ -128,19 +128,20 @@ async fn trims_by_length_in_redis_and_exactly_on_replay() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trims_by_age_in_redis_and_idle_streams_expire_whole() {
     let server = RedisServer::start();
-    let s = events(&server, "age:").await.with_retention(Retention::default().with_max_age(Duration::from_millis(400)));
+    let s =
+        events(&server, "age:").await.with_retention(Retention::default().with_max_age(Duration::from_millis(1000)));
     let session = new_session_id();
     let key = StreamKey::new(session.clone());
     for i in 0..300 {
         s.append(&key, format!("old{i}").into()).await.expect("append");
     }
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
     s.append(&key, "new".into()).await.expect("append");
     let stream_key = format!("age:ferromcp:ev:s:{}", key.stream);
     assert_eq!(xlen(&server, &stream_key).await, 1, "an append trims the expired events (XTRIM MINID)");
     let got = s.replay_after(&session, &EventId { stream: key.stream.clone(), seq: 300 }).await.expect("replay");
     assert_eq!(seqs(&got.expect("the fresh event replays")), [301]);
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
     assert!(!all_keys(&server).await.contains(&stream_key), "a stream nobody appends to expires whole");
     assert_eq!(s.append(&key, "later".into()).await.expect("append").seq, 302, "its seqs go on");
 }
