@@ -6,23 +6,26 @@
 //! - `s:<stream>`: a Redis Stream holding the stream's events; the entry id of event
 //!   `<stream>.<seq>` is `<seq>-0`, its fields are `t` (the Redis time of the append, in
 //!   milliseconds) and `d` (the payload, byte for byte).
-//! - `m:<stream>`: a hash with the stream's owner session (`s`) and last seq (`q`).
+//! - `m:<stream>`: a hash with the stream's owner session (`s`), last seq (`q`) and the
+//!   bytes its retained events count for (`b`, see [`Retention::event_cost`]).
 //! - `x:<session>`: the set of the session's streams; `r:<session>`: its
 //!   [`SessionRecord`] as JSON.
 //! - `lru` (a sorted set of streams by last append) and `clock` (the counter that
 //!   orders it), which bound the number of streams.
 //!
 //! Every operation is one Lua script (one round trip, atomic across nodes):
-//! - an append increments the seq, `XADD`s with `MAXLEN ~ max_events_per_stream` (cheap
-//!   approximate trimming; replay enforces the exact bound), trims events older than
-//!   [`Retention::max_age`] with `XTRIM MINID`, gives the stream key a TTL of `max_age`
+//! - an append increments the seq, `XADD`s the event (unless it alone exceeds
+//!   [`Retention::max_bytes_per_stream`]: it is sent but not kept), drops the stream's
+//!   oldest events beyond [`Retention::max_events_per_stream`] and
+//!   `max_bytes_per_stream` (the hash keeps the stream's byte count, `b`) and those
+//!   older than [`Retention::max_age`], with `XTRIM MINID`, gives the stream key a TTL of `max_age`
 //!   (a stream nobody appends to disappears whole), refreshes the session's keys and
 //!   evicts the least recently appended streams beyond [`Retention::max_streams`];
 //! - a replay checks the stream's owner, then returns the events after the given seq
 //!   with `XRANGE`, or nothing if any of them was trimmed, evicted or is too old.
 //!
-//! The byte bounds of [`Retention`] are not enforced (like the SQLite store, this store
-//! keeps events outside the process; the event count and age bound what it holds). The
+//! The total byte bound, [`Retention::max_bytes`], is not enforced (the per-stream
+//! bounds and [`Retention::max_streams`] bound what the store holds). The
 //! scripts build the keys of evicted streams themselves, so this store needs a
 //! standalone Redis (or a single-shard setup), not Redis Cluster, of version 6.2 or
 //! later (`XTRIM MINID`).
@@ -52,15 +55,16 @@ const NAMESPACE: &str = "ferromcp:ev:";
 /// appended to again within this time.
 const MIN_META_TTL: Duration = Duration::from_secs(3600);
 
-/// Stream entries examined per `XRANGE` while looking for the first event young enough
-/// to keep, and the most such rounds per append (each round's entries are trimmed, so
-/// the work is paid once per event).
-const AGE_SCAN_BATCH: u32 = 128;
-const AGE_SCAN_ROUNDS: u32 = 64;
+/// Stream entries examined per `XRANGE` while looking for the oldest event to keep (by
+/// count, bytes and age), and the most such rounds per append (each round's entries are
+/// trimmed, so the work is paid once per event).
+const TRIM_BATCH: u32 = 128;
+const TRIM_ROUNDS: u32 = 64;
 
 /// `KEYS`: meta, stream, session index, lru, clock, session record.
 /// `ARGV`: session, data, max events, max age (ms), meta TTL (ms), max streams,
-/// namespace (full prefix), stream id, session TTL (ms), age scan batch, age scan rounds.
+/// namespace (full prefix), stream id, session TTL (ms), trim batch, trim rounds,
+/// per-event overhead, max bytes per stream.
 /// Returns the new seq; an error reply if the stream belongs to another session.
 const APPEND_LUA: &str = r"
 local owner = redis.call('HGET', KEYS[1], 's')
@@ -72,28 +76,42 @@ if not owner then redis.call('HSET', KEYS[1], 's', ARGV[1]) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local maxage = tonumber(ARGV[4])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], string.format('%d-0', seq),
-  't', string.format('%d', now), 'd', ARGV[2])
+local overhead = tonumber(ARGV[12])
+local maxbytes = tonumber(ARGV[13])
+local maxev = tonumber(ARGV[3])
+local n = redis.call('XLEN', KEYS[2])
+local b = 0
+if n > 0 then b = tonumber(redis.call('HGET', KEYS[1], 'b') or '0') end
+local cost = string.len(ARGV[2]) + overhead
+if cost <= maxbytes then
+  redis.call('XADD', KEYS[2], string.format('%d-0', seq), 't', string.format('%d', now), 'd', ARGV[2])
+  n = n + 1
+  b = b + cost
+end
 local cutoff = now - maxage
-local oldest = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
-if oldest[1] and tonumber(oldest[1][2][2]) < cutoff then
-  local start = '-'
-  for _ = 1, tonumber(ARGV[11]) do
-    local batch = redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', ARGV[10])
-    local keep = nil
-    for _, e in ipairs(batch) do
-      if tonumber(e[2][2]) >= cutoff then keep = e[1]; break end
-    end
-    if keep then
-      redis.call('XTRIM', KEYS[2], 'MINID', keep)
+for _ = 1, tonumber(ARGV[11]) do
+  if n == 0 then break end
+  local batch = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', ARGV[10])
+  if #batch == 0 then n = 0; break end
+  local keep = nil
+  for _, e in ipairs(batch) do
+    if n > maxev or b > maxbytes or tonumber(e[2][2]) < cutoff then
+      n = n - 1
+      b = b - (string.len(e[2][4]) + overhead)
+    else
+      keep = e[1]
       break
     end
-    local lastid = batch[#batch][1]
-    local n = tonumber(string.match(lastid, '^(%d+)'))
-    start = string.format('%d-0', n + 1)
-    redis.call('XTRIM', KEYS[2], 'MINID', start)
   end
+  if keep then
+    redis.call('XTRIM', KEYS[2], 'MINID', keep)
+    break
+  end
+  local last = tonumber(string.match(batch[#batch][1], '^(%d+)'))
+  redis.call('XTRIM', KEYS[2], 'MINID', string.format('%d-0', last + 1))
 end
+if n <= 0 then b = 0 end
+redis.call('HSET', KEYS[1], 'b', b)
 redis.call('PEXPIRE', KEYS[2], maxage)
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('SADD', KEYS[3], ARGV[8])
@@ -219,8 +237,8 @@ impl RedisEventStore {
         }
     }
 
-    /// Sets the retention limits (event count per stream, age, number of streams; the
-    /// byte bounds are not enforced by this store).
+    /// Sets the retention limits (event count and bytes per stream, age, number of
+    /// streams; the total byte bound is not enforced by this store).
     pub fn with_retention(mut self, retention: Retention) -> Self {
         self.retention = retention;
         self
@@ -325,8 +343,10 @@ impl EventStore for RedisEventStore {
                 .arg(&self.namespace)
                 .arg(&*key.stream)
                 .arg(ttl_millis(self.session_ttl))
-                .arg(AGE_SCAN_BATCH)
-                .arg(AGE_SCAN_ROUNDS);
+                .arg(TRIM_BATCH)
+                .arg(TRIM_ROUNDS)
+                .arg(Retention::EVENT_OVERHEAD)
+                .arg(self.retention.max_bytes_per_stream);
             let seq: u64 = self.eval("event append", inv).await?;
             Ok(EventId { stream: key.stream.clone(), seq })
         })

@@ -116,9 +116,7 @@ async fn trims_by_length_in_redis_and_exactly_on_replay() {
         s.append(&key, Bytes::from(i.to_string())).await.expect("append");
     }
     let len = xlen(&server, &format!("len:ferromcp:ev:s:{}", key.stream)).await;
-    // `MAXLEN ~` trims whole radix-tree nodes (100 entries by default): at least 50
-    // are kept, never the 2000 appended.
-    assert!((50..=250).contains(&len), "the Redis stream holds {len} entries, not about 50");
+    assert_eq!(len, 50, "the Redis stream holds exactly the newest 50 entries");
     let got = s.replay_after(&session, &EventId { stream: key.stream.clone(), seq: 1950 }).await.expect("replay");
     assert_eq!(seqs(&got.expect("the last 50 events are kept")), (1951..=2000).collect::<Vec<_>>());
     let beyond = EventId { stream: key.stream.clone(), seq: 1949 };
@@ -240,4 +238,42 @@ async fn concurrent_appends_on_two_nodes_get_unique_gap_free_seqs() {
     for (ev, (seq, t, i)) in got.iter().zip(&all) {
         assert_eq!((ev.id.seq, &ev.data[..]), (*seq, format!("n{t}-{i}").as_bytes()), "bytes under their own id");
     }
+}
+
+fn hundred(i: u64) -> Bytes {
+    Bytes::from(format!("{i:0>100}"))
+}
+
+/// The per-stream byte bound, as the memory store keeps it (the core contract's
+/// `run_byte_bounds` also checks the total byte bound, which this store does not keep).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trims_by_bytes_per_stream() {
+    let server = RedisServer::start();
+    let ten = 10 * Retention::event_cost(100);
+    let s = events(&server, "bytes:").await.with_retention(Retention::default().with_max_bytes_per_stream(ten));
+    let session = new_session_id();
+    let key = StreamKey::new(session.clone());
+    let at = |seq| EventId { stream: key.stream.clone(), seq };
+    for i in 1..=15 {
+        s.append(&key, hundred(i)).await.expect("append");
+    }
+    let got = s.replay_after(&session, &at(5)).await.expect("replay").expect("within the byte bound");
+    assert_eq!(seqs(&got), (6..=15).collect::<Vec<_>>(), "the newest events that fit stay");
+    assert_eq!(got[0].data, hundred(6));
+    assert!(s.replay_after(&session, &at(4)).await.expect("replay").is_none(), "event 5 was dropped");
+    assert_eq!(xlen(&server, &format!("bytes:ferromcp:ev:s:{}", key.stream)).await, 10);
+    let huge = Bytes::from(vec![b'x'; 11 * Retention::event_cost(100)]);
+    assert_eq!(s.append(&key, huge).await.expect("append of an oversized event").seq, 16);
+    assert!(s.replay_after(&session, &at(15)).await.expect("replay").is_none(), "an oversized event is not kept");
+    assert_eq!(s.replay_after(&session, &at(16)).await.expect("replay"), Some(Vec::new()), "the stream goes on");
+    assert_eq!(s.append(&key, hundred(17)).await.expect("append").seq, 17);
+    let got = s.replay_after(&session, &at(16)).await.expect("replay").expect("after the oversized event");
+    assert_eq!((seqs(&got), &got[0].data), (vec![17], &hundred(17)));
+    // Small events again: the count of bytes is right, so exactly ten fit once more.
+    for i in 18..=40 {
+        s.append(&key, hundred(i)).await.expect("append");
+    }
+    let got = s.replay_after(&session, &at(30)).await.expect("replay").expect("the newest ten");
+    assert_eq!(seqs(&got), (31..=40).collect::<Vec<_>>());
+    assert!(s.replay_after(&session, &at(29)).await.expect("replay").is_none());
 }
