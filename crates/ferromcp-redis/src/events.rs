@@ -55,9 +55,10 @@ const NAMESPACE: &str = "ferromcp:ev:";
 /// appended to again within this time.
 const MIN_META_TTL: Duration = Duration::from_secs(3600);
 
-/// Stream entries examined per `XRANGE` while looking for the oldest event to keep (by
-/// count, bytes and age), and the most such rounds per append (each round's entries are
-/// trimmed, so the work is paid once per event).
+/// The most stream entries examined per `XRANGE` while looking for the oldest event to
+/// keep (by count, bytes and age; the first round reads one entry, or the excess over
+/// the count bound, and each further round twice as many), and the most such rounds
+/// per append (each round's entries are trimmed, so the work is paid once per event).
 const TRIM_BATCH: u32 = 128;
 const TRIM_ROUNDS: u32 = 64;
 
@@ -89,22 +90,27 @@ if cost <= maxbytes then
   b = b + cost
 end
 local cutoff = now - maxage
+local batchmax = tonumber(ARGV[10])
+local count = math.max(1, math.min(n - maxev, batchmax))
+local dropped = false
 for _ = 1, tonumber(ARGV[11]) do
   if n == 0 then break end
-  local batch = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', ARGV[10])
+  local batch = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', count)
   if #batch == 0 then n = 0; break end
+  count = math.min(count * 2, batchmax)
   local keep = nil
   for _, e in ipairs(batch) do
     if n > maxev or b > maxbytes or tonumber(e[2][2]) < cutoff then
       n = n - 1
       b = b - (string.len(e[2][4]) + overhead)
+      dropped = true
     else
       keep = e[1]
       break
     end
   end
   if keep then
-    redis.call('XTRIM', KEYS[2], 'MINID', keep)
+    if dropped then redis.call('XTRIM', KEYS[2], 'MINID', keep) end
     break
   end
   local last = tonumber(string.match(batch[#batch][1], '^(%d+)'))
