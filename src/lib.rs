@@ -77,7 +77,10 @@ pub mod sqlite {
 ///     builder = builder.state_store(store);
 /// }
 /// // Explicit calls after the environment win: this server never uses another path.
-/// let cfg = env.apply_http(ferromcp::http::HttpConfig::default()).path("/mcp");
+/// let mut cfg = env.apply_http(ferromcp::http::HttpConfig::default()).path("/mcp");
+/// if let Some(events) = ferromcp::settings::redis_event_store(&env).await? {
+///     cfg = cfg.event_store(events); // FERROMCP_EVENT_STORE=redis
+/// }
 /// ferromcp::http::serve(builder.build(), env.addr(([127, 0, 0, 1], 3000).into()), cfg).await?;
 /// # Ok(()) }
 /// ```
@@ -94,6 +97,38 @@ pub mod settings {
             value: redact(url),
             expected: format!("the URL of a reachable Redis server (connecting failed: {e})"),
         })
+    }
+
+    /// Connects the Redis event store when `FERROMCP_EVENT_STORE=redis` (`None` for any
+    /// other choice), at `FERROMCP_REDIS_URL`, with session records kept as long as the
+    /// session idle timeout (`FERROMCP_SESSION_IDLE_TIMEOUT`, 30 minutes by default).
+    /// Pass it to [`HttpConfig::event_store`](crate::http::HttpConfig::event_store)
+    /// after [`Settings::apply_http`]. A server that cannot be reached is an error naming
+    /// the variable.
+    pub async fn redis_event_store(
+        settings: &Settings,
+    ) -> Result<Option<crate::redis::RedisEventStore>, SettingsError> {
+        if settings.event_store != Some(EventStoreChoice::Redis) {
+            return Ok(None);
+        }
+        let Some(url) = &settings.redis_url else {
+            return Err(SettingsError {
+                variable: "FERROMCP_EVENT_STORE",
+                value: "redis".into(),
+                expected: "`redis` together with FERROMCP_REDIS_URL".into(),
+            });
+        };
+        let store = crate::redis::RedisEventStore::connect(url).await.map_err(|e| SettingsError {
+            variable: "FERROMCP_REDIS_URL",
+            value: redact(url),
+            expected: format!("the URL of a reachable Redis server for the event store (connecting failed: {e})"),
+        })?;
+        let ttl = match settings.session_idle_timeout {
+            None => crate::redis::RedisEventStore::DEFAULT_SESSION_TTL,
+            Some(None) => std::time::Duration::MAX,
+            Some(Some(t)) => t,
+        };
+        Ok(Some(store.with_session_ttl(ttl)))
     }
 
     /// `redis://user:secret@host` → `redis://user:***@host`.

@@ -7,7 +7,9 @@
 //! (`<stream>.<seq>`, seq 1 being the priming event with `retry`). Covered: the default
 //! memory event store (one and several drops, resuming a live and a finished stream),
 //! the SQLite event store across a server restart (a new `Server` in a new runtime on a
-//! new port, same database file), and `ctx.close_sse_stream()` polling.
+//! new port, same database file), the Redis event store chosen with
+//! `FERROMCP_EVENT_STORE=redis` across two nodes (a stream started on one node resumed on
+//! the other, on a throwaway `redis-server`), and `ctx.close_sse_stream()` polling.
 //!
 //! Each server runs in a runtime of its own, so stopping it (`shutdown_background`)
 //! really ends everything it was running: listener, connections and request tasks.
@@ -628,4 +630,76 @@ async fn standalone_get_stream_resumes_and_keeps_streaming() {
     });
     let (s, seq) = next.id.as_deref().and_then(|id| id.rsplit_once('.')).expect("an id");
     assert!(s != stream || seq.parse::<u64>().expect("seq") > 2, "no event is delivered twice: {next:?}");
+}
+
+/// A throwaway `redis-server` on a free loopback port, without persistence; killed on
+/// drop. A missing `redis-server` fails the test (CI installs it).
+struct RedisServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl RedisServer {
+    fn start() -> RedisServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start `redis-server` ({e}): install Redis (apt-get install redis-server)")
+            });
+        let server = RedisServer { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not listen on {port} within 10 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Two nodes share one Redis through `FERROMCP_EVENT_STORE=redis`: a call started on
+/// node A, whose client lost the connection, is resumed with `Last-Event-ID` on node B,
+/// which replays exactly the missed events and then serves the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_resumes_a_stream_on_another_node() {
+    let redis = RedisServer::start();
+    let url = format!("redis://127.0.0.1:{}/", redis.port);
+    let vars = [("FERROMCP_EVENT_STORE", "redis"), ("FERROMCP_REDIS_URL", url.as_str())];
+    let env = ferromcp::settings::Settings::from_lookup(|k| {
+        vars.iter().find(|(name, _)| *name == k).map(|(_, v)| (*v).to_owned())
+    })
+    .expect("settings");
+    let mut nodes = Vec::new();
+    let mut stores = Vec::new();
+    for _ in 0..2 {
+        let store = ferromcp::settings::redis_event_store(&env).await.expect("connect").expect("redis is chosen");
+        stores.push(store.clone());
+        nodes.push(TestServer::start(env.apply_http(HttpConfig::default()).event_store(store)));
+    }
+    let (a, b) = (nodes[0].addr, nodes[1].addr);
+    let sid = open_session(a).await;
+    let mut tally = Tally::new(3);
+    let mut post = call(a, &sid, "count", 3).await.sse();
+    assert!(!tally.read(&mut post, Some(20)).await);
+    drop(post);
+    // Node B sees node A's events as they are appended, through Redis.
+    wait_for_result(&stores[1], &sid, &tally.last_id(), 3).await;
+
+    let mut get = resume(b, &sid, &tally.last_id()).await;
+    assert!(tally.read(&mut get, None).await, "the replay of a finished stream ends");
+    tally.assert_complete(STEPS, "counted");
+    let r = call(b, &sid, "ping", 4).await;
+    assert_eq!(r.status, 200, "node B serves the session it restored from Redis");
+    let v = r.json().await;
+    assert_eq!(v["result"]["content"][0]["text"], "pong", "{v}");
 }

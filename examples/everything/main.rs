@@ -41,8 +41,8 @@ struct Args {
     /// Serve over stdin/stdout instead of HTTP.
     #[arg(long)]
     stdio: bool,
-    /// Event store behind resumable streams: `memory`, `off`, or `sqlite:PATH`
-    /// (default: FERROMCP_EVENT_STORE, else memory).
+    /// Event store behind resumable streams: `memory`, `off`, `sqlite:PATH` or
+    /// `redis:URL` (default: FERROMCP_EVENT_STORE, else memory).
     #[arg(long)]
     events: Option<String>,
     /// Also serve the 2024-11-05 HTTP+SSE transport (`GET /sse`, `POST /messages`).
@@ -216,14 +216,21 @@ async fn main() -> std::io::Result<()> {
         None => cfg,
     };
     let cfg = match args.events.as_deref().unwrap_or("env") {
-        "env" => cfg,
+        // FERROMCP_EVENT_STORE=redis is connected here (apply_http cannot).
+        "env" => match or_exit(ferromcp::settings::redis_event_store(&env).await.map_err(std::io::Error::other)) {
+            Some(store) => cfg.event_store(store),
+            None => cfg,
+        },
         "memory" => cfg.event_store(ferromcp::events::MemoryEventStore::new()),
         "off" => cfg.without_event_store(),
-        other => match other.strip_prefix("sqlite:") {
-            Some(path) => {
+        other => match (other.strip_prefix("sqlite:"), other.strip_prefix("redis:")) {
+            (Some(path), _) => {
                 cfg.event_store(ferromcp::sqlite::SqliteEventStore::open(path).map_err(std::io::Error::other)?)
             }
-            None => return Err(std::io::Error::other("--events takes memory, off or sqlite:PATH")),
+            (_, Some(url)) => {
+                cfg.event_store(ferromcp::redis::RedisEventStore::connect(url).await.map_err(std::io::Error::other)?)
+            }
+            _ => return Err(std::io::Error::other("--events takes memory, off, sqlite:PATH or redis:URL")),
         },
     };
     let cfg = http_hygiene(cfg, &args);

@@ -4,7 +4,7 @@
 //! cargo run --release -p ferrobench -- all        # S1 ferromcp + ceiling, session memory, state
 //! cargo run --release -p ferrobench -- s1 --duration-s 5 --repeats 3
 //! cargo run --release -p ferrobench -- sessions --sessions 10000
-//! cargo run --release -p ferrobench -- resume     # event store off / memory / SQLite
+//! cargo run --release -p ferrobench -- resume     # event store off / memory / SQLite / Redis
 //! cargo run --release -p ferrobench -- state      # session state: MemoryStore, increment, memory per key
 //! cargo run --release -p ferrobench -- registry   # a full session registry vs an uncapped one
 //! cargo run --release -p ferrobench -- proxy      # the proxy hop vs direct, and FastMCP's proxy
@@ -64,7 +64,7 @@ enum Cmd {
     S1(Opts),
     /// Memory per idle legacy session only.
     Sessions(Opts),
-    /// Cost of resumable legacy streams: event store off, memory, SQLite.
+    /// Cost of resumable legacy streams: event store off, memory, SQLite, Redis.
     Resume(Opts),
     /// Session state: MemoryStore ops/s, increment calls/s (memory, Redis) vs add, memory per key.
     State(Opts),

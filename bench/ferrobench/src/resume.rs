@@ -1,5 +1,6 @@
 //! `resume`: what resumable legacy streams cost. The same stateful ferromcp server is
-//! run three times, with the event store off, in memory and in SQLite (a temp file), and
+//! run four times, with the event store off, in memory, in SQLite (a temp file) and on
+//! Redis Streams (a `redis-server` of our own; skipped with a note without one), and
 //! driven by the same closed loop: 32 workers, each with its own legacy session
 //! (2025-11-25 `initialize` + `notifications/initialized`) on one keep-alive
 //! connection, calling `tools/call add_progress` with `_meta.progressToken`. The tool
@@ -27,7 +28,7 @@ use crate::procs::{CpuWindow, rss_kib};
 /// One configuration's figures.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
-    /// `off`, `memory` or `sqlite`.
+    /// `off`, `memory`, `sqlite` or `redis`.
     pub events: String,
     /// The measured run.
     #[serde(flatten)]
@@ -272,13 +273,27 @@ impl Drop for TempDb {
     }
 }
 
-/// Runs the three configurations, one fresh server process each.
+/// Runs the four configurations, one fresh server process each.
 pub async fn bench(o: &Opts, server_cpu: Option<usize>) -> Result<Vec<Row>, String> {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let db = TempDb(std::env::temp_dir().join(format!("ferrobench-resume-{}-{nanos}.db", std::process::id())));
     let sqlite = format!("sqlite:{}", db.0.display());
     let mut rows: Vec<Row> = Vec::new();
-    for (name, events) in [("off", "off"), ("memory", "memory"), ("sqlite", sqlite.as_str())] {
+    // Redis Streams on a redis-server of our own; the row is left out (with a note) if
+    // none can be started.
+    let redis = match crate::state::Redis::start(&o.state.redis_server, server_cpu).await {
+        Ok(r) => Some(r),
+        Err(e) => {
+            eprintln!("ferrobench: resume, event store redis skipped: {e}");
+            None
+        }
+    };
+    let redis_events = redis.as_ref().map(|r| format!("redis:redis://127.0.0.1:{}/", r.port));
+    let mut configs = vec![("off", "off"), ("memory", "memory"), ("sqlite", sqlite.as_str())];
+    if let Some(ev) = &redis_events {
+        configs.push(("redis", ev.as_str()));
+    }
+    for (name, events) in configs {
         let args = ["serve-ferromcp", "--mode", "stateful", "--events", events];
         let server = crate::start(&args, o, server_cpu).await?;
         eprintln!("ferrobench: resume, event store {name} (pid {}, port {})", server.pid, server.port);
@@ -289,6 +304,9 @@ pub async fn bench(o: &Opts, server_cpu: Option<usize>) -> Result<Vec<Row>, Stri
             None => (1.0, 1.0),
         };
         rows.push(Row { events: name.to_owned(), run: r, rps_vs_off, cpu_vs_off });
+    }
+    if let Some(r) = redis {
+        r.stop().await;
     }
     Ok(rows)
 }

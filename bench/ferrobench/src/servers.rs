@@ -8,7 +8,7 @@
 //!   body into a small struct, adds, and answers a canned MCP-shaped result. This is the
 //!   cost of HTTP + JSON alone, the ceiling ferromcp is compared with.
 //!
-//! `serve-ferromcp --events off|memory|sqlite:PATH` (the `resume` benchmark) also serves
+//! `serve-ferromcp --events off|memory|sqlite:PATH|redis:URL` (the `resume` benchmark) also serves
 //! `add_progress` and sets the event store behind resumable legacy streams.
 //!
 //! Both bind 127.0.0.1 (port 0 = any free port), set TCP_NODELAY on accepted sockets,
@@ -50,6 +50,8 @@ pub enum Events {
     Memory,
     /// `sqlite:PATH`: `SqliteEventStore::open(PATH)`.
     Sqlite(std::path::PathBuf),
+    /// `redis:URL`: `RedisEventStore::connect(URL)` (Redis Streams).
+    Redis(String),
 }
 
 impl std::str::FromStr for Events {
@@ -58,9 +60,10 @@ impl std::str::FromStr for Events {
         match s {
             "off" => Ok(Events::Off),
             "memory" => Ok(Events::Memory),
-            _ => match s.strip_prefix("sqlite:") {
-                Some(p) if !p.is_empty() => Ok(Events::Sqlite(p.into())),
-                _ => Err(format!("expected off, memory or sqlite:PATH, got {s:?}")),
+            _ => match (s.strip_prefix("sqlite:"), s.strip_prefix("redis:")) {
+                (Some(p), _) if !p.is_empty() => Ok(Events::Sqlite(p.into())),
+                (_, Some(url)) if !url.is_empty() => Ok(Events::Redis(url.into())),
+                _ => Err(format!("expected off, memory, sqlite:PATH or redis:URL, got {s:?}")),
             },
         }
     }
@@ -122,6 +125,10 @@ pub fn serve_ferromcp(
             Some(Events::Off) => cfg = cfg.without_event_store(),
             Some(Events::Sqlite(path)) => {
                 let store = ferromcp::sqlite::SqliteEventStore::open(&path).map_err(std::io::Error::other)?;
+                cfg = cfg.event_store(store);
+            }
+            Some(Events::Redis(url)) => {
+                let store = ferromcp::redis::RedisEventStore::connect(&url).await.map_err(std::io::Error::other)?;
                 cfg = cfg.event_store(store);
             }
         }

@@ -19,7 +19,8 @@ use serde::Serialize;
 
 pub use self::child::{ChildArgs, child};
 use self::child::{MemJson, OpsJson, run_child};
-use self::http::{Redis, run_increment};
+pub(crate) use self::http::Redis;
+use self::http::run_increment;
 use crate::Opts;
 use crate::load::LoadResult;
 use crate::procs::CpuUsage;

@@ -12,7 +12,7 @@
 //! | `FERROMCP_STATE_TTL` | duration > 0 | `ServerBuilder::state_ttl` | the server's |
 //! | `FERROMCP_REDIS_URL` | `redis://…`, `rediss://…`, `redis+unix://…` | the Redis state store (`ferromcp::settings::redis_state_store`) | in memory |
 //! | `FERROMCP_SEALING_KEYS` | comma-separated hex keys, current first | `ServerBuilder::sealing_key` / `previous_sealing_key` | a random per-process key |
-//! | `FERROMCP_EVENT_STORE` | `memory` or `none` | [`HttpConfig::event_store`] / [`HttpConfig::without_event_store`] | `memory` |
+//! | `FERROMCP_EVENT_STORE` | `memory`, `redis` (needs `FERROMCP_REDIS_URL`) or `none` | [`HttpConfig::event_store`] / [`HttpConfig::without_event_store`]; `redis`: `ferromcp::settings::redis_event_store` | `memory` |
 //! | `FERROMCP_LOG` | a `tracing` filter (`info`, `ferromcp=debug,warn`) | the program's log subscriber | `warn` (or `RUST_LOG`) |
 //! | `FERROMCP_LOG_FORMAT` | `text` or `json` | the program's log subscriber | `text` |
 //! | `FERROMCP_METRICS_PATH` | path starting with `/`, not the endpoint path | [`HttpConfig::metrics_path`] | off |
@@ -40,9 +40,10 @@
 //! Invalid values are a [`SettingsError`] that names the variable and the expected
 //! form; a program should stop with it (`HttpConfig::from_env()?`).
 //!
-//! `FERROMCP_REDIS_URL` and the log variables are parsed and checked here but applied by
-//! the program (this crate does not depend on the Redis store or a log subscriber): the
-//! `ferromcp` facade crate's `settings` module connects the store.
+//! `FERROMCP_REDIS_URL`, `FERROMCP_EVENT_STORE=redis` and the log variables are parsed
+//! and checked here but applied by the program (this crate does not depend on the Redis
+//! stores or a log subscriber): the `ferromcp` facade crate's `settings` module connects
+//! the stores (`redis_state_store`, `redis_event_store`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -96,6 +97,11 @@ pub enum EventStoreChoice {
     Memory,
     /// No store: streams are not resumable.
     None,
+    /// The Redis Streams store at `FERROMCP_REDIS_URL` (resumable on any node sharing
+    /// that Redis). [`Settings::apply_http`] leaves the event store as it is for this
+    /// choice: connect the store with `ferromcp::settings::redis_event_store` and pass it
+    /// to [`HttpConfig::event_store`].
+    Redis,
 }
 
 /// The log output format (`FERROMCP_LOG_FORMAT`).
@@ -272,14 +278,15 @@ impl Settings {
             s.event_store = Some(match v.trim().to_ascii_lowercase().as_str() {
                 "memory" => EventStoreChoice::Memory,
                 "none" | "off" => EventStoreChoice::None,
+                "redis" if s.redis_url.is_some() => EventStoreChoice::Redis,
                 "redis" => {
                     return Err(bad(
                         "FERROMCP_EVENT_STORE",
                         &v,
-                        "`memory` or `none`: ferromcp has no Redis event store yet (FERROMCP_REDIS_URL sets the Redis *state* store)",
+                        "`memory` or `none`, or `redis` together with FERROMCP_REDIS_URL (the Redis server to keep events in)",
                     ));
                 }
-                _ => return Err(bad("FERROMCP_EVENT_STORE", &v, "`memory` or `none`")),
+                _ => return Err(bad("FERROMCP_EVENT_STORE", &v, "`memory`, `redis` or `none`")),
             });
         }
         if let Some(v) = get("FERROMCP_LOG") {
@@ -326,6 +333,8 @@ impl Settings {
 
     /// Applies the HTTP settings (path, stateless, JSON-only answers, event store,
     /// metrics path) to `cfg`; settings whose variable is unset leave `cfg` as it is.
+    /// `FERROMCP_EVENT_STORE=redis` is applied by the program with
+    /// `ferromcp::settings::redis_event_store` (see [`EventStoreChoice::Redis`]).
     pub fn apply_http(&self, mut cfg: HttpConfig) -> HttpConfig {
         if let Some(p) = &self.path {
             cfg = cfg.path(p.clone());
@@ -339,7 +348,8 @@ impl Settings {
         match self.event_store {
             Some(EventStoreChoice::Memory) => cfg = cfg.event_store(ferromcp_core::events::MemoryEventStore::new()),
             Some(EventStoreChoice::None) => cfg = cfg.without_event_store(),
-            None => {}
+            // Connected by the program (async, and in another crate): see the variant.
+            Some(EventStoreChoice::Redis) | None => {}
         }
         if let Some(m) = &self.metrics_path {
             cfg = cfg.metrics_path(m.clone());

@@ -130,7 +130,12 @@ fn event_store() {
     assert!(none.apply_http(HttpConfig::default()).event_store.is_none());
     let mem = parse(&[("FERROMCP_EVENT_STORE", "Memory")]).unwrap();
     assert!(mem.apply_http(HttpConfig::default().without_event_store()).event_store.is_some());
+    // `redis` needs the Redis URL; with it, it is accepted and left to the program
+    // (`ferromcp::settings::redis_event_store`, tested in the facade's resumption tests).
     rejects("FERROMCP_EVENT_STORE", "redis");
+    let redis = parse(&[("FERROMCP_EVENT_STORE", "Redis"), ("FERROMCP_REDIS_URL", "redis://127.0.0.1:1/")]).unwrap();
+    assert_eq!(redis.event_store, Some(EventStoreChoice::Redis));
+    assert!(redis.apply_http(HttpConfig::default().without_event_store()).event_store.is_none());
     rejects("FERROMCP_EVENT_STORE", "disk");
 }
 

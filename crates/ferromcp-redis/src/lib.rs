@@ -1,5 +1,7 @@
 //! ferromcp-redis: a [`StateStore`](ferromcp_core::state::StateStore) on Redis, so
-//! session state survives restarts and is shared by every node behind a load balancer.
+//! session state survives restarts and is shared by every node behind a load balancer,
+//! and an [`EventStore`](ferromcp_core::events::EventStore) on Redis Streams
+//! ([`RedisEventStore`]), so a stream is resumed with `Last-Event-ID` on any node.
 //!
 //! ```no_run
 //! # use ferromcp_core as ferromcp; // no dev-dependency cycle: `ferromcp` re-exports this crate
@@ -70,11 +72,14 @@
 //! - `scoped`: the writes of a scope's keys and the script that keeps the scope's index.
 //! - `keys`: `SCAN` patterns, index key names and TTL conversion.
 //! - `ratelimit`: [`RedisRateLimiter`], GCRA in a Lua script, shared by several nodes.
+//! - [`events`]: [`RedisEventStore`], the event store behind resumable streams, on
+//!   Redis Streams (`Last-Event-ID` replay on any node).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod events;
 mod keys;
 mod ops;
 mod ratelimit;
@@ -82,5 +87,6 @@ mod scoped;
 mod store;
 
 pub use config::RedisStoreConfig;
+pub use events::RedisEventStore;
 pub use ratelimit::RedisRateLimiter;
 pub use store::RedisStore;
