@@ -143,6 +143,12 @@ pub mod settings {
     }
 }
 
+/// OAuth 2.1 resource-server verifiers (JWT with JWKS, RFC 7662 introspection) and
+/// per-principal rate limiters; they plug into [`auth::TokenVerifier`].
+pub mod oauth {
+    pub use ferromcp_auth::*;
+}
+
 /// The MCP client.
 pub mod client {
     pub use ferromcp_client::*;
