@@ -399,6 +399,12 @@ async fn counter_is_an_oauth_resource_server() {
     let theirs =
         legacy(&c, Some(&bob), Some(&sid), "tools/call", json!({"name": "get_counter", "arguments": {}})).await;
     assert_eq!(theirs.status, 404, "{}", theirs.body);
+    // The session is looked up before the scopes: bob (no counter:write) asking for `reset` in
+    // alice's session, or in one that never existed, is 404 as well, not 403.
+    for session in [sid.as_str(), "no-such-session"] {
+        let a = legacy(&c, Some(&bob), Some(session), "tools/call", json!({"name": "reset", "arguments": {}})).await;
+        assert_eq!(a.status, 404, "{}", a.body);
+    }
 
     // Legacy HTTP+SSE: 401 without a token, and alice's stream is 404 for bob.
     let r = http().get(format!("http://{}/sse", c.addr)).header("accept", "text/event-stream").send().await.unwrap();

@@ -82,9 +82,6 @@ async fn request(
     principal: Option<Arc<ferromcp_core::state::Principal>>,
     peer: Option<std::net::IpAddr>,
 ) -> Response {
-    if let Some(refused) = crate::auth::scope_refusal(st.cfg.auth.as_ref(), &st.server, &req, principal.as_deref()) {
-        return refused;
-    }
     let mut extra = HeaderMap::new();
     let lookup = Headers(headers);
     let x = ExchangeRequest::new(&lookup)
@@ -97,6 +94,10 @@ async fn request(
         Ok(x) => x,
         Err(e) => return error_response(&e, Some(&req.id)),
     };
+    // After the session lookup, so an unknown session is 404 whatever the scopes.
+    if let Some(refused) = crate::auth::scope_refusal(st.cfg.auth.as_ref(), &st.server, &req, principal.as_deref()) {
+        return refused;
+    }
     if let Some(s) = exchange.session.as_ref().filter(|_| exchange.new_session)
         && let Ok(v) = HeaderValue::from_str(s.id())
     {
