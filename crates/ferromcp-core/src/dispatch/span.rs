@@ -131,15 +131,7 @@ pub(super) fn record_scope(scope: &SessionScope) {
     if span.is_disabled() {
         return;
     }
-    let kind = match scope {
-        SessionScope::Session(_) => "session",
-        SessionScope::Connection(_) => "connection",
-        SessionScope::Principal(_) => "principal",
-        SessionScope::Handle(_) => "handle",
-        SessionScope::Process(_) => "process",
-        SessionScope::None => "none",
-    };
-    span.record("scope", kind);
+    span.record("scope", scope.kind());
 }
 
 /// The fields only an enabled span needs: the component name and the trace context.
