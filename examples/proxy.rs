@@ -62,6 +62,7 @@ async fn main() -> std::io::Result<()> {
         return ferromcp::transport::serve_stdio(server).await;
     }
     let addr = SocketAddr::new(args.host, args.port);
-    eprintln!("ferromcp proxy on http://{addr}/mcp");
-    ferromcp::http::serve(server, addr, ferromcp::http::HttpConfig::default()).await
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    eprintln!("ferromcp proxy on http://{}/mcp", listener.local_addr()?);
+    ferromcp::http::serve_listener(server, listener, ferromcp::http::HttpConfig::default()).await
 }

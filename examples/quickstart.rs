@@ -70,6 +70,8 @@ async fn main() -> std::io::Result<()> {
     }
     let addr = env.addr(([127, 0, 0, 1], 3000).into());
     let cfg = env.apply_http(Default::default());
-    eprintln!("quickstart MCP server on http://{addr}{}", cfg.path);
-    ferromcp::http::serve(server, addr, cfg).await
+    // Bind first, so `FERROMCP_PORT=0` reports the port the OS chose.
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    eprintln!("quickstart MCP server on http://{}{}", listener.local_addr()?, cfg.path);
+    ferromcp::http::serve_listener(server, listener, cfg).await
 }

@@ -234,8 +234,10 @@ async fn main() -> std::io::Result<()> {
         },
     };
     let cfg = http_hygiene(cfg, &args);
-    eprintln!("ferromcp everything server on http://{addr}{}", cfg.path);
-    ferromcp::http::serve(server, addr, cfg).await
+    // Bind first, so a port-0 bind reports the port the OS chose.
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    eprintln!("ferromcp everything server on http://{}{}", listener.local_addr()?, cfg.path);
+    ferromcp::http::serve_listener(server, listener, cfg).await
 }
 
 /// Applies the connection limit and timeouts given on the command line.

@@ -80,11 +80,6 @@ pub fn everything() -> PathBuf {
     p
 }
 
-/// A free loopback port (bound once, then released for the server to bind).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
-}
-
 /// One `everything` process; killed on drop. Its stderr is kept (the last 64 KiB) for
 /// failure messages.
 pub struct ServerProc {
@@ -102,8 +97,9 @@ impl ServerProc {
     /// As [`http`](Self::http), with the server's open-file limit set to `nofile` (as on
     /// most hosts: 1024) through the shell's `ulimit -n`.
     pub fn http_with_nofile(nofile: Option<u32>, args: &[&str]) -> ServerProc {
-        let port = free_port();
-        let mut all: Vec<String> = vec!["--port".into(), port.to_string()];
+        // Port 0: the server reports the port it bound, so no port is picked in advance
+        // for another test to take.
+        let mut all: Vec<String> = vec!["--port".into(), "0".into()];
         all.extend(args.iter().map(|a| a.to_string()));
         let mut cmd = match nofile {
             Some(n) => {
@@ -120,22 +116,18 @@ impl ServerProc {
         cmd.env("RUST_LOG", "warn").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn the everything server");
         let log = drain(child.stderr.take().expect("stderr"));
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let mut server = ServerProc { child, addr, log };
+        let mut server = ServerProc { child, addr: SocketAddr::from(([127, 0, 0, 1], 0)), log };
         let deadline = Instant::now() + WAIT;
         loop {
             if let Ok(Some(status)) = server.child.try_wait() {
                 panic!("the server exited at start ({status}) with args {args:?}:\n{}", server.log());
             }
-            if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            if let Some(addr) = reported_addr(&server.log()) {
+                server.addr = addr;
                 return server;
             }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not listen on {addr} within {WAIT:?}:\n{}",
-                server.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
+            assert!(Instant::now() < deadline, "the server reported no address within {WAIT:?}:\n{}", server.log());
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -164,6 +156,13 @@ impl Drop for ServerProc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The `host:port` of the first `http://host:port/…` in a server's log (what the example
+/// prints once bound).
+fn reported_addr(log: &str) -> Option<SocketAddr> {
+    let rest = &log[log.find("http://")? + "http://".len()..];
+    rest[..rest.find('/')?].parse().ok()
 }
 
 /// Reads `stream` to its end on a thread, keeping the last 64 KiB.

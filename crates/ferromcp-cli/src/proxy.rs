@@ -60,6 +60,11 @@ pub async fn run(args: ProxyArgs) -> Result<(), CliError> {
     let default = env.addr(SocketAddr::from(([127, 0, 0, 1], 3002)));
     let addr = SocketAddr::new(args.host.unwrap_or(default.ip()), args.port.unwrap_or(default.port()));
     let cfg = env.apply_http(ferromcp_http::HttpConfig::default());
-    eprintln!("ferromcp proxy on http://{addr}{}", cfg.path);
-    ferromcp_http::serve(server, addr, cfg).await.map_err(|e| CliError::connection(format!("serving on {addr}: {e}")))
+    let listener =
+        tokio::net::TcpListener::bind(addr).await.map_err(|e| CliError::connection(format!("binding {addr}: {e}")))?;
+    let bound = listener.local_addr().unwrap_or(addr);
+    eprintln!("ferromcp proxy on http://{bound}{}", cfg.path);
+    ferromcp_http::serve_listener(server, listener, cfg)
+        .await
+        .map_err(|e| CliError::connection(format!("serving on {bound}: {e}")))
 }

@@ -166,18 +166,36 @@ pub fn router(server: Server, cfg: HttpConfig) -> Router {
 /// For a non-loopback bind the loopback-only DNS-rebinding guard is switched off (a
 /// public server is reached by its real host name); configure
 /// [`DnsRebinding::AllowList`] to keep a guard.
-pub async fn serve(server: Server, addr: SocketAddr, mut cfg: HttpConfig) -> std::io::Result<()> {
+pub async fn serve(server: Server, addr: SocketAddr, cfg: HttpConfig) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    if !addr.ip().is_loopback() && matches!(cfg.dns_rebinding, DnsRebinding::Loopback) {
-        tracing::info!(%addr, "non-loopback bind: loopback Host/Origin guard disabled");
-        cfg.dns_rebinding = DnsRebinding::Off;
-    }
     serve_listener(server, listener, cfg).await
 }
 
-/// Serves on an already bound listener (useful to bind port 0 in tests), as [`serve`]
-/// does. Accept errors are logged and backed off, never returned.
-pub async fn serve_listener(server: Server, listener: tokio::net::TcpListener, cfg: HttpConfig) -> std::io::Result<()> {
+/// Serves on an already bound listener, as [`serve`] does (the loopback-only guard is
+/// switched off for a non-loopback listener). Accept errors are logged and backed off,
+/// never returned.
+///
+/// Bind first to learn the real address of a port-0 bind, then serve:
+///
+/// ```no_run
+/// # async fn run(server: ferromcp_core::Server) -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// eprintln!("serving on http://{}/mcp", listener.local_addr()?);
+/// ferromcp_http::serve_listener(server, listener, ferromcp_http::HttpConfig::default()).await
+/// # }
+/// ```
+pub async fn serve_listener(
+    server: Server,
+    listener: tokio::net::TcpListener,
+    mut cfg: HttpConfig,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr()
+        && !addr.ip().is_loopback()
+        && matches!(cfg.dns_rebinding, DnsRebinding::Loopback)
+    {
+        tracing::info!(%addr, "non-loopback bind: loopback Host/Origin guard disabled");
+        cfg.dns_rebinding = DnsRebinding::Off;
+    }
     let max = listener::effective_max_connections(cfg.max_connections);
     let timeouts = conn::Timeouts {
         header: cfg.header_read_timeout,

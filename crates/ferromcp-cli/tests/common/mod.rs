@@ -61,31 +61,52 @@ pub struct Served {
 }
 
 impl Served {
-    /// `quickstart`, told its port through `FERROMCP_PORT` (the settings process test).
+    /// `quickstart`, told port 0 through `FERROMCP_PORT` (the settings process test); its
+    /// URL is the address it reports once bound.
     pub fn quickstart() -> Served {
-        let port = free_port();
-        let mut child = Command::new(example("quickstart"))
-            .env("FERROMCP_PORT", port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn quickstart");
-        wait_listening(SocketAddr::from(([127, 0, 0, 1], port)), &mut child);
-        Served { child, url: format!("http://127.0.0.1:{port}/mcp") }
+        let mut cmd = Command::new(example("quickstart"));
+        cmd.env("FERROMCP_PORT", "0");
+        Served::start(cmd, "quickstart")
     }
 
-    /// `everything` with `--port`.
+    /// `everything` with `--port 0`; its URL is the address it reports once bound.
     pub fn everything() -> Served {
-        let port = free_port();
-        let mut child = Command::new(example("everything"))
-            .args(["--port", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn everything");
-        wait_listening(SocketAddr::from(([127, 0, 0, 1], port)), &mut child);
-        Served { child, url: format!("http://127.0.0.1:{port}/mcp") }
+        let mut cmd = Command::new(example("everything"));
+        cmd.args(["--port", "0"]);
+        Served::start(cmd, "everything")
     }
+
+    /// Spawns `cmd` and waits for the `http://…` URL it prints on stderr once bound (a
+    /// port-0 bind: no port is picked in advance, so none can be taken by another test).
+    fn start(mut cmd: Command, name: &str) -> Served {
+        let mut child =
+            cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        let url = bound_url(&mut child).unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!("{name} reported no http:// address within {WAIT:?} ({:?})", child.wait())
+        });
+        Served { child, url }
+    }
+}
+
+/// The first `http://…` URL `child` prints on stderr, within [`WAIT`]; stderr is drained
+/// in the background afterwards so the child never blocks on a full pipe.
+pub fn bound_url(child: &mut Child) -> Option<String> {
+    use std::io::BufRead;
+    let stderr = child.stderr.take()?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Some(at) = line.find("http://")
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(line[at..].split_whitespace().next().unwrap_or_default().to_owned());
+            }
+        }
+    });
+    rx.recv_timeout(WAIT).ok()
 }
 
 impl Drop for Served {

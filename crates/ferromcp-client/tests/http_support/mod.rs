@@ -37,20 +37,25 @@ fn everything_binary() -> PathBuf {
     bin
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-/// Waits until something accepts TCP connections on `addr`.
-fn wait_listening(addr: SocketAddr) {
-    let start = Instant::now();
-    while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        assert!(start.elapsed() < WAIT, "nothing listens on {addr}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// The first `http://…` URL `child` prints on stderr, within [`WAIT`]; stderr is drained
+/// in the background afterwards so the child never blocks on a full pipe.
+fn bound_url(child: &mut Child) -> Option<String> {
+    use std::io::BufRead;
+    let stderr = child.stderr.take()?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Some(at) = line.find("http://")
+                && let Some(tx) = tx.take()
+            {
+                let url = line[at..].split_whitespace().next().unwrap_or_default();
+                let _ = tx.send(url.to_owned());
+            }
+        }
+    });
+    rx.recv_timeout(WAIT).ok()
 }
 
 /// The `everything` example serving Streamable HTTP on 127.0.0.1; killed on drop.
@@ -69,20 +74,21 @@ impl Everything {
 
     /// Starts with extra command-line arguments.
     pub fn start_with(args: &[&str]) -> Everything {
-        let port = free_port();
-        let child = Command::new(everything_binary())
-            .args(["--port", &port.to_string()])
+        // Port 0: the server reports the port it bound, so no port is picked in
+        // advance for another test to take.
+        let mut child = Command::new(everything_binary())
+            .args(["--port", "0"])
             .args(args)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn everything");
-        wait_listening(SocketAddr::from(([127, 0, 0, 1], port)));
-        Everything {
-            child,
-            url: format!("http://127.0.0.1:{port}/mcp"),
-            base: format!("http://127.0.0.1:{port}"),
-        }
+        let Some(url) = bound_url(&mut child) else {
+            let _ = child.kill();
+            panic!("everything reported no address within {WAIT:?}: {:?}", child.wait());
+        };
+        let base = url.trim_end_matches("/mcp").to_owned();
+        Everything { child, url, base }
     }
 }
 
