@@ -85,7 +85,10 @@ impl Everything {
             .expect("spawn everything");
         let Some(url) = bound_url(&mut child) else {
             let _ = child.kill();
-            panic!("everything reported no address within {WAIT:?}: {:?}", child.wait());
+            panic!(
+                "everything reported no address within {WAIT:?}: {:?}",
+                child.wait()
+            );
         };
         let base = url.trim_end_matches("/mcp").to_owned();
         Everything { child, url, base }
