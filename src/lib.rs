@@ -163,6 +163,10 @@ pub use ferromcp_core as __core;
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+// The guide's chapters (`docs/guide`), compiled the same way; see `guide.rs`.
+#[cfg(any(test, doctest))]
+mod guide;
+
 /// Everything a server author usually needs.
 pub mod prelude {
     pub use crate::context::{Elicitation, SamplingRequest};
