@@ -116,9 +116,17 @@ fuzz_smoke() {
   scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-20}"
 }
 
+guide() {
+  # The guide (docs/guide, an mdBook) builds; its Rust samples are compiled and run by
+  # `cargo test --doc -p ferromcp` in the cargo tests stage (src/guide.rs).
+  command -v mdbook >/dev/null || { echo "mdbook not found: cargo install mdbook --locked --version 0.5.4"; return 1; }
+  mdbook build docs/guide
+}
+
 stage "setup (venv, npm)" scripts/setup-test-env.sh
 [ "${SKIP_LINT:-0}" = 1 ] || stage "lint (fmt, clippy, module cycles)" lint
 stage "cargo tests" cargo_tests
+stage "guide (mdbook build)" guide
 stage "conformance (2025-11-25 + 2026-07-28)" conformance
 stage "conformance through proxy" conformance_proxy
 stage "conformance client (both revisions)" conformance_client
