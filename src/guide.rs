@@ -69,11 +69,8 @@ mod tests {
 
     #[test]
     fn every_chapter_in_the_summary_is_compiled_and_every_compiled_chapter_is_in_the_summary() {
-        let linked: Vec<&str> = SUMMARY
-            .lines()
-            .filter_map(|l| l.split("](").nth(1))
-            .filter_map(|l| l.strip_suffix(')'))
-            .collect();
+        let linked: Vec<&str> =
+            SUMMARY.lines().filter_map(|l| l.split("](").nth(1)).filter_map(|l| l.strip_suffix(')')).collect();
         assert_eq!(linked, CHAPTERS.to_vec());
     }
 }
