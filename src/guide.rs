@@ -6,9 +6,9 @@
 //! the API fails the build. Shell, JSON, TOML and Python samples are fenced with their
 //! language and ignored by rustdoc.
 //!
-//! The unit tests below keep the one table of `FERROMCP_*` variables (the README's,
-//! which the guide's settings chapter includes) in step with the variables the code
-//! reads.
+//! The unit tests below keep the table of `FERROMCP_*` variables (the README's, which
+//! the guide's settings chapter includes) in step with the variables the code reads and
+//! with the copy in `ferromcp-http`'s settings docs.
 
 macro_rules! chapters {
     ($($item:ident => $file:literal),* $(,)?) => {
@@ -65,6 +65,20 @@ mod tests {
     #[test]
     fn readme_settings_table_lists_every_variable_the_code_reads_in_order() {
         assert_eq!(readme_table_variables(), crate::settings::VARIABLES.to_vec());
+    }
+
+    /// `ferromcp-http`'s rustdoc keeps a copy of the table for docs.rs readers; it must
+    /// name the same variables as the README's.
+    #[test]
+    fn settings_module_docs_table_names_the_same_variables() {
+        let module_docs = include_str!("../crates/ferromcp-http/src/settings.rs");
+        let listed: Vec<&str> = module_docs
+            .lines()
+            .filter_map(|l| l.strip_prefix("//! | `"))
+            .filter_map(|l| l.split('`').next())
+            .filter(|v| v.starts_with("FERROMCP_"))
+            .collect();
+        assert_eq!(listed, readme_table_variables());
     }
 
     #[test]
