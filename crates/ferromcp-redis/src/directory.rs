@@ -330,7 +330,7 @@ impl SessionDirectory for RedisSessionDirectory {
             match self.eval("session touch", inv).await? {
                 Value::Nil => Ok(Touched::Gone),
                 Value::Int(_) => Ok(Touched::Unchanged),
-                Value::Array(f) => Ok(Touched::Changed(decode(id, &f)?)),
+                Value::Array(f) => Ok(Touched::Changed(Box::new(decode(id, &f)?))),
                 other => Err(corrupt(id, format!("unexpected touch reply {other:?}"))),
             }
         })

@@ -115,7 +115,7 @@ pub enum Touched {
     /// The session is live and its record is still at the revision the caller knows.
     Unchanged,
     /// The session is live and its record differs from the caller's revision.
-    Changed(DirectoryRecord),
+    Changed(Box<DirectoryRecord>),
 }
 
 /// The shared table of legacy sessions (see the [module docs](self)).
@@ -245,7 +245,11 @@ impl SessionDirectory for MemorySessionDirectory {
         let out = match t.get_mut(id) {
             Some(e) if !idle(e, limits, now) => {
                 e.seen = now;
-                if e.record.rev == known_rev { Touched::Unchanged } else { Touched::Changed(e.record.clone()) }
+                if e.record.rev == known_rev {
+                    Touched::Unchanged
+                } else {
+                    Touched::Changed(Box::new(e.record.clone()))
+                }
             }
             _ => Touched::Gone,
         };

@@ -58,7 +58,7 @@ async fn round_trip<D: SessionDirectory>(d: &D) {
     assert_eq!(d.touch(rec.id(), rec.rev, &limits()).await.expect("touch"), Touched::Unchanged);
     assert_eq!(
         d.touch(rec.id(), 0, &limits()).await.expect("touch"),
-        Touched::Changed(rec.clone()),
+        Touched::Changed(Box::new(rec.clone())),
         "touch with revision 0 returns the whole record"
     );
     assert_eq!(d.load("no-such-session").await.expect("load"), None);
@@ -88,7 +88,7 @@ async fn changes_bump_the_revision<D: SessionDirectory>(d: &D) {
     rec.rev += changes.len() as u64;
     assert_eq!((rec.log_level, rec.overlay, rec.subscriptions.len()), (4, true, 1));
     match d.touch(rec.id(), 1, &limits()).await.expect("touch") {
-        Touched::Changed(got) => assert_eq!(got, rec, "a node holding revision 1 gets every change"),
+        Touched::Changed(got) => assert_eq!(*got, rec, "a node holding revision 1 gets every change"),
         other => panic!("a changed record must be reported as changed, got {other:?}"),
     }
     assert_eq!(d.touch(rec.id(), rec.rev, &limits()).await.expect("touch"), Touched::Unchanged);
