@@ -14,7 +14,7 @@
 //! client cannot evict the others' sessions. Shedding and expiry use ordered indexes
 //! (`session/index.rs`), O(log n) amortised.
 
-mod directory;
+pub mod directory;
 pub mod directory_contract;
 mod index;
 mod registry;
