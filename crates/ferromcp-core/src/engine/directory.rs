@@ -250,3 +250,78 @@ impl Server {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::protocol::V_2025_11_25;
+    use crate::session::{MemorySessionDirectory, SessionLimits};
+    use crate::state::{MemoryStore, StateStore};
+
+    #[tokio::test]
+    async fn a_node_that_drops_its_cached_copy_ends_nothing_and_the_sweep_ends_it_once() {
+        let dir = MemorySessionDirectory::new();
+        let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+        let idle = Duration::from_millis(150);
+        let limits = SessionLimits::default().idle_timeout(Some(idle));
+        let (expired, ended) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let node = || {
+            let (x, e) = (expired.clone(), ended.clone());
+            Server::builder("t", "1")
+                .sealing_key([1u8; 32])
+                .session_limits(limits)
+                .state_store_arc(store.clone())
+                .session_directory(dir.clone())
+                .on_session_expired(move |_| {
+                    x.fetch_add(1, Ordering::SeqCst);
+                })
+                .on_session_ended(move |_| {
+                    e.fetch_add(1, Ordering::SeqCst);
+                })
+                .build()
+        };
+        let (a, b) = (node(), node());
+        let s = Session::new(None);
+        s.set_init(ClientInit { version: V_2025_11_25, capabilities: Arc::default(), info: None });
+        s.mark_initialized();
+        let dir_a = a.session_directory().unwrap().clone();
+        a.register_in_directory(&dir_a, &s, None).await.unwrap();
+        let key = format!("{}k", a.keys().session_prefix(&s));
+        store.put(&key, json!(1), None).await.unwrap();
+        let on_b = b.lookup_session(s.id(), None, None).await.unwrap().expect("B serves the session");
+        assert!(on_b.is_cached());
+
+        // The session stays in use on A while B's copy goes idle and B's reaper drops it.
+        tokio::time::sleep(idle / 2).await;
+        assert!(a.lookup_session(s.id(), None, None).await.unwrap().is_some());
+        tokio::time::sleep(idle / 2 + Duration::from_millis(30)).await;
+        assert!(a.lookup_session(s.id(), None, None).await.unwrap().is_some());
+        assert_eq!(b.sessions().reap(), 1, "B drops its idle copy");
+        b.sweep_directory(None).await;
+        assert_eq!((expired.load(Ordering::SeqCst), ended.load(Ordering::SeqCst)), (0, 0), "no hook ran");
+        assert!(store.get(&key).await.unwrap().is_some(), "dropping a copy deletes no state");
+        assert!(b.lookup_session(s.id(), None, None).await.unwrap().is_some(), "B serves it again");
+
+        // Idle everywhere: one sweep ends it, once, and its state goes with it.
+        tokio::time::sleep(idle + Duration::from_millis(50)).await;
+        a.sweep_directory(None).await;
+        b.sweep_directory(None).await;
+        a.sweep_directory(None).await;
+        assert_eq!((expired.load(Ordering::SeqCst), ended.load(Ordering::SeqCst)), (1, 0), "expired once");
+        assert!(store.get(&key).await.unwrap().is_none(), "the claiming node deleted the state");
+        assert!(a.lookup_session(s.id(), None, None).await.unwrap().is_none());
+        assert!(b.lookup_session(s.id(), None, None).await.unwrap().is_none());
+    }
+
+    #[test]
+    fn a_directory_without_a_sealing_key_refuses_to_build() {
+        let err = Server::builder("t", "1").session_directory(MemorySessionDirectory::new()).try_build().unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("ServerBuilder::sealing_key") && text.contains("FERROMCP_SEALING_KEYS"), "{text}");
+    }
+}
