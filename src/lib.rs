@@ -53,7 +53,9 @@ pub mod http {
     pub use ferromcp_http::*;
 }
 
-/// The Redis state store (for deployments of many nodes).
+/// Redis backends for deployments of many nodes: the state store, the event store and
+/// the legacy session directory (`RedisSessionDirectory`, installed with
+/// `ServerBuilder::session_directory`).
 pub mod redis {
     pub use ferromcp_redis::*;
 }

@@ -20,7 +20,7 @@ use crate::middleware::Middleware;
 use crate::mrtr::Sealer;
 use crate::protocol::Implementation;
 use crate::registry::{Components, PromptDef, Registry, ResourceDef, ResourceTemplateDef, ToolDef};
-use crate::session::{EndReason, SessionInfo, SessionLimits, SessionRegistry};
+use crate::session::{EndReason, SessionDirectory, SessionInfo, SessionLimits, SessionRegistry};
 use crate::state::{MemoryStore, StateStore};
 
 /// Server-wide settings.
@@ -114,6 +114,10 @@ pub(crate) struct Inner {
     pub(crate) visibility_used: std::sync::atomic::AtomicBool,
     /// Legacy asks waiting for answers now, across all sessions (see `context::ask`).
     pub(crate) pending_asks: std::sync::atomic::AtomicUsize,
+    /// Where legacy sessions live when several nodes share them (see `engine::directory`).
+    pub(crate) directory: Option<Arc<dyn SessionDirectory>>,
+    /// The user's session hooks, run by the node that claims a directory session.
+    pub(crate) hooks: SessionHooks,
 }
 
 /// An MCP server: components plus configuration. Cheap to clone (one `Arc`); serve it
@@ -144,6 +148,7 @@ impl Server {
             session_hooks: SessionHooks::default(),
             previous_sealing_keys: Vec::new(),
             multi_node: false,
+            directory: None,
         }
     }
     /// The server's name and version.
@@ -222,13 +227,13 @@ impl Server {
 }
 
 /// A session lifecycle hook (see [`ServerBuilder::on_session_created`]).
-type SessionHook = Arc<dyn Fn(&SessionInfo<'_>) + Send + Sync>;
+pub(crate) type SessionHook = Arc<dyn Fn(&SessionInfo<'_>) + Send + Sync>;
 
-#[derive(Default)]
-struct SessionHooks {
-    created: Vec<SessionHook>,
-    ended: Vec<SessionHook>,
-    expired: Vec<SessionHook>,
+#[derive(Default, Clone)]
+pub(crate) struct SessionHooks {
+    pub(crate) created: Vec<SessionHook>,
+    pub(crate) ended: Vec<SessionHook>,
+    pub(crate) expired: Vec<SessionHook>,
 }
 
 /// Builds a [`Server`].
@@ -244,6 +249,7 @@ pub struct ServerBuilder {
     session_hooks: SessionHooks,
     previous_sealing_keys: Vec<Vec<u8>>,
     multi_node: bool,
+    directory: Option<Arc<dyn SessionDirectory>>,
 }
 
 /// Why [`ServerBuilder::try_build`] refused to build a server.
@@ -256,6 +262,14 @@ pub enum BuildError {
          sealing key: give every node the same key with ServerBuilder::sealing_key"
     )]
     MissingSealingKey,
+    /// Legacy sessions are shared through a session directory, so other nodes serve
+    /// them, but no sealing key is configured: this node's key would be ephemeral.
+    #[error(
+        "the server shares its legacy sessions with other nodes (ServerBuilder::session_directory) but its \
+         requestState sealing key is ephemeral: give every node the same key with ServerBuilder::sealing_key \
+         (or the FERROMCP_SEALING_KEYS environment variable)"
+    )]
+    EphemeralKeyWithDirectory,
     /// Previous sealing keys are configured but no current one.
     #[error(
         "previous requestState sealing keys are configured (ServerBuilder::previous_sealing_key) but no \
@@ -450,6 +464,30 @@ impl ServerBuilder {
         self.multi_node = yes;
         self
     }
+    /// Shares legacy Streamable HTTP sessions with other nodes through `dir` (default:
+    /// none, sessions live in this process's registry). Any node sharing the directory
+    /// then serves any request of any session, and a session ends once for the cluster:
+    /// `on_session_ended` / `on_session_expired` run on the node that ends it. Such a
+    /// server needs a shared [`sealing_key`](Self::sealing_key) ([`try_build`](Self::try_build)
+    /// fails without one). See [`SessionDirectory`].
+    ///
+    /// ```
+    /// use ferromcp_core::session::MemorySessionDirectory;
+    /// let dir = MemorySessionDirectory::new(); // or ferromcp_redis::RedisSessionDirectory
+    /// let node = |dir: MemorySessionDirectory| {
+    ///     ferromcp_core::Server::builder("demo", "1.0.0").sealing_key([7u8; 32]).session_directory(dir).build()
+    /// };
+    /// let (a, b) = (node(dir.clone()), node(dir));
+    /// assert!(a.session_directory().is_some() && b.session_directory().is_some());
+    /// ```
+    pub fn session_directory(self, dir: impl SessionDirectory) -> Self {
+        self.session_directory_arc(Arc::new(dir))
+    }
+    /// Like [`session_directory`](Self::session_directory), with a directory already shared.
+    pub fn session_directory_arc(mut self, dir: Arc<dyn SessionDirectory>) -> Self {
+        self.directory = Some(dir);
+        self
+    }
     /// The largest sealed `requestState` handed out (default 1 MiB; see
     /// [`ServerConfig::max_request_state_bytes`]).
     pub fn max_request_state_bytes(mut self, n: usize) -> Self {
@@ -486,6 +524,7 @@ impl ServerBuilder {
         let sealer = match &self.sealing_key {
             Some(k) => Sealer::with_keys(k, &self.previous_sealing_keys, ttl),
             None if self.multi_node => return Err(BuildError::MissingSealingKey),
+            None if self.directory.is_some() => return Err(BuildError::EphemeralKeyWithDirectory),
             None if !self.previous_sealing_keys.is_empty() => return Err(BuildError::PreviousKeysWithoutCurrent),
             None => {
                 tracing::warn!(
@@ -502,6 +541,7 @@ impl ServerBuilder {
         // A session that ends takes its state with it (first, before the user's hooks).
         let clear_state = crate::keys::on_session_end(keys.clone(), store.clone());
         sessions.on_end(move |s, _why| clear_state(s));
+        let hooks = self.session_hooks.clone();
         let SessionHooks { created, ended, expired } = self.session_hooks;
         for h in created {
             sessions.on_created(move |s| h(&SessionInfo::of(s, None)));
@@ -535,6 +575,8 @@ impl ServerBuilder {
                 sealer,
                 notifier: crate::notify::Notifier::new(),
                 pending_asks: std::sync::atomic::AtomicUsize::new(0),
+                directory: self.directory,
+                hooks,
             }),
         })
     }

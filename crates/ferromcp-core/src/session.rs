@@ -14,14 +14,18 @@
 //! client cannot evict the others' sessions. Shedding and expiry use ordered indexes
 //! (`session/index.rs`), O(log n) amortised.
 
+pub mod directory;
+pub mod directory_contract;
 mod index;
 mod registry;
 
+pub(crate) use directory::sweep_period;
+pub use directory::{Change, DirectoryRecord, MemorySessionDirectory, SessionDirectory, Touched};
 pub use registry::{ReaperGuard, SessionRefused, SessionRegistry};
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -127,9 +131,18 @@ pub struct Session {
     addr: Option<IpAddr>,
     closed: AtomicBool,
     /// Lifecycle-hook bookkeeping (see [`SessionRegistry`]): `HOOK_*` bits, plus
-    /// [`FLAG_CONNECTION`] and [`FLAG_CLEANUP_CLAIMED`].
+    /// [`FLAG_CONNECTION`], [`FLAG_CLEANUP_CLAIMED`], [`FLAG_CACHED`] and [`FLAG_OVERLAY`].
     hooks: AtomicU8,
+    /// With a [`SessionDirectory`]: the revision of the directory record this node applied
+    /// (low 32 bits; a wrapped counter only makes the next touch reload the record).
+    rev: AtomicU32,
 }
+
+/// In [`Session::hooks`]: the session's record lives in a [`SessionDirectory`]; this node
+/// only caches it, so its registry drops it without hooks and without deleting anything.
+const FLAG_CACHED: u8 = 1 << 4;
+/// In [`Session::hooks`]: the session has a visibility overlay (set on any node).
+const FLAG_OVERLAY: u8 = 1 << 7;
 
 /// In [`Session::hooks`]: the session is one connection (stdio, in-memory, HTTP+SSE),
 /// so its state lives in the connection scope. Bits 0-3 belong to the registry.
@@ -200,6 +213,7 @@ impl Session {
             addr,
             closed: AtomicBool::new(false),
             hooks: AtomicU8::new(0),
+            rev: AtomicU32::new(0),
         })
     }
     /// The session id (also the `Mcp-Session-Id` header on HTTP).
@@ -222,6 +236,56 @@ impl Session {
     /// Streamable HTTP session: it decides the scope its state lives in.
     pub fn is_connection(&self) -> bool {
         self.hooks.load(Ordering::Relaxed) & FLAG_CONNECTION != 0
+    }
+    /// Whether the session's record lives in a [`SessionDirectory`] and this node only
+    /// caches it.
+    pub fn is_cached(&self) -> bool {
+        self.hooks.load(Ordering::Relaxed) & FLAG_CACHED != 0
+    }
+    /// Marks the session as a cached copy of a directory record (before it is registered).
+    pub(crate) fn mark_cached(&self) {
+        self.hooks.fetch_or(FLAG_CACHED, Ordering::Relaxed);
+    }
+    /// Whether the session has a visibility overlay in its state (set on this node, or on
+    /// another node and learnt from the directory).
+    pub fn has_overlay(&self) -> bool {
+        self.hooks.load(Ordering::Relaxed) & FLAG_OVERLAY != 0
+    }
+    /// Records that the session has a visibility overlay.
+    pub(crate) fn set_overlay(&self) {
+        self.hooks.fetch_or(FLAG_OVERLAY, Ordering::Relaxed);
+    }
+    /// The directory revision this node applied last (0: none).
+    pub(crate) fn rev(&self) -> u64 {
+        u64::from(self.rev.load(Ordering::Acquire))
+    }
+    /// Notes that the directory record reached `rev` with a change this node made itself.
+    pub(crate) fn set_rev(&self, rev: u64) {
+        self.rev.store(rev as u32, Ordering::Release);
+    }
+    /// Applies the mutable part of a directory record: log level, subscriptions, overlay.
+    pub(crate) fn apply_record(&self, rec: &DirectoryRecord) {
+        self.log_level.store(rec.log_level.min(7), Ordering::Relaxed);
+        *lock(&self.subscriptions) = rec.subscriptions.clone();
+        if rec.overlay {
+            self.set_overlay();
+        }
+        self.set_rev(rec.rev);
+    }
+    /// The directory record of an initialized session (`None` before `initialize`).
+    pub fn directory_record(&self) -> Option<DirectoryRecord> {
+        let init = self.init()?;
+        let mut rec = DirectoryRecord::new(crate::events::SessionRecord {
+            id: self.id().to_owned(),
+            principal: self.principal().map(str::to_owned),
+            version: init.version.to_owned(),
+            capabilities: serde_json::to_value(&*init.capabilities).unwrap_or_default(),
+            client_info: init.info.as_ref().and_then(|i| serde_json::to_value(i).ok()),
+        });
+        rec.log_level = self.log_rank();
+        rec.subscriptions = lock(&self.subscriptions).clone();
+        rec.overlay = self.has_overlay();
+        Some(rec)
     }
     /// True exactly once: for the caller that must delete the session's state.
     pub(crate) fn claim_cleanup(&self) -> bool {
@@ -325,7 +389,7 @@ impl Session {
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Relaxed)
     }
-    fn busy(&self) -> bool {
+    pub(crate) fn busy(&self) -> bool {
         !lock(&self.inflight).is_empty() || self.has_stream()
     }
 }

@@ -99,7 +99,8 @@ impl AppState {
     /// router built outside one starts it on its first request).
     pub(crate) fn ensure_reaper(&self) {
         if self.reaper.get().is_none() && tokio::runtime::Handle::try_current().is_ok() {
-            let _ = self.reaper.get_or_init(|| self.server.sessions().start_reaper());
+            // With a session directory, the reaper also takes part in the cluster's sweep.
+            let _ = self.reaper.get_or_init(|| self.server.start_reaper(self.events().cloned()));
         }
     }
 

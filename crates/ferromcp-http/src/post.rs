@@ -48,9 +48,10 @@ pub(crate) async fn handle(
         Message::Request(req) => request(&st, req, headers, session_header, sse_ok, principal, peer).await,
         Message::Notification(n) => {
             let session = match session_header {
-                Some(id) => match st.server.find_session(id, principal.as_deref(), st.events()).await {
-                    Some(s) => Some(s),
-                    None => return error_response(&session_not_found(), None),
+                Some(id) => match st.server.lookup_session(id, principal.as_deref(), st.events()).await {
+                    Ok(Some(s)) => Some(s),
+                    Ok(None) => return error_response(&session_not_found(), None),
+                    Err(e) => return error_response(&e, None),
                 },
                 None => None,
             };
@@ -64,8 +65,10 @@ pub(crate) async fn handle(
                 );
                 return error_response(&e, None);
             };
-            let Some(session) = st.server.find_session(id, principal.as_deref(), st.events()).await else {
-                return error_response(&session_not_found(), None);
+            let session = match st.server.lookup_session(id, principal.as_deref(), st.events()).await {
+                Ok(Some(s)) => s,
+                Ok(None) => return error_response(&session_not_found(), None),
+                Err(e) => return error_response(&e, None),
             };
             ferromcp_core::dispatch::handle_response(&st.server, r, Some(&session));
             empty_response(StatusCode::ACCEPTED)

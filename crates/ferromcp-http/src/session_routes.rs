@@ -56,9 +56,11 @@ impl FromRequestParts<Arc<AppState>> for LegacySession {
         let Caller(principal) = Caller::from_request_parts(parts, st).await?;
         st.ensure_reaper();
         let Some(id) = str_header(&parts.headers, &SESSION_ID) else { return Err(method_not_allowed()) };
-        match st.server.find_session(id, principal.as_deref(), st.events()).await {
-            Some(session) => Ok(LegacySession(session)),
-            None => Err(not_found()),
+        match st.server.lookup_session(id, principal.as_deref(), st.events()).await {
+            Ok(Some(session)) => Ok(LegacySession(session)),
+            Ok(None) => Err(not_found()),
+            // The session directory cannot be reached: 503, not a misleading 404.
+            Err(e) => Err(error_response(&e, None)),
         }
     }
 }
@@ -68,7 +70,11 @@ pub(crate) async fn delete(
     _: HostOrigin,
     LegacySession(session): LegacySession,
 ) -> Response {
-    if st.server.end_session(&session, st.events()).await { empty_response(StatusCode::OK) } else { not_found() }
+    match st.server.try_end_session(&session, st.events()).await {
+        Ok(true) => empty_response(StatusCode::OK),
+        Ok(false) => not_found(),
+        Err(e) => error_response(&e, None),
+    }
 }
 
 pub(crate) async fn get(

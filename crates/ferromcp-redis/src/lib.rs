@@ -72,6 +72,8 @@
 //! - `scoped`: the writes of a scope's keys and the script that keeps the scope's index.
 //! - `keys`: `SCAN` patterns, index key names and TTL conversion.
 //! - `ratelimit`: [`RedisRateLimiter`], GCRA in a Lua script, shared by several nodes.
+//! - [`directory`]: [`RedisSessionDirectory`], the legacy session directory (any node
+//!   serves any session; expiry claimed once for the cluster).
 //! - [`events`]: [`RedisEventStore`], the event store behind resumable streams, on
 //!   Redis Streams (`Last-Event-ID` replay on any node).
 
@@ -79,6 +81,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod directory;
 pub mod events;
 mod keys;
 mod ops;
@@ -87,6 +90,7 @@ mod scoped;
 mod store;
 
 pub use config::RedisStoreConfig;
+pub use directory::RedisSessionDirectory;
 pub use events::RedisEventStore;
 pub use ratelimit::RedisRateLimiter;
 pub use store::RedisStore;

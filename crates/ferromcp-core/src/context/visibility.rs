@@ -28,6 +28,11 @@ impl Context {
 
     async fn change_visibility(&self, rule: Option<(bool, ComponentFilter)>) -> Result<()> {
         self.server().inner.visibility_used.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(s) = self.session().filter(|s| !s.has_overlay()) {
+            // Other nodes of a session directory learn of the overlay from the record.
+            s.set_overlay();
+            self.server().persist_change(s, crate::session::Change::Overlay(true)).await?;
+        }
         let kinds = match &rule {
             Some((_, f)) => f.affected_kinds(),
             None => ComponentFilter::all().affected_kinds(),
@@ -52,9 +57,11 @@ impl Context {
 
     /// This scope's overlay, if overlays are in use and it has one.
     pub(crate) async fn visibility(&self) -> Result<Option<Visibility>> {
-        if !self.server().inner.visibility_used.load(std::sync::atomic::Ordering::Relaxed)
-            || self.scope().id().is_none()
-        {
+        // The per-process flag covers overlays set here; a session's own flag, those set
+        // on another node of a session directory.
+        let used = self.server().inner.visibility_used.load(std::sync::atomic::Ordering::Relaxed)
+            || self.session().is_some_and(|s| s.has_overlay());
+        if !used || self.scope().id().is_none() {
             return Ok(None);
         }
         match self.state().get::<Visibility>(KEY).await {

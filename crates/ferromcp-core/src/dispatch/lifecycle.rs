@@ -73,12 +73,14 @@ struct SetLevelParams {
     level: String,
 }
 
-pub(super) fn set_level(server: &Server, ctx: &Context, req: &Request) -> R {
+pub(super) async fn set_level(server: &Server, ctx: &Context, req: &Request) -> R {
     let p: SetLevelParams = params(req)?;
     let level = parse_level(&p.level)
         .ok_or_else(|| ProtocolError::invalid_params(format!("Unknown log level {:?}", p.level)))?;
     if let Some(s) = ctx.session() {
         s.set_log_level(level);
+        // With a session directory, every node sees the level.
+        server.persist_change(s, crate::session::Change::LogLevel(crate::session::level_rank(level))).await?;
     }
     empty(server, &req.id, ctx.era())
 }

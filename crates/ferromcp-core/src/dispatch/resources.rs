@@ -56,11 +56,19 @@ struct UriParam {
     uri: String,
 }
 
-pub(super) fn subscribe(server: &Server, ctx: &Context, req: &Request, on: bool) -> R {
+pub(super) async fn subscribe(server: &Server, ctx: &Context, req: &Request, on: bool) -> R {
     require_capability(server, "resources", &req.method)?;
     let UriParam { uri } = params(req)?;
     if let Some(s) = ctx.session() {
-        if on { s.subscribe(uri) } else { s.unsubscribe(&uri) }
+        // With a session directory, every node sees the subscription.
+        let change = if on {
+            s.subscribe(uri.clone());
+            crate::session::Change::Subscribe(uri)
+        } else {
+            s.unsubscribe(&uri);
+            crate::session::Change::Unsubscribe(uri)
+        };
+        server.persist_change(s, change).await?;
     }
     empty(server, &req.id, ctx.era())
 }

@@ -162,7 +162,7 @@ async fn dispatch(server: &Server, ctx: &Context, method: Method, req: Request, 
     let r: R = match method {
         Method::Initialize => Box::pin(lifecycle::initialize(server, ctx, req)).await,
         Method::Ping => empty(server, &id, ctx.era()),
-        Method::SetLevel => lifecycle::set_level(server, ctx, &req),
+        Method::SetLevel => Box::pin(lifecycle::set_level(server, ctx, &req)).await,
         Method::Discover => Box::pin(lifecycle::discover(server, ctx, &req)).await,
         Method::ListTools => Box::pin(list::list::<ToolDef>(server, ctx, &req)).await,
         Method::ListResources => Box::pin(list::list::<ResourceDef>(server, ctx, &req)).await,
@@ -172,7 +172,9 @@ async fn dispatch(server: &Server, ctx: &Context, method: Method, req: Request, 
         Method::ReadResource => Box::pin(resources::read(server, ctx, req)).await,
         Method::GetPrompt => Box::pin(prompts::get(server, ctx, req)).await,
         Method::Complete => Box::pin(completion::complete(server, ctx, req)).await,
-        Method::Subscribe | Method::Unsubscribe => resources::subscribe(server, ctx, &req, method == Method::Subscribe),
+        Method::Subscribe | Method::Unsubscribe => {
+            Box::pin(resources::subscribe(server, ctx, &req, method == Method::Subscribe)).await
+        }
         Method::Listen => Box::pin(super::listen::listen(server, ctx, req)).await,
     };
     reply_of(r, &id)

@@ -3,6 +3,11 @@
 //! restored from a persisted record (after a restart, with a durable event store), or
 //! created by `initialize` and registered once it succeeded
 //! ([`Exchange::initialized`]). The transport owns headers, bodies and framing.
+//!
+//! With a [`SessionDirectory`](crate::session::SessionDirectory) the lookup, the
+//! registration and the end go through the directory instead (`engine::directory`): the
+//! event store's records are then not used to restore sessions, and a node never ends a
+//! session it only cached.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -93,6 +98,10 @@ impl Exchange {
         events: Option<&Arc<dyn EventStore>>,
     ) -> Result<bool, ProtocolError> {
         let Some(s) = self.session.as_ref().filter(|_| !reply.is_error) else { return Ok(false) };
+        if let Some(dir) = server.session_directory() {
+            server.register_in_directory(dir, s, events).await?;
+            return Ok(true);
+        }
         server.sessions().try_insert(s.clone())?;
         if let Some(store) = events {
             save_record(&**store, s).await;
@@ -133,7 +142,8 @@ impl Server {
         }
         let initialize = req.method == "initialize";
         if let Some(id) = x.session_id {
-            let s = self.find_session(id, x.principal.map(|p| &**p), x.events).await.ok_or_else(session_not_found)?;
+            let s =
+                self.lookup_session(id, x.principal.map(|p| &**p), x.events).await?.ok_or_else(session_not_found)?;
             let version = match version_header {
                 Some(h) => era::legacy::version_from_header(Some(h))?,
                 None => s.init().map_or(V_2025_11_25, |i| i.version),
@@ -170,13 +180,46 @@ impl Server {
 
     /// The legacy session `id`, from the table or restored from its record in `events`,
     /// if `principal` may use it (sessions are bound to the principal that created them).
+    /// Like [`lookup_session`](Self::lookup_session), with an unreachable session
+    /// directory taken as "no such session" (logged).
     pub async fn find_session(
         &self,
         id: &str,
         principal: Option<&Principal>,
         events: Option<&Arc<dyn EventStore>>,
     ) -> Option<Arc<Session>> {
+        match self.lookup_session(id, principal, events).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("session lookup failed: {}", e.message);
+                None
+            }
+        }
+    }
+
+    /// The legacy session `id`, if `principal` may use it: from this node's table, from
+    /// the session directory if the server has one (one round trip), else restored from
+    /// its record in `events`. `Err` (503) only when the session directory cannot be
+    /// reached: answer it as is.
+    pub async fn lookup_session(
+        &self,
+        id: &str,
+        principal: Option<&Principal>,
+        events: Option<&Arc<dyn EventStore>>,
+    ) -> Result<Option<Arc<Session>>, ProtocolError> {
         let hashed = principal.map(Principal::hashed);
+        if let Some(dir) = self.session_directory() {
+            return self.lookup_in_directory(dir, id, hashed).await;
+        }
+        Ok(self.restore_session(id, hashed, events).await)
+    }
+
+    async fn restore_session(
+        &self,
+        id: &str,
+        hashed: Option<&str>,
+        events: Option<&Arc<dyn EventStore>>,
+    ) -> Option<Arc<Session>> {
         if let Some(s) = self.sessions().get(id) {
             return (s.principal() == hashed).then_some(s);
         }
@@ -206,15 +249,33 @@ impl Server {
     }
 
     /// Ends a legacy session everywhere: [`end_scope`](Self::end_scope), then its
-    /// events and record in `events`. Returns whether it was still in the table.
+    /// events and record in `events`. Returns whether it was still in the table (with a
+    /// session directory: whether this call ended it; an unreachable directory is
+    /// logged and ends nothing, see [`try_end_session`](Self::try_end_session)).
     pub async fn end_session(&self, session: &Arc<Session>, events: Option<&Arc<dyn EventStore>>) -> bool {
+        self.try_end_session(session, events).await.unwrap_or_else(|e| {
+            tracing::warn!("could not end a session: {}", e.message);
+            false
+        })
+    }
+
+    /// Like [`end_session`](Self::end_session), but an unreachable session directory is
+    /// an error (503) to answer as is.
+    pub async fn try_end_session(
+        &self,
+        session: &Arc<Session>,
+        events: Option<&Arc<dyn EventStore>>,
+    ) -> Result<bool, ProtocolError> {
+        if let Some(dir) = self.session_directory() {
+            return self.end_in_directory(dir, session, events).await;
+        }
         let removed = self.end_scope(session).await;
         if let Some(store) = events
             && let Err(e) = store.remove_session(session.id()).await
         {
             tracing::warn!("could not remove a session's events: {e}");
         }
-        removed
+        Ok(removed)
     }
 }
 

@@ -5,6 +5,8 @@
 //!   HTTP+SSE): session creation, era, asks, notifications, end of connection.
 //! - [`Server::exchange`]: the engine side of Streamable HTTP: era, session lookup,
 //!   restore from a persisted record, registration after `initialize`.
+//! - `directory`: the same for sessions shared through a
+//!   [`SessionDirectory`](crate::session::SessionDirectory) (cache, touch, claims, sweep).
 //! - `crate::keys`: the one owner of the state key space.
 //! - `crate::notify`: the one notifier ([`Server::session_notifications`],
 //!   [`Server::notices`]); where a cross-node bus will plug in.
@@ -13,6 +15,7 @@
 //!   reaper and shedding reach the same cleanup through the registry's end hook.
 
 mod connection;
+mod directory;
 mod exchange;
 
 use std::sync::Arc;

@@ -66,6 +66,10 @@ fn run_hook(what: &str, f: impl FnOnce()) {
 /// end hooks always run after its created hooks have returned (if it ends while they run,
 /// the end hooks run right after them, on the inserting thread). No hook runs under the
 /// registry's lock, so hooks may call back into the registry; a panicking hook is logged.
+///
+/// Sessions cached from a [`SessionDirectory`](super::SessionDirectory)
+/// ([`Session::is_cached`]) fire no hook here: the directory decides when they really
+/// end, and the server runs the hooks then (see `engine::directory`).
 pub struct SessionRegistry {
     pub(super) sessions: Mutex<index::Table>,
     limits: SessionLimits,
@@ -120,6 +124,9 @@ impl SessionRegistry {
     /// Runs the created hooks of a session just inserted, then its end hooks if it ended
     /// meanwhile.
     fn announce(&self, s: &Arc<Session>) {
+        if s.is_cached() {
+            return;
+        }
         let hooks = lock(&self.on_created).clone();
         for h in hooks.iter() {
             run_hook("created", || h(s));
@@ -134,6 +141,10 @@ impl SessionRegistry {
     /// `announce` if its created hooks have not returned yet).
     fn fire_end(&self, s: &Arc<Session>, why: EndReason) {
         s.close();
+        if s.is_cached() {
+            // A cached copy of a directory record: the directory decides its real end.
+            return;
+        }
         let prev = s.hooks.fetch_or(HOOK_ENDED | (why.bits() << HOOK_REASON_SHIFT), Ordering::AcqRel);
         if prev & HOOK_CREATED_DONE != 0 {
             self.run_end_hooks(s, why);
@@ -276,7 +287,7 @@ impl SessionRegistry {
 
     /// Starts the idle reaper on the current tokio runtime; it stops when the guard drops.
     pub fn start_reaper(self: &Arc<Self>) -> ReaperGuard {
-        let Some(timeout) = self.limits.idle_timeout else { return ReaperGuard(None) };
+        let Some(timeout) = self.limits.idle_timeout else { return ReaperGuard(Vec::new()) };
         let period = (timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
         let weak = Arc::downgrade(self);
         let task = tokio::spawn(async move {
@@ -288,7 +299,7 @@ impl SessionRegistry {
                 reg.reap();
             }
         });
-        ReaperGuard(Some(task))
+        ReaperGuard(vec![task])
     }
 
     /// A snapshot of the counters.
@@ -308,13 +319,22 @@ impl SessionRegistry {
     }
 }
 
-/// Owns the reaper task; dropping it stops the task.
+/// Owns the reaper task (and, with a session directory, the cluster sweep); dropping it
+/// stops them.
 #[must_use = "the reaper stops when the guard is dropped"]
-pub struct ReaperGuard(Option<tokio::task::JoinHandle<()>>);
+pub struct ReaperGuard(Vec<tokio::task::JoinHandle<()>>);
+
+impl ReaperGuard {
+    /// The guard also owns `task`.
+    pub(crate) fn with(mut self, task: tokio::task::JoinHandle<()>) -> Self {
+        self.0.push(task);
+        self
+    }
+}
 
 impl Drop for ReaperGuard {
     fn drop(&mut self) {
-        if let Some(t) = self.0.take() {
+        for t in self.0.drain(..) {
             t.abort();
         }
     }
