@@ -114,6 +114,10 @@ pub(crate) struct Inner {
     pub(crate) visibility_used: std::sync::atomic::AtomicBool,
     /// Legacy asks waiting for answers now, across all sessions (see `context::ask`).
     pub(crate) pending_asks: std::sync::atomic::AtomicUsize,
+    /// Every session's resources (see `crate::resources`).
+    pub(crate) resources: Arc<crate::resources::Resources>,
+    /// The startup/shutdown hooks and their value (see `crate::lifespan`).
+    pub(crate) lifespan: crate::lifespan::Lifespan,
 }
 
 /// An MCP server: components plus configuration. Cheap to clone (one `Arc`); serve it
@@ -144,6 +148,7 @@ impl Server {
             session_hooks: SessionHooks::default(),
             previous_sealing_keys: Vec::new(),
             multi_node: false,
+            lifespan: crate::lifespan::Lifespan::default(),
         }
     }
     /// The server's name and version.
@@ -244,6 +249,7 @@ pub struct ServerBuilder {
     session_hooks: SessionHooks,
     previous_sealing_keys: Vec<Vec<u8>>,
     multi_node: bool,
+    lifespan: crate::lifespan::Lifespan,
 }
 
 /// Why [`ServerBuilder::try_build`] refused to build a server.
@@ -500,7 +506,8 @@ impl ServerBuilder {
         let sessions = Arc::new(SessionRegistry::new(self.config.session_limits));
         let keys = crate::keys::Keys::new(&self.config.state_namespace);
         // A session that ends takes its state with it (first, before the user's hooks).
-        let clear_state = crate::keys::on_session_end(keys.clone(), store.clone());
+        let resources = Arc::new(crate::resources::Resources::default());
+        let clear_state = crate::keys::on_session_end(keys.clone(), store.clone(), resources.clone());
         sessions.on_end(move |s, _why| clear_state(s));
         let SessionHooks { created, ended, expired } = self.session_hooks;
         for h in created {
@@ -535,10 +542,14 @@ impl ServerBuilder {
                 sealer,
                 notifier: crate::notify::Notifier::new(),
                 pending_asks: std::sync::atomic::AtomicUsize::new(0),
+                resources,
+                lifespan: self.lifespan,
             }),
         })
     }
 }
+
+mod lifespan;
 
 #[cfg(test)]
 mod tests;
