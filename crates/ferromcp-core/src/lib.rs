@@ -60,6 +60,7 @@ pub mod schema;
 pub mod server;
 pub mod session;
 pub mod state;
+pub mod store_metrics;
 pub mod transport;
 
 pub use context::{Context, Extensions, TransportKind};

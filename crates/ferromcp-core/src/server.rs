@@ -503,6 +503,8 @@ impl ServerBuilder {
         };
         let info_json = serde_json::to_string(&self.info).unwrap_or_else(|_| "{}".into()).into_boxed_str();
         let store: Arc<dyn StateStore> = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        // Counted and timed while metrics are on (see `store_metrics`); a pass-through otherwise.
+        let store: Arc<dyn StateStore> = Arc::new(crate::store_metrics::MeteredStateStore(store));
         let sessions = Arc::new(SessionRegistry::new(self.config.session_limits));
         let keys = crate::keys::Keys::new(&self.config.state_namespace);
         // A session that ends takes its state with it (first, before the user's hooks).

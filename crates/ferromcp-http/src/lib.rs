@@ -123,8 +123,12 @@ impl AppState {
 /// expire (their `on_session_expired` hooks run and their state is deleted). The reaper
 /// starts with the router (or, for a router built outside a tokio runtime, with its
 /// first request) and stops when the router and all its clones are dropped.
-pub fn router(server: Server, cfg: HttpConfig) -> Router {
+pub fn router(server: Server, mut cfg: HttpConfig) -> Router {
     let path = cfg.path.clone();
+    if let Some(h) = cfg.event_store.as_mut() {
+        // Counted and timed while metrics are on (see `ferromcp_core::store_metrics`).
+        h.0 = Arc::new(ferromcp_core::store_metrics::MeteredEventStore(h.0.clone()));
+    }
     if let Some(store) = &cfg.event_store {
         // A session that ends takes its events (and persisted record) with it.
         let store = store.0.clone();
@@ -150,7 +154,12 @@ pub fn router(server: Server, cfg: HttpConfig) -> Router {
         None => app,
     };
     let app = match &state.cfg.metrics_path {
-        Some(p) => app.merge(metrics::route(state.server.clone(), p, Some(state.cfg.dns_rebinding.clone()))),
+        Some(p) => app.merge(metrics::route(
+            state.server.clone(),
+            p,
+            Some(state.cfg.dns_rebinding.clone()),
+            Some(state.streams.clone()),
+        )),
         None => app,
     };
     if state.cfg.legacy_sse { app.merge(sse_transport::routes(state)) } else { app }
