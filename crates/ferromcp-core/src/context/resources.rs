@@ -85,7 +85,7 @@ impl Context {
     ///         .session_resource_closing(
     ///             "scratch",
     ///             || async { Ok(Scratch(std::env::temp_dir().join("my-session"))) },
-    ///             |d: Arc<Scratch>| async move { let _ = tokio::fs::remove_dir_all(&d.0).await; },
+    ///             |d: Arc<Scratch>| async move { let _ = std::fs::remove_dir_all(&d.0); },
     ///         )
     ///         .await?;
     ///     Ok::<_, ferromcp_core::Error>(dir.0.display().to_string())
