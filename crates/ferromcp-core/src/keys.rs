@@ -19,6 +19,7 @@
 
 use std::sync::Arc;
 
+use crate::resources::Resources;
 use crate::session::Session;
 use crate::state::{SessionScope, StateStore};
 
@@ -65,12 +66,17 @@ impl Keys {
 
 /// The end hook the server registers first on its session table: a session that left
 /// it without [`Server::end_scope`] (reaped, shed, removed directly) has its state
-/// deleted in the background.
-pub(crate) fn on_session_end(keys: Keys, store: Arc<dyn StateStore>) -> impl Fn(&Arc<Session>) + Send + Sync {
+/// deleted and its resources closed in the background.
+pub(crate) fn on_session_end(
+    keys: Keys,
+    store: Arc<dyn StateStore>,
+    resources: Arc<Resources>,
+) -> impl Fn(&Arc<Session>) + Send + Sync {
     move |s| {
         if !s.claim_cleanup() {
             return;
         }
+        crate::resources::close_in_background(resources.take(s.id()));
         let (prefix, store) = (keys.session_prefix(s), store.clone());
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move { clear_prefix(&*store, &prefix).await });

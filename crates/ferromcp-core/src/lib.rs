@@ -44,6 +44,7 @@ mod ids;
 #[doc(hidden)]
 pub mod jsonrpc;
 mod keys;
+mod lifespan;
 pub mod middleware;
 #[doc(hidden)]
 pub mod mrtr;
@@ -54,10 +55,12 @@ pub mod protocol;
 mod purge;
 pub mod registry;
 mod reply;
+mod resources;
 pub mod schema;
 pub mod server;
 pub mod session;
 pub mod state;
+pub mod store_metrics;
 pub mod transport;
 
 pub use context::{Context, Extensions, TransportKind};

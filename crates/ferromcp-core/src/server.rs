@@ -118,6 +118,10 @@ pub(crate) struct Inner {
     pub(crate) directory: Option<Arc<dyn SessionDirectory>>,
     /// The user's session hooks, run by the node that claims a directory session.
     pub(crate) hooks: SessionHooks,
+    /// Every session's resources (see `crate::resources`).
+    pub(crate) resources: Arc<crate::resources::Resources>,
+    /// The startup/shutdown hooks and their value (see `crate::lifespan`).
+    pub(crate) lifespan: crate::lifespan::Lifespan,
 }
 
 /// An MCP server: components plus configuration. Cheap to clone (one `Arc`); serve it
@@ -149,6 +153,7 @@ impl Server {
             previous_sealing_keys: Vec::new(),
             multi_node: false,
             directory: None,
+            lifespan: crate::lifespan::Lifespan::default(),
         }
     }
     /// The server's name and version.
@@ -250,6 +255,7 @@ pub struct ServerBuilder {
     previous_sealing_keys: Vec<Vec<u8>>,
     multi_node: bool,
     directory: Option<Arc<dyn SessionDirectory>>,
+    lifespan: crate::lifespan::Lifespan,
 }
 
 /// Why [`ServerBuilder::try_build`] refused to build a server.
@@ -536,10 +542,13 @@ impl ServerBuilder {
         };
         let info_json = serde_json::to_string(&self.info).unwrap_or_else(|_| "{}".into()).into_boxed_str();
         let store: Arc<dyn StateStore> = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        // Counted and timed while metrics are on (see `store_metrics`); a pass-through otherwise.
+        let store: Arc<dyn StateStore> = Arc::new(crate::store_metrics::MeteredStateStore(store));
         let sessions = Arc::new(SessionRegistry::new(self.config.session_limits));
         let keys = crate::keys::Keys::new(&self.config.state_namespace);
         // A session that ends takes its state with it (first, before the user's hooks).
-        let clear_state = crate::keys::on_session_end(keys.clone(), store.clone());
+        let resources = Arc::new(crate::resources::Resources::default());
+        let clear_state = crate::keys::on_session_end(keys.clone(), store.clone(), resources.clone());
         sessions.on_end(move |s, _why| clear_state(s));
         let hooks = self.session_hooks.clone();
         let SessionHooks { created, ended, expired } = self.session_hooks;
@@ -577,10 +586,14 @@ impl ServerBuilder {
                 pending_asks: std::sync::atomic::AtomicUsize::new(0),
                 directory: self.directory,
                 hooks,
+                resources,
+                lifespan: self.lifespan,
             }),
         })
     }
 }
+
+mod lifespan;
 
 #[cfg(test)]
 mod tests;

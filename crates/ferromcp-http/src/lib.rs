@@ -124,8 +124,12 @@ impl AppState {
 /// expire (their `on_session_expired` hooks run and their state is deleted). The reaper
 /// starts with the router (or, for a router built outside a tokio runtime, with its
 /// first request) and stops when the router and all its clones are dropped.
-pub fn router(server: Server, cfg: HttpConfig) -> Router {
+pub fn router(server: Server, mut cfg: HttpConfig) -> Router {
     let path = cfg.path.clone();
+    if let Some(h) = cfg.event_store.as_mut() {
+        // Counted and timed while metrics are on (see `ferromcp_core::store_metrics`).
+        h.0 = Arc::new(ferromcp_core::store_metrics::MeteredEventStore(h.0.clone()));
+    }
     if let Some(store) = &cfg.event_store {
         // A session that ends takes its events (and persisted record) with it.
         let store = store.0.clone();
@@ -151,7 +155,12 @@ pub fn router(server: Server, cfg: HttpConfig) -> Router {
         None => app,
     };
     let app = match &state.cfg.metrics_path {
-        Some(p) => app.merge(metrics::route(state.server.clone(), p, Some(state.cfg.dns_rebinding.clone()))),
+        Some(p) => app.merge(metrics::route(
+            state.server.clone(),
+            p,
+            Some(state.cfg.dns_rebinding.clone()),
+            Some(state.streams.clone()),
+        )),
         None => app,
     };
     if state.cfg.legacy_sse { app.merge(sse_transport::routes(state)) } else { app }
@@ -185,10 +194,31 @@ pub async fn serve(server: Server, addr: SocketAddr, cfg: HttpConfig) -> std::io
 /// ferromcp_http::serve_listener(server, listener, ferromcp_http::HttpConfig::default()).await
 /// # }
 /// ```
-pub async fn serve_listener(
+pub async fn serve_listener(server: Server, listener: tokio::net::TcpListener, cfg: HttpConfig) -> std::io::Result<()> {
+    serve_with_shutdown(server, listener, cfg, std::future::pending()).await
+}
+
+/// Serves on an already bound listener, as [`serve_listener`] does, until `signal`
+/// completes; then stops accepting connections and runs the server's lifespan shutdown
+/// hook ([`ServerBuilder::lifespan_with_shutdown`](ferromcp_core::ServerBuilder::lifespan_with_shutdown)).
+/// Connections accepted before the signal are not awaited: they end with the runtime.
+///
+/// Every `serve*` function runs inside the server's lifespan ([`Server::run`]): the startup
+/// hook first (a failure is returned as an error before anything is accepted), the
+/// shutdown hook once serving ends.
+///
+/// ```no_run
+/// # async fn run(server: ferromcp_core::Server) -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let ctrl_c = async { let _ = tokio::signal::ctrl_c().await; };
+/// ferromcp_http::serve_with_shutdown(server, listener, ferromcp_http::HttpConfig::default(), ctrl_c).await
+/// # }
+/// ```
+pub async fn serve_with_shutdown(
     server: Server,
     listener: tokio::net::TcpListener,
     mut cfg: HttpConfig,
+    signal: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     if let Ok(addr) = listener.local_addr()
         && !addr.ip().is_loopback()
@@ -203,7 +233,9 @@ pub async fn serve_listener(
         body: cfg.body_read_timeout,
         keep_alive: cfg.keep_alive_timeout,
     };
-    let app = router(server, cfg);
-    listener::run(listener, app, max, timeouts).await;
+    server.start().await.map_err(|e| std::io::Error::other(e.to_string()))?;
+    let app = router(server.clone(), cfg);
+    listener::run(listener, app, max, timeouts, signal).await;
+    server.shutdown().await;
     Ok(())
 }

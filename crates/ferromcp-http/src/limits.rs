@@ -49,6 +49,11 @@ impl OpenStreams {
         Arc::new(OpenStreams { open: AtomicUsize::new(0), max, warned: AtomicU64::new(0), epoch: Instant::now() })
     }
 
+    /// How many streams are open now.
+    pub(crate) fn open(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
+
     /// A place for one more stream; `None` when all are taken (answer with
     /// [`refusal`](Self::refusal)).
     pub(crate) fn try_open(self: &Arc<Self>) -> Option<StreamSlot> {
@@ -75,12 +80,6 @@ impl OpenStreams {
                 self.max
             ),
         )
-    }
-
-    /// Streams open now.
-    #[cfg(test)]
-    pub(crate) fn open(&self) -> usize {
-        self.open.load(Ordering::Acquire)
     }
 }
 

@@ -83,8 +83,22 @@ fn is_connection_error(e: &io::Error) -> bool {
     )
 }
 
-/// Accepts connections forever, serving each with `app`.
-pub(crate) async fn run(listener: TcpListener, app: Router, max_connections: usize, timeouts: Timeouts) {
+/// Accepts connections until `shutdown` completes, serving each with `app`. Connections
+/// already accepted keep being served by their own tasks.
+pub(crate) async fn run(
+    listener: TcpListener,
+    app: Router,
+    max_connections: usize,
+    timeouts: Timeouts,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::select! {
+        () = accept_loop(listener, app, max_connections, timeouts) => {}
+        () = shutdown => {}
+    }
+}
+
+async fn accept_loop(listener: TcpListener, app: Router, max_connections: usize, timeouts: Timeouts) {
     let slots = Arc::new(Semaphore::new(max_connections));
     let (mut full_log, mut error_log) = (RateLimited::default(), RateLimited::default());
     let mut backoff = BACKOFF.0;

@@ -4,7 +4,13 @@
 //! `ferromcp_requests_total`, `ferromcp_request_errors_total` (counters) and
 //! `ferromcp_request_duration_seconds` (a histogram with buckets from 0.5 ms to 30 s),
 //! each labelled by `method` and `component` (see
-//! [`ferromcp_core::dispatch::set_metrics_enabled`]).
+//! [`ferromcp_core::dispatch::set_metrics_enabled`]); the state- and event-store
+//! operations, `ferromcp_store_operations_total{store, op, outcome}` and
+//! `ferromcp_store_operation_duration_seconds{store, op}` (see
+//! [`ferromcp_core::store_metrics`]); and two gauges set when scraped:
+//! `ferromcp_pending_asks` (legacy asks waiting for answers) and `ferromcp_open_streams`
+//! (open SSE streams of the MCP router; served only by the route on
+//! [`HttpConfig::metrics_path`], which knows that router).
 //!
 //! The per-request metrics are process-wide: the first metrics router built installs a
 //! render-only `metrics-exporter-prometheus` recorder as the global `metrics` recorder
@@ -32,21 +38,30 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use ferromcp_core::Server;
 use ferromcp_core::dispatch::{REQUEST_DURATION_SECONDS, REQUEST_ERRORS_TOTAL, REQUESTS_TOTAL, set_metrics_enabled};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use ferromcp_core::store_metrics::{STORE_OPERATION_DURATION_SECONDS, STORE_OPERATIONS_TOTAL};
+
 use crate::config::DnsRebinding;
+use crate::limits::OpenStreams;
 
 /// The content type of the Prometheus text format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Open SSE streams of the router serving this route (a gauge, set when scraped).
+pub const OPEN_STREAMS: &str = "ferromcp_open_streams";
+/// Legacy server→client asks waiting for the client's answers (a gauge, set when scraped).
+pub const PENDING_ASKS: &str = "ferromcp_pending_asks";
 
 #[derive(Clone)]
 struct MetricsState {
     server: Server,
     guard: Option<DnsRebinding>,
+    streams: Option<Arc<OpenStreams>>,
 }
 
 async fn serve(State(st): State<MetricsState>, headers: HeaderMap) -> Response {
@@ -57,6 +72,10 @@ async fn serve(State(st): State<MetricsState>, headers: HeaderMap) -> Response {
     }
     let mut text = st.server.metrics_text();
     if let Some(handle) = recorder() {
+        metrics::gauge!(PENDING_ASKS).set(st.server.pending_asks() as f64);
+        if let Some(streams) = &st.streams {
+            metrics::gauge!(OPEN_STREAMS).set(streams.open() as f64);
+        }
         handle.run_upkeep();
         text.push_str(&handle.render());
     }
@@ -75,6 +94,8 @@ fn recorder() -> Option<&'static PrometheusHandle> {
             set_metrics_enabled(true);
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Full(REQUEST_DURATION_SECONDS.into()), BUCKETS)
+                .ok()?
+                .set_buckets_for_metric(Matcher::Full(STORE_OPERATION_DURATION_SECONDS.into()), BUCKETS)
                 .ok()?;
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
@@ -89,6 +110,17 @@ fn recorder() -> Option<&'static PrometheusHandle> {
                 metrics::Unit::Seconds,
                 "Time from dispatch to the request's final reply."
             );
+            metrics::describe_counter!(
+                STORE_OPERATIONS_TOTAL,
+                "State- and event-store operations, by store, op and outcome."
+            );
+            metrics::describe_histogram!(
+                STORE_OPERATION_DURATION_SECONDS,
+                metrics::Unit::Seconds,
+                "State- and event-store operation latency, by store and op."
+            );
+            metrics::describe_gauge!(OPEN_STREAMS, "Open SSE streams of the MCP router serving this route.");
+            metrics::describe_gauge!(PENDING_ASKS, "Legacy server-to-client asks waiting for answers.");
             Some(handle)
         })
         .as_ref()
@@ -97,13 +129,18 @@ fn recorder() -> Option<&'static PrometheusHandle> {
 /// A router serving `GET /metrics` for `server` (no Host/Origin check: bind it where
 /// only your scraper reaches it).
 pub fn metrics_router(server: Server) -> Router {
-    route(server, "/metrics", None)
+    route(server, "/metrics", None, None)
 }
 
 /// `GET path`, behind `guard` if given.
-pub(crate) fn route(server: Server, path: &str, guard: Option<DnsRebinding>) -> Router {
+pub(crate) fn route(
+    server: Server,
+    path: &str,
+    guard: Option<DnsRebinding>,
+    streams: Option<Arc<OpenStreams>>,
+) -> Router {
     recorder();
-    Router::new().route(path, get(serve)).with_state(MetricsState { server, guard })
+    Router::new().route(path, get(serve)).with_state(MetricsState { server, guard, streams })
 }
 
 #[cfg(test)]

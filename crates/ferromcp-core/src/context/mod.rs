@@ -19,6 +19,7 @@
 
 mod ask;
 mod extensions;
+mod resources;
 mod state;
 mod token;
 mod visibility;

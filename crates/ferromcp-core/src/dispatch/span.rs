@@ -57,10 +57,12 @@ pub const REQUEST_ERRORS_TOTAL: &str = "ferromcp_request_errors_total";
 /// The name of the latency histogram (seconds).
 pub const REQUEST_DURATION_SECONDS: &str = "ferromcp_request_duration_seconds";
 
-/// Turns per-request metrics on or off for the whole process (off by default, so a
-/// server without a metrics recorder pays nothing for them).
+/// Turns per-request metrics (and the store metrics of [`crate::store_metrics`]) on or
+/// off for the whole process (off by default, so a server without a metrics recorder
+/// pays nothing for them).
 pub fn set_metrics_enabled(on: bool) {
     METRICS.store(on, Ordering::Relaxed);
+    crate::store_metrics::set_enabled(on);
 }
 
 /// Whether per-request metrics are recorded.

@@ -33,14 +33,15 @@ pub use exchange::{Exchange, ExchangeRequest};
 impl Server {
     /// Ends the scope of a session or connection: it leaves the session table (its end
     /// hooks run once, with [`EndReason::Closed`](crate::session::EndReason::Closed)),
-    /// its in-flight requests are cancelled and its waiting asks fail, and its state is
-    /// deleted before this returns. Ending a scope twice, or one the reaper already
+    /// its in-flight requests are cancelled and its waiting asks fail, its session
+    /// resources are closed and its state is deleted before this returns. Ending a scope twice, or one the reaper already
     /// ended, does nothing more. Returns whether the session was still in the table.
     pub async fn end_scope(&self, session: &Arc<Session>) -> bool {
         let mine = session.claim_cleanup();
         let removed = self.inner.sessions.remove(session.id());
         session.close();
         if mine {
+            crate::resources::close_all(self.inner.resources.take(session.id())).await;
             let prefix = self.inner.keys.session_prefix(session);
             clear_prefix(&*self.inner.store, &prefix).await;
         }

@@ -49,9 +49,11 @@ impl LineConfig {
     }
 }
 
-/// Serves the server over this process's stdin/stdout until stdin closes.
+/// Serves the server over this process's stdin/stdout until stdin closes, inside its
+/// lifespan ([`Server::run`]: startup first, failing with its error; shutdown after EOF).
 pub async fn serve_stdio(server: Server) -> std::io::Result<()> {
-    serve_io(server, tokio::io::stdin(), tokio::io::stdout(), LineConfig::default()).await
+    let serving = serve_io(server.clone(), tokio::io::stdin(), tokio::io::stdout(), LineConfig::default());
+    server.run(serving).await.map_err(|e| std::io::Error::other(e.to_string()))?
 }
 
 /// One line of a newline-delimited stream (see [`read_line`]).
