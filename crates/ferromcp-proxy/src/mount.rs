@@ -118,7 +118,7 @@ pub(crate) fn tool_def(backend: &Arc<Backend>, tool: &Tool, exposed: String) -> 
     if let Some(a) = tool.annotations.clone() {
         def = def.annotations(a);
     }
-    let (b, original) = (backend.clone(), tool.name.to_string());
+    let (b, original): (_, Arc<str>) = (backend.clone(), tool.name.as_ref().into());
     def = def.raw_handler(move |ctx: Context, args: Map<String, Value>| {
         let (b, original) = (b.clone(), original.clone());
         async move { b.call_tool(ctx, &original, args).await }
