@@ -14,7 +14,8 @@
 //! cargo run --example proxy -- --config proxy.json --stdio
 //! ```
 //!
-//! Per entry: `"mode"` (`fresh` | `affinity`), `"timeoutMs"`, `"tools"` (`include`,
+//! Per entry: `"mode"` (`fresh` | `affinity`), `"timeoutMs"`, `"idleTimeoutMs"` (affinity:
+//! close a backend session idle this long; the next call reopens), `"tools"` (`include`,
 //! `exclude`, `rename`), `"protocolVersion"` (pin the backend's era; negotiated when
 //! left out). Frontend clients of either era are served; see the `ferromcp-proxy` docs
 //! for how asks are bridged between eras.

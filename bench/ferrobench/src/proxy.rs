@@ -9,11 +9,14 @@
 //!
 //! For each: p50/p99 latency, and server CPU per call — user + system ticks from
 //! `/proc/<pid>/stat` before/after the window, summed over every server process of the
-//! path (proxy + backend). Then the ratios to `direct`, and the issue's targets (the hop
-//! adds ≤ 30 % to p50, ≤ 2× the direct server's CPU per call).
+//! path (proxy + backend), and the proxy process's own share (`hop CPU`). Then the
+//! ratios to `direct`, and the issue's targets (the hop adds ≤ 30 % to p50, ≤ 2× the
+//! direct server's CPU per call — given both ways: the whole path, and the hop alone).
 //!
 //! The binaries come from `--bin-dir` (default: `examples/` next to this executable, so
-//! `cargo build --release --example everything --example proxy` first).
+//! `cargo build --release --example everything --example proxy` first). With
+//! `--before-proxy BIN` another proxy build (say, the one before a change) is measured in
+//! the same run, as `before-http` and `before-stdio`.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -42,6 +45,10 @@ pub struct ProxyOpts {
     /// The Python virtualenv with `fastmcp` (default: `$FERRO_VENV`, else `.venv`).
     #[arg(long)]
     venv: Option<PathBuf>,
+    /// Another proxy binary to measure in the same run (e.g. a build from before a
+    /// change), as `before-http` and `before-stdio`.
+    #[arg(long)]
+    before_proxy: Option<PathBuf>,
 }
 
 /// A measured path.
@@ -50,6 +57,8 @@ struct Measured {
     p50_us: f64,
     p99_us: f64,
     cpu_us_per_call: f64,
+    /// The proxy process's own CPU per call (not its backend's).
+    hop_cpu_us_per_call: Option<f64>,
 }
 
 /// Spawned processes, killed when dropped.
@@ -123,8 +132,16 @@ fn call_body(id: usize) -> String {
     )
 }
 
-/// Warm-up, then `calls` sequential calls; CPU summed over `pids`.
-async fn measure(name: &'static str, port: u16, pids: &[u32], warmup: usize, calls: usize) -> Result<Measured, String> {
+/// Warm-up, then `calls` sequential calls; CPU summed over `pids`, and that of `pids[0]`
+/// alone when `hop` (the proxy process).
+async fn measure(
+    name: &'static str,
+    port: u16,
+    pids: &[u32],
+    hop: bool,
+    warmup: usize,
+    calls: usize,
+) -> Result<Measured, String> {
     let (mut link, headers) = open(port).await?;
     let mut one = async |id: usize| -> Result<Duration, String> {
         let t0 = Instant::now();
@@ -142,17 +159,19 @@ async fn measure(name: &'static str, port: u16, pids: &[u32], warmup: usize, cal
     for i in 0..warmup {
         one(10 + i).await?;
     }
-    let before: u64 = pids.iter().map(|&p| ticks(p)).sum();
+    let before: Vec<u64> = pids.iter().map(|&p| ticks(p)).collect();
     let mut lat = Vec::with_capacity(calls);
     for i in 0..calls {
         lat.push(one(100_000 + i).await?);
     }
-    let after: u64 = pids.iter().map(|&p| ticks(p)).sum();
+    let spent: Vec<u64> = pids.iter().zip(&before).map(|(&p, &b)| ticks(p).saturating_sub(b)).collect();
     lat.sort();
     let pct = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)].as_secs_f64() * 1e6;
     // USER_HZ is 100 on Linux: one tick is 10 ms.
-    let cpu_us_per_call = after.saturating_sub(before) as f64 * 10_000.0 / calls.max(1) as f64;
-    Ok(Measured { name, p50_us: pct(0.50), p99_us: pct(0.99), cpu_us_per_call })
+    let per_call = |t: u64| t as f64 * 10_000.0 / calls.max(1) as f64;
+    let cpu_us_per_call = per_call(spent.iter().sum());
+    let hop_cpu_us_per_call = hop.then(|| per_call(spent.first().copied().unwrap_or(0)));
+    Ok(Measured { name, p50_us: pct(0.50), p99_us: pct(0.99), cpu_us_per_call, hop_cpu_us_per_call })
 }
 
 /// Runs `ferrobench proxy`; prints the table and the verdicts.
@@ -178,16 +197,12 @@ pub async fn run(o: ProxyOpts) -> Result<(), String> {
 
     let bport = free_port()?;
     let backend = spawn(&mut procs, &everything, &["--port", &bport.to_string()])?;
-    out.push(measure("direct", bport, &[backend], o.warmup, calls).await?);
+    out.push(measure("direct", bport, &[backend], false, o.warmup, calls).await?);
 
     let url = format!("http://127.0.0.1:{bport}/mcp");
     let cfg_http = tmp.join("http.json");
     std::fs::write(&cfg_http, format!(r#"{{"mcpServers": {{"everything": {{"url": "{url}"}}}}}}"#))
         .map_err(|e| e.to_string())?;
-    let port = free_port()?;
-    let p = spawn(&mut procs, &proxy, &["--config", &cfg_http.to_string_lossy(), "--port", &port.to_string()])?;
-    out.push(measure("proxy-http", port, &[p, backend], o.warmup, calls).await?);
-
     let cfg_stdio = tmp.join("stdio.json");
     let cmd = serde_json::to_string(&everything.to_string_lossy()).map_err(|e| e.to_string())?;
     std::fs::write(
@@ -195,13 +210,23 @@ pub async fn run(o: ProxyOpts) -> Result<(), String> {
         format!(r#"{{"mcpServers": {{"everything": {{"command": {cmd}, "args": ["--stdio"]}}}}}}"#),
     )
     .map_err(|e| e.to_string())?;
-    let port = free_port()?;
-    let p = spawn(&mut procs, &proxy, &["--config", &cfg_stdio.to_string_lossy(), "--port", &port.to_string()])?;
-    // Discovery opens the pooled stdio backend before the proxy listens.
-    let _ = open(port).await?;
-    let mut pids = vec![p];
-    pids.extend(children(p));
-    out.push(measure("proxy-stdio", port, &pids, o.warmup, calls).await?);
+    let mut proxies = vec![(proxy.as_path(), ["proxy-http", "proxy-stdio"])];
+    if let Some(before) = &o.before_proxy {
+        proxies.push((before.as_path(), ["before-http", "before-stdio"]));
+    }
+    for (bin, [http_name, stdio_name]) in proxies {
+        let port = free_port()?;
+        let p = spawn(&mut procs, bin, &["--config", &cfg_http.to_string_lossy(), "--port", &port.to_string()])?;
+        out.push(measure(http_name, port, &[p, backend], true, o.warmup, calls).await?);
+
+        let port = free_port()?;
+        let p = spawn(&mut procs, bin, &["--config", &cfg_stdio.to_string_lossy(), "--port", &port.to_string()])?;
+        // Discovery opens the pooled stdio backend before the proxy listens.
+        let _ = open(port).await?;
+        let mut pids = vec![p];
+        pids.extend(children(p));
+        out.push(measure(stdio_name, port, &pids, true, o.warmup, calls).await?);
+    }
 
     let venv =
         o.venv.clone().or_else(|| std::env::var_os("FERRO_VENV").map(PathBuf::from)).unwrap_or_else(|| ".venv".into());
@@ -212,7 +237,7 @@ pub async fn run(o: ProxyOpts) -> Result<(), String> {
         let port = free_port()?;
         let p = spawn(&mut procs, &python, &[&script.to_string_lossy(), &url, &port.to_string()])?;
         let warm = o.warmup.min(o.fastmcp_calls);
-        match measure("fastmcp", port, &[p, backend], warm, o.fastmcp_calls.max(1)).await {
+        match measure("fastmcp", port, &[p, backend], true, warm, o.fastmcp_calls.max(1)).await {
             Ok(m) => out.push(m),
             Err(e) => eprintln!("ferrobench: FastMCP proxy not measured: {e}"),
         }
@@ -227,26 +252,38 @@ pub async fn run(o: ProxyOpts) -> Result<(), String> {
 
 fn report(out: &[Measured]) {
     let Some(direct) = out.first() else { return };
-    println!("{:<12} {:>10} {:>10} {:>14} {:>9} {:>9}", "path", "p50 µs", "p99 µs", "CPU µs/call", "p50 ×", "CPU ×");
+    let base_cpu = direct.cpu_us_per_call.max(1e-9);
+    println!(
+        "{:<13} {:>8} {:>8} {:>12} {:>12} {:>7} {:>7} {:>9}",
+        "path", "p50 µs", "p99 µs", "CPU µs/call", "hop CPU µs", "p50 ×", "CPU ×", "hop CPU ×"
+    );
     for m in out {
+        let hop = m.hop_cpu_us_per_call.map_or("-".to_owned(), |h| format!("{h:.0}"));
+        let hop_x = m.hop_cpu_us_per_call.map_or("-".to_owned(), |h| format!("{:.2}", h / base_cpu));
         println!(
-            "{:<12} {:>10.0} {:>10.0} {:>14.0} {:>9.2} {:>9.2}",
+            "{:<13} {:>8.0} {:>8.0} {:>12.0} {:>12} {:>7.2} {:>7.2} {:>9}",
             m.name,
             m.p50_us,
             m.p99_us,
             m.cpu_us_per_call,
+            hop,
             m.p50_us / direct.p50_us,
-            m.cpu_us_per_call / direct.cpu_us_per_call.max(1e-9)
+            m.cpu_us_per_call / base_cpu,
+            hop_x,
         );
     }
-    for m in out.iter().filter(|m| m.name.starts_with("proxy-")) {
+    let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
+    for m in out.iter().filter(|m| m.name.starts_with("proxy-") || m.name.starts_with("before-")) {
         let added = (m.p50_us / direct.p50_us - 1.0) * 100.0;
-        let cpu = m.cpu_us_per_call / direct.cpu_us_per_call.max(1e-9);
+        let cpu = m.cpu_us_per_call / base_cpu;
+        let hop = m.hop_cpu_us_per_call.unwrap_or(f64::INFINITY) / base_cpu;
         println!(
-            "{}: the hop adds {added:.0} % to p50 (target ≤ 30 %: {}), CPU/call {cpu:.2}× direct (target ≤ 2×: {})",
+            "{}: the hop adds {added:.0} % to p50 (target ≤ 30 %: {}); CPU/call of the whole path {cpu:.2}× \
+             direct, of the proxy process alone {hop:.2}× (target ≤ 2×: {} / {})",
             m.name,
-            if added <= 30.0 { "met" } else { "NOT met" },
-            if cpu <= 2.0 { "met" } else { "NOT met" }
+            verdict(added <= 30.0),
+            verdict(cpu <= 2.0),
+            verdict(hop <= 2.0),
         );
     }
 }

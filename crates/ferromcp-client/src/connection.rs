@@ -1,6 +1,7 @@
 //! The line-delimited JSON-RPC connection under a [`crate::Client`].
 //!
-//! One writer task drains an mpsc queue into the `AsyncWrite` (one message per line).
+//! One writer task drains an mpsc queue into the `AsyncWrite` (one message per line,
+//! buffered and flushed when the queue is empty).
 //! One reader task reads lines and demultiplexes them: responses complete the waiting
 //! request (a pending map of oneshots keyed by id), server requests are answered by the
 //! client's handlers on their own task, and notifications go to the [`Router`].
@@ -20,7 +21,7 @@ use std::time::Duration;
 use ferromcp_core::ProtocolError;
 use ferromcp_core::transport::stdio::{Line, read_line};
 use serde_json::{Value, json};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -116,6 +117,8 @@ impl Connection {
             router,
             closed: CancellationToken::new(),
         });
+        // Buffered: a frame and its newline (and a burst of frames) leave in one write.
+        let writer = BufWriter::with_capacity(64 * 1024, writer);
         let writer_task = tokio::spawn(write_loop(writer, rx, shared.closed.clone()));
         let reader_task = tokio::spawn(read_loop(reader, shared.clone()));
         Connection {

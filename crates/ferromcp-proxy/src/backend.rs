@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use ferromcp_client::{CallToolOutcome, Client, ClientEra, ClientError, ClientOptions};
 use ferromcp_core::error::code;
@@ -21,8 +21,6 @@ use crate::route::{Routes, Target, lock};
 
 /// Idle fresh-mode connections kept per backend.
 const POOL_MAX: usize = 8;
-/// How long a call's progress/log forwarding may take to drain after its result.
-const DRAIN: Duration = Duration::from_secs(5);
 
 /// One connection to a backend, with the routes of the calls in flight on it.
 pub(crate) struct Conn {
@@ -30,6 +28,19 @@ pub(crate) struct Conn {
     routes: Arc<Routes>,
     /// Held for a whole call where asks cannot be attributed (affinity on stdio).
     serial: tokio::sync::Mutex<()>,
+    /// When a call last took or left this connection (for the affinity idle timeout).
+    used: Mutex<Instant>,
+}
+
+impl Conn {
+    fn touch(&self) {
+        *lock(&self.used) = Instant::now();
+    }
+
+    /// Whether no call is in flight and none took or left it for `idle`.
+    fn idle_for(&self, idle: Duration) -> bool {
+        self.routes.is_empty() && lock(&self.used).elapsed() >= idle
+    }
 }
 
 /// A mounted backend.
@@ -52,14 +63,35 @@ pub(crate) enum Note {
 
 impl Backend {
     pub(crate) fn new(cfg: BackendConfig) -> Arc<Backend> {
-        Arc::new(Backend {
+        let idle = cfg.idle_timeout.filter(|_| cfg.mode == Mode::Affinity);
+        let backend = Arc::new(Backend {
             cfg,
             pool: Mutex::new(Vec::new()),
             sessions: Mutex::new(HashMap::new()),
             connecting: tokio::sync::Mutex::new(()),
             bridges: Bridges::default(),
             modern: AtomicBool::new(false),
-        })
+        });
+        if let (Some(idle), Ok(rt)) = (idle, tokio::runtime::Handle::try_current()) {
+            rt.spawn(reap_idle(Arc::downgrade(&backend), idle));
+        }
+        backend
+    }
+
+    /// Closes the affinity connections idle for `idle`.
+    async fn close_idle(&self, idle: Duration) {
+        // Under the creation lock: a call taking its session's connection marks it used
+        // before this can look at it.
+        let idle_conns: Vec<Arc<Conn>> = {
+            let _creating = self.connecting.lock().await;
+            let mut sessions = lock(&self.sessions);
+            let ids: Vec<String> = sessions.iter().filter(|(_, c)| c.idle_for(idle)).map(|(k, _)| k.clone()).collect();
+            ids.iter().filter_map(|id| sessions.remove(id)).collect()
+        };
+        for conn in idle_conns {
+            tracing::debug!(backend = %self.cfg.name, "closing an affinity connection idle for {idle:?}");
+            conn.client.close().await;
+        }
     }
 
     /// Whether a call from `ctx` is relayed round by round (both sides 2026-07-28).
@@ -130,7 +162,7 @@ impl Backend {
             // Best effort: a backend that refuses still serves calls.
             let _ = client.set_log_level("debug").await;
         }
-        Ok(Arc::new(Conn { client, routes, serial: tokio::sync::Mutex::new(()) }))
+        Ok(Arc::new(Conn { client, routes, serial: tokio::sync::Mutex::new(()), used: Mutex::new(Instant::now()) }))
     }
 
     /// Returns a connection to the fresh pool after a call that left it healthy.
@@ -154,6 +186,7 @@ impl Backend {
             Mode::Affinity => {
                 let _creating = self.connecting.lock().await;
                 if let Some(c) = lock(&self.sessions).get(session).filter(|c| !c.client.is_closed()) {
+                    c.touch();
                     return Ok(c.clone());
                 }
                 let conn = self.connect().await?;
@@ -208,8 +241,8 @@ impl Backend {
             call = call.on_log(move |p| {
                 let _ = ltx.send(Note::Log(p));
             });
-            let out = call.send().await?.to_result()?;
-            serde_json::to_value(out).map_err(|e| ClientError::Decode(e.to_string()))
+            // Decoded once, below, into the frontend's result.
+            Ok(call.send().await?.value)
         };
         let value = if ctx.era().is_modern() {
             self.bridged(&ctx, tool, op).await?
@@ -313,26 +346,26 @@ impl Backend {
         let serial =
             if self.is_stdio() && self.cfg.mode == Mode::Affinity { Some(conn.serial.lock().await) } else { None };
         let (tag, route) = conn.routes.enter(target.clone());
+        // The call's progress and logs are forwarded from this task while the call runs
+        // (no task of their own: a spawn and its cross-thread wake-ups per call cost more
+        // than the whole backend call).
         let (tx, mut rx) = mpsc::unbounded_channel::<Note>();
-        let forwarder = tokio::spawn(async move {
-            while let Some(note) = rx.recv().await {
-                match &target {
-                    Target::Direct(c) => match note {
-                        Note::Progress(p) => forward_progress(c, &p).await,
-                        Note::Log(p) => forward_log(c, &p).await,
-                    },
-                    Target::Bridge(events) => {
-                        let _ = events.send(Event::Note(note));
-                    }
-                }
+        let call = tokio::time::timeout(self.cfg.timeout, op(conn.clone(), tag, tx));
+        tokio::pin!(call);
+        let outcome = loop {
+            tokio::select! {
+                biased;
+                out = &mut call => break out,
+                Some(note) = rx.recv() => deliver(&target, note).await,
             }
-        });
-        let outcome = tokio::time::timeout(self.cfg.timeout, op(conn.clone(), tag, tx)).await;
-        // The call's callbacks (and with them the senders) are gone: let the forwarder
-        // drain so every progress/log reaches the caller before its result.
-        let _ = tokio::time::timeout(DRAIN, forwarder).await;
+        };
+        // Whatever the call sent before its result reaches the caller before the result.
+        while let Ok(note) = rx.try_recv() {
+            deliver(&target, note).await;
+        }
         // The call is over on this connection before anyone else may use it.
         drop(route);
+        conn.touch();
         drop(serial);
         let name = &self.cfg.name;
         let (result, healthy) = match outcome {
@@ -363,6 +396,30 @@ impl Backend {
             self.release(conn);
         }
         result
+    }
+}
+
+/// Closes `backend`'s idle affinity connections every half `idle`, until the backend
+/// is dropped.
+async fn reap_idle(backend: Weak<Backend>, idle: Duration) {
+    let every = (idle / 2).max(Duration::from_millis(10));
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(b) = backend.upgrade() else { return };
+        b.close_idle(idle).await;
+    }
+}
+
+/// Hands one progress/log note of a call to where the call's asks go.
+async fn deliver(target: &Target, note: Note) {
+    match target {
+        Target::Direct(c) => match note {
+            Note::Progress(p) => forward_progress(c, &p).await,
+            Note::Log(p) => forward_log(c, &p).await,
+        },
+        Target::Bridge(events) => {
+            let _ = events.send(Event::Note(note));
+        }
     }
 }
 

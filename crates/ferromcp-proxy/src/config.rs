@@ -104,6 +104,10 @@ pub struct BackendConfig {
     pub tools: ToolFilter,
     /// The bound on one call to it.
     pub timeout: Duration,
+    /// Affinity mode: an affinity connection with no call in flight for this long is
+    /// closed (the frontend session keeps going; its next call opens a new one).
+    /// `None`: kept while the frontend session lives.
+    pub idle_timeout: Option<Duration>,
     /// The protocol revision to speak to it: `None` negotiates (`server/discover`, then
     /// `initialize`); `"2025-11-25"` or `"2026-07-28"` pins one.
     pub protocol_version: Option<String>,
@@ -139,6 +143,7 @@ impl BackendConfig {
             mode: Mode::Fresh,
             tools: ToolFilter::default(),
             timeout: DEFAULT_TIMEOUT,
+            idle_timeout: None,
             protocol_version: None,
             legacy_sse: false,
         }
@@ -153,6 +158,22 @@ impl BackendConfig {
     /// Sets the per-call timeout.
     pub fn timeout(mut self, t: Duration) -> Self {
         self.timeout = t;
+        self
+    }
+
+    /// Closes an affinity connection idle for `t` (`"idleTimeoutMs"` in JSON; see
+    /// [`BackendConfig::idle_timeout`](struct.BackendConfig.html#structfield.idle_timeout)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ferromcp_proxy::{BackendConfig, Mode};
+    /// let b = BackendConfig::stdio("browser", "mcp-browser", &[])
+    ///     .mode(Mode::Affinity)
+    ///     .idle_timeout(Duration::from_secs(300));
+    /// assert_eq!(b.idle_timeout, Some(Duration::from_secs(300)));
+    /// ```
+    pub fn idle_timeout(mut self, t: Duration) -> Self {
+        self.idle_timeout = Some(t);
         self
     }
 
@@ -238,6 +259,8 @@ struct RawEntry {
     mode: Option<String>,
     #[serde(rename = "timeoutMs")]
     timeout_ms: Option<u64>,
+    #[serde(rename = "idleTimeoutMs")]
+    idle_timeout_ms: Option<u64>,
     tools: Option<RawTools>,
     #[serde(rename = "protocolVersion")]
     protocol_version: Option<String>,
@@ -310,6 +333,14 @@ fn parse_entry(name: &str, entry: &Value) -> Result<BackendConfig, ConfigError> 
         Some(ms) => Duration::from_millis(ms),
         None => DEFAULT_TIMEOUT,
     };
+    let idle_timeout = match raw.idle_timeout_ms {
+        None => None,
+        Some(0) => return Err(bad("`idleTimeoutMs` must be above 0 (leave it out to keep connections)".into())),
+        Some(_) if mode != Mode::Affinity => {
+            return Err(bad("`idleTimeoutMs` applies to `\"mode\": \"affinity\"` backends only".into()));
+        }
+        Some(ms) => Some(Duration::from_millis(ms)),
+    };
     let tools =
         raw.tools.map(|t| ToolFilter { include: t.include, exclude: t.exclude, rename: t.rename }).unwrap_or_default();
     let protocol_version = match raw.protocol_version {
@@ -321,7 +352,7 @@ fn parse_entry(name: &str, entry: &Value) -> Result<BackendConfig, ConfigError> 
             )));
         }
     };
-    Ok(BackendConfig { name: name.to_owned(), kind, mode, tools, timeout, protocol_version, legacy_sse })
+    Ok(BackendConfig { name: name.to_owned(), kind, mode, tools, timeout, idle_timeout, protocol_version, legacy_sse })
 }
 
 #[cfg(test)]
@@ -341,6 +372,16 @@ mod tests {
         assert!(err(r#"{"mcpServers": {"a": {"url": "ftp://x"}}}"#).contains("`url`"));
         assert!(err(r#"{"mcpServers": {"a": {"command": "x", "url": "http://x"}}}"#).contains("both"));
         assert!(err(r#"{"mcpServers": {"a": {"command": "x", "args": "y"}}}"#).contains("mcpServers.a"));
+        assert!(err(r#"{"mcpServers": {"a": {"command": "x", "idleTimeoutMs": 5}}}"#).contains("affinity"));
+        assert!(
+            err(r#"{"mcpServers": {"a": {"command": "x", "mode": "affinity", "idleTimeoutMs": 0}}}"#)
+                .contains("`idleTimeoutMs` must be above 0")
+        );
+        let ok = ProxyConfig::from_json(
+            r#"{"mcpServers": {"a": {"command": "x", "mode": "affinity", "idleTimeoutMs": 250}}}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.backends[0].idle_timeout, Some(Duration::from_millis(250)));
     }
 
     #[test]

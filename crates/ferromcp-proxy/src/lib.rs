@@ -17,12 +17,21 @@
 //! - **fresh** mode (the default): each frontend request takes a pooled backend
 //!   connection to itself for the duration of its call;
 //! - **affinity** mode: one backend connection per frontend session (closed when the
-//!   session ends or expires); on a stdio or HTTP+SSE backend the session's calls are
+//!   session ends or expires, or after `"idleTimeoutMs"` without a call — the session's
+//!   next call then opens a new one); on a stdio or HTTP+SSE backend the session's calls are
 //!   serialised, on a Streamable HTTP backend they run concurrently (the POST stream
 //!   attributes every ask). A 2026-07-28 frontend has no session: its calls share one
 //!   affinity connection per backend.
 //!
 //! Logs from a stdio backend cannot be attributed by the client and are not forwarded.
+//!
+//! # Cost of the hop
+//!
+//! A call is forwarded from the frontend request's own task (its progress and logs are
+//! relayed from there too: no task is spawned per call), over a pooled backend
+//! connection (keep-alive HTTP/1.1, or a buffered stdio pipe), and the backend's result
+//! is decoded once, into the frontend's result. `ferrobench proxy` measures the hop
+//! against the direct server.
 //!
 //! # Eras
 //!
@@ -64,8 +73,7 @@
 //! `message` and `requestedSchema` pass). On a 2026-07-28 frontend over a 2026-07-28
 //! backend in affinity mode the backend's logs are not forwarded (fresh mode forwards
 //! them: the connection carries that call alone). OAuth backend credentials (static
-//! `headers` work) and an idle timeout of affinity connections of their own (they close
-//! when the frontend session ends or expires) are not done.
+//! `headers` work) are not done.
 //!
 //! # Layout
 //!

@@ -2,7 +2,7 @@
 //! forwarding components on a `Server`, names kept with one backend and prefixed
 //! `backend_name` with several (resource URIs are kept as they are).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use ferromcp_core::protocol::Tool;
@@ -99,9 +99,11 @@ pub(crate) struct Mounted {
     pub(crate) subscribes: bool,
     /// Whether it declared anything a watcher could follow.
     pub(crate) listens: bool,
-    pub(crate) tools: HashSet<String>,
-    pub(crate) prompts: HashSet<String>,
-    pub(crate) uris: HashSet<String>,
+    /// What the backend exposes, by frontend key (tool or prompt name, resource URI),
+    /// with the backend's listing of it (to see a definition change under one name).
+    pub(crate) tools: HashMap<String, Value>,
+    pub(crate) prompts: HashMap<String, Value>,
+    pub(crate) uris: HashMap<String, Value>,
 }
 
 /// A frontend tool `exposed` forwarding to `backend`'s tool `tool`.
@@ -116,7 +118,7 @@ pub(crate) fn tool_def(backend: &Arc<Backend>, tool: &Tool, exposed: String) -> 
     if let Some(a) = tool.annotations.clone() {
         def = def.annotations(a);
     }
-    let (b, original) = (backend.clone(), tool.name.to_string());
+    let (b, original): (_, Arc<str>) = (backend.clone(), tool.name.as_ref().into());
     def = def.raw_handler(move |ctx: Context, args: Map<String, Value>| {
         let (b, original) = (b.clone(), original.clone());
         async move { b.call_tool(ctx, &original, args).await }
@@ -125,6 +127,11 @@ pub(crate) fn tool_def(backend: &Arc<Backend>, tool: &Tool, exposed: String) -> 
         def = def.output_schema((**o).clone());
     }
     def
+}
+
+/// A backend's listing of one component, as the watcher compares it.
+pub(crate) fn listing(item: &impl serde::Serialize) -> Value {
+    serde_json::to_value(item).unwrap_or(Value::Null)
 }
 
 pub(crate) async fn mount_all(
@@ -170,9 +177,9 @@ pub(crate) async fn mount_all(
             listens: ["/tools/listChanged", "/prompts/listChanged", "/resources/listChanged", "/resources/subscribe"]
                 .into_iter()
                 .any(flag),
-            tools: HashSet::new(),
-            prompts: HashSet::new(),
-            uris: HashSet::new(),
+            tools: HashMap::new(),
+            prompts: HashMap::new(),
+            uris: HashMap::new(),
         };
         let prompts = if has("prompts") {
             conn.client.list_prompts().await.map_err(|e| fail(format!("prompts/list failed: {e}")))?
@@ -191,7 +198,7 @@ pub(crate) async fn mount_all(
                 return Err(ProxyError::Clash { name: exposed, first, second: bname });
             }
             let def = tool_def(backend, &tool, exposed.clone());
-            mounted.tools.insert(exposed);
+            mounted.tools.insert(exposed, listing(&tool));
             builder = builder.tool(def);
         }
         for r in resources {
@@ -199,7 +206,7 @@ pub(crate) async fn mount_all(
                 return Err(ProxyError::Clash { name: r.uri.clone(), first, second: bname });
             }
             let name = if prefix { format!("{bname}_{}", r.name) } else { r.name.clone() };
-            mounted.uris.insert(r.uri.clone());
+            mounted.uris.insert(r.uri.clone(), listing(&r));
             builder = builder.resource(components::resource(backend, &r, name));
         }
         for t in templates {
@@ -216,7 +223,7 @@ pub(crate) async fn mount_all(
             if let Some(first) = prompt_owners.insert(exposed.clone(), bname.clone()) {
                 return Err(ProxyError::Clash { name: exposed, first, second: bname });
             }
-            mounted.prompts.insert(exposed.clone());
+            mounted.prompts.insert(exposed.clone(), listing(&p));
             builder = builder.prompt(components::prompt(backend, &p, exposed, completes));
         }
         all.push(mounted);

@@ -64,6 +64,11 @@ impl Routes {
         (tag, guard)
     }
 
+    /// Whether no call is in flight.
+    pub(crate) fn is_empty(&self) -> bool {
+        lock(&self.calls).is_empty()
+    }
+
     /// The target an ask belongs to: by tag, or the only call in flight.
     pub(crate) fn find(&self, call: Option<&CallInfo>) -> Result<Target, ProtocolError> {
         let calls = lock(&self.calls);

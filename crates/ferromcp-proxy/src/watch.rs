@@ -1,28 +1,30 @@
 //! Following each backend's changes: one watching connection per backend receives its
 //! `list_changed` and `resources/updated` notifications (2025-11-25: `resources/subscribe`
 //! to every mounted resource and the connection's notifications; 2026-07-28 over HTTP:
-//! one `subscriptions/listen` stream). A list change re-lists that backend and adds or
-//! removes its frontend tools, prompts or resources (the frontend then announces its own
-//! `list_changed` to the sessions listening); a resource update is announced to the
-//! frontend sessions subscribed to that URI.
+//! one `subscriptions/listen` stream). A list change re-lists that backend and adds,
+//! re-registers (a definition that changed under the same name) or removes its frontend
+//! tools, prompts or resources — one generic path for the three kinds (`Kind`); the
+//! frontend then announces its own `list_changed` to the sessions listening. A resource
+//! update is announced to the frontend sessions subscribed to that URI.
 //!
 //! A watcher that loses its connection reconnects after a pause; a 2026-07-28 stdio
 //! backend is not watched (its notifications are not tied to a listen stream the client
 //! can open).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferromcp_client::{ClientEra, Listen};
+use ferromcp_client::{ClientEra, ClientError, Listen};
 use ferromcp_core::Server;
 use ferromcp_core::protocol::ListChanged;
+use ferromcp_core::registry::{Components, Registry};
 use serde_json::Value;
 
 use crate::backend::Conn;
 use crate::components;
 use crate::config::BackendKind;
-use crate::mount::{Mounted, tool_def};
+use crate::mount::{Mounted, listing, tool_def};
 
 /// Pause before a watcher reconnects (doubling after each failure, up to the max).
 const RETRY: Duration = Duration::from_secs(2);
@@ -70,7 +72,7 @@ async fn watch_once(server: &Server, m: &mut Mounted) -> Result<Watch, String> {
 }
 
 async fn follow(server: &Server, m: &mut Mounted, conn: &Arc<Conn>) -> Result<Watch, String> {
-    let uris: Vec<String> = m.uris.iter().cloned().collect();
+    let uris: Vec<String> = m.uris.keys().cloned().collect();
     if conn.client.era() == ClientEra::Modern {
         if !matches!(m.backend.cfg.kind, BackendKind::Http { .. }) {
             return Ok(Watch::Unsupported);
@@ -96,7 +98,7 @@ async fn follow(server: &Server, m: &mut Mounted, conn: &Arc<Conn>) -> Result<Wa
             Ok(msg) => apply(server, m, conn, &msg).await,
             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                 // Missed some: re-list everything rather than miss a change.
-                for kind in ["tools", "prompts", "resources"] {
+                for kind in [Kind::Tools, Kind::Prompts, Kind::Resources] {
                     resync(server, m, conn, kind).await;
                 }
             }
@@ -116,90 +118,139 @@ async fn apply(server: &Server, m: &mut Mounted, conn: &Arc<Conn>, msg: &Value) 
                 server.notify_resource_updated(uri);
             }
         }
-        "notifications/tools/list_changed" => resync(server, m, conn, "tools").await,
-        "notifications/prompts/list_changed" => resync(server, m, conn, "prompts").await,
-        "notifications/resources/list_changed" => resync(server, m, conn, "resources").await,
+        "notifications/tools/list_changed" => resync(server, m, conn, Kind::Tools).await,
+        "notifications/prompts/list_changed" => resync(server, m, conn, Kind::Prompts).await,
+        "notifications/resources/list_changed" => resync(server, m, conn, Kind::Resources).await,
         _ => {}
     }
 }
 
-/// Re-lists one kind of component on the backend and brings the frontend in line:
-/// new ones added, gone ones removed. A name another backend already exposes is left
-/// alone (logged), never replaced.
-async fn resync(server: &Server, m: &mut Mounted, conn: &Arc<Conn>, kind: &str) {
+/// Re-lists one kind of component on the backend and brings the frontend in line: new
+/// ones added, changed ones (same name, new description, schema, …) registered again,
+/// gone ones removed — each of which the frontend announces. The backend said its list
+/// changed, so the frontend's changes too even when nothing visible moved. A name another
+/// backend already exposes is left alone (logged), never replaced.
+async fn resync(server: &Server, m: &mut Mounted, conn: &Arc<Conn>, kind: Kind) {
+    let listed = match kind.list(m, conn).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::debug!(backend = %m.backend.cfg.name, "watcher: re-listing failed: {e}");
+            return;
+        }
+    };
     let reg = server.registry();
+    let snapshot = reg.snapshot();
     let bname = m.backend.cfg.name.clone();
-    let name_for = |n: &str| if m.prefix { format!("{bname}_{n}") } else { n.to_owned() };
-    match kind {
-        "tools" => {
-            let Ok(tools) = conn.client.list_tools().await else { return };
-            let mut now = HashSet::new();
-            for tool in tools {
-                let Some(exposed) = m.backend.cfg.tools.apply(&tool.name) else { continue };
-                let exposed = name_for(&exposed);
-                if !m.tools.contains(&exposed) && reg.snapshot().tools.get(&exposed).is_some() {
-                    tracing::warn!(backend = %bname, "new tool `{exposed}` clashes with another backend's; not exposed");
-                    continue;
-                }
-                if !m.tools.contains(&exposed) {
-                    reg.add_tool(tool_def(&m.backend, &tool, exposed.clone()));
-                }
-                now.insert(exposed);
+    let mine = kind.mine(m);
+    let mut now = HashMap::new();
+    let mut moved = false;
+    for Listed { key, listing, register } in listed {
+        match mine.get(&key) {
+            None if kind.exposed(&snapshot, &key) => {
+                tracing::warn!(backend = %bname, "new component `{key}` clashes with another backend's; not exposed");
+                continue;
             }
-            for gone in m.tools.difference(&now) {
-                reg.remove_tool(gone);
+            Some(before) if *before == listing => {}
+            _ => {
+                register(reg);
+                moved = true;
             }
-            // The backend said its list changed: so does the frontend's, even when only
-            // a description moved (a changed name is an add and a remove, announced above).
-            if now == m.tools {
-                reg.notify(ListChanged::Tools);
-            }
-            m.tools = now;
         }
-        "prompts" => {
-            let Ok(prompts) = conn.client.list_prompts().await else { return };
-            let mut now = HashSet::new();
-            for p in prompts {
-                let exposed = name_for(&p.name);
-                if !m.prompts.contains(&exposed) && reg.snapshot().prompts.get(&exposed).is_some() {
-                    continue;
-                }
-                if !m.prompts.contains(&exposed) {
-                    reg.add_prompt(components::prompt(&m.backend, &p, exposed.clone(), m.completes));
-                }
-                now.insert(exposed);
-            }
-            for gone in m.prompts.difference(&now) {
-                reg.remove_prompt(gone);
-            }
-            // The backend said its list changed: so does the frontend's, even when only
-            // a description moved (a changed name is an add and a remove, announced above).
-            if now == m.prompts {
-                reg.notify(ListChanged::Prompts);
-            }
-            m.prompts = now;
+        now.insert(key, listing);
+    }
+    for gone in mine.keys().filter(|k| !now.contains_key(*k)) {
+        kind.remove(reg, gone);
+        moved = true;
+    }
+    if !moved {
+        reg.notify(kind.changed());
+    }
+    *mine = now;
+}
+
+/// The three kinds of listed components a backend announces changes of.
+#[derive(Clone, Copy)]
+pub(crate) enum Kind {
+    Tools,
+    Prompts,
+    Resources,
+}
+
+/// One component as the backend lists it now: the key the frontend exposes it under,
+/// the backend's listing (to tell a changed definition from an unchanged one), and how
+/// to register it on the frontend.
+struct Listed {
+    key: String,
+    listing: Value,
+    register: Box<dyn FnOnce(&Registry) + Send>,
+}
+
+impl Kind {
+    fn changed(self) -> ListChanged {
+        match self {
+            Kind::Tools => ListChanged::Tools,
+            Kind::Prompts => ListChanged::Prompts,
+            Kind::Resources => ListChanged::Resources,
         }
-        _ => {
-            let Ok(resources) = conn.client.list_resources().await else { return };
-            let mut now = HashSet::new();
-            for r in resources {
-                if !m.uris.contains(&r.uri) && reg.snapshot().resources.get(&r.uri).is_some() {
-                    continue;
-                }
-                if !m.uris.contains(&r.uri) {
-                    reg.add_resource(components::resource(&m.backend, &r, name_for(&r.name)));
-                }
-                now.insert(r.uri.clone());
-            }
-            for gone in m.uris.difference(&now) {
-                reg.remove_resource(gone);
-            }
-            // The backend said its list changed: so does the frontend's, even when only
-            // a description moved (a changed name is an add and a remove, announced above).
-            if now == m.uris {
-                reg.notify(ListChanged::Resources);
-            }
-            m.uris = now;
+    }
+
+    /// Whether the frontend already exposes `key` (for another backend, when it is not
+    /// this backend's).
+    fn exposed(self, c: &Components, key: &str) -> bool {
+        match self {
+            Kind::Tools => c.tools.get(key).is_some(),
+            Kind::Prompts => c.prompts.get(key).is_some(),
+            Kind::Resources => c.resources.get(key).is_some(),
         }
+    }
+
+    fn remove(self, reg: &Registry, key: &str) {
+        match self {
+            Kind::Tools => reg.remove_tool(key),
+            Kind::Prompts => reg.remove_prompt(key),
+            Kind::Resources => reg.remove_resource(key),
+        };
+    }
+
+    /// The keys (and listings) this backend exposes of this kind.
+    fn mine(self, m: &mut Mounted) -> &mut HashMap<String, Value> {
+        match self {
+            Kind::Tools => &mut m.tools,
+            Kind::Prompts => &mut m.prompts,
+            Kind::Resources => &mut m.uris,
+        }
+    }
+
+    /// Lists this kind on the backend, as frontend registrations.
+    async fn list(self, m: &Mounted, conn: &Conn) -> Result<Vec<Listed>, ClientError> {
+        let backend = &m.backend;
+        let bname = &backend.cfg.name;
+        let name_for = |n: &str| if m.prefix { format!("{bname}_{n}") } else { n.to_owned() };
+        let mut out = Vec::new();
+        match self {
+            Kind::Tools => {
+                for tool in conn.client.list_tools().await? {
+                    let Some(exposed) = backend.cfg.tools.apply(&tool.name) else { continue };
+                    let key = name_for(&exposed);
+                    let def = tool_def(backend, &tool, key.clone());
+                    out.push(Listed { key, listing: listing(&tool), register: Box::new(move |r| r.add_tool(def)) });
+                }
+            }
+            Kind::Prompts => {
+                for p in conn.client.list_prompts().await? {
+                    let key = name_for(&p.name);
+                    let def = components::prompt(backend, &p, key.clone(), m.completes);
+                    out.push(Listed { key, listing: listing(&p), register: Box::new(move |r| r.add_prompt(def)) });
+                }
+            }
+            Kind::Resources => {
+                for res in conn.client.list_resources().await? {
+                    let def = components::resource(backend, &res, name_for(&res.name));
+                    let key = res.uri.clone();
+                    out.push(Listed { key, listing: listing(&res), register: Box::new(move |r| r.add_resource(def)) });
+                }
+            }
+        }
+        Ok(out)
     }
 }
