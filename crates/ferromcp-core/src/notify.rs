@@ -5,14 +5,18 @@
 //!
 //! # The cross-node seam
 //! [`Notifier::publish`] is where a notice enters and [`Notifier::subscribe`] where
-//! every receiver reads from: a bus carrying notices between nodes plugs in behind these
-//! two (publish to the bus, subscribe to it), and no transport changes.
+//! every receiver reads from. With a [bus](crate::bus), a notice published here also
+//! goes to the other nodes (and this node's registry changes are forwarded by a task
+//! started with the bus); notices from other nodes arrive through
+//! [`Notifier::deliver_remote`] on a third channel that every [`Notices`] reads and that
+//! is never published again, so nothing loops. No transport changes.
 
 use std::sync::{Arc, Weak};
 
 use serde_json::json;
 use tokio::sync::broadcast::{self, error::RecvError};
 
+use crate::bus::Bus;
 use crate::jsonrpc;
 use crate::registry::{ListChanged, Registry};
 use crate::session::Session;
@@ -37,19 +41,28 @@ impl Notice {
     }
 }
 
-/// Owns the resource-update channel; list changes come from the registry.
+/// Owns the resource-update channel and the channel of other nodes' notices; list
+/// changes come from the registry.
 pub(crate) struct Notifier {
     updates: broadcast::Sender<Arc<str>>,
+    remote: broadcast::Sender<Notice>,
+    bus: Option<Arc<dyn Bus>>,
 }
 
 impl Notifier {
-    pub(crate) fn new() -> Self {
-        Notifier { updates: broadcast::channel(256).0 }
+    pub(crate) fn new(bus: Option<Arc<dyn Bus>>) -> Self {
+        Notifier { updates: broadcast::channel(256).0, remote: broadcast::channel(256).0, bus }
     }
 
     /// Announces a notice to every receiver (list changes are announced by the registry
-    /// itself when it changes).
+    /// itself when it changes), on this node and, with a bus, the others.
     pub(crate) fn publish(&self, registry: &Registry, notice: Notice) {
+        if let Some(bus) = &self.bus
+            && let Notice::ResourceUpdated(_) = &notice
+        {
+            // List changes reach the bus through the registry forwarder.
+            bus.publish(crate::bus::notice(bus.node(), &notice));
+        }
         match notice {
             Notice::ListChanged(c) => registry.notify(c),
             Notice::ResourceUpdated(uri) => {
@@ -58,9 +71,30 @@ impl Notifier {
         }
     }
 
+    /// A notice from another node: to every local receiver, never to the bus again.
+    /// False if nobody listens.
+    pub(crate) fn deliver_remote(&self, notice: Notice) -> bool {
+        self.remote.send(notice).is_ok()
+    }
+
+    /// Forwards this node's registry changes to the bus until the registry is gone.
+    pub(crate) fn forward_list_changes(&self, registry: &Registry) {
+        let Some(bus) = self.bus.clone() else { return };
+        let mut changes = registry.subscribe();
+        tokio::spawn(async move {
+            loop {
+                match changes.recv().await {
+                    Ok(c) => bus.publish(crate::bus::notice(bus.node(), &Notice::ListChanged(c))),
+                    Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "list changes not forwarded to the bus"),
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+
     /// Every notice from now on.
     pub(crate) fn subscribe(&self, registry: &Registry) -> Notices {
-        Notices { changes: registry.subscribe(), updates: self.updates.subscribe() }
+        Notices { changes: registry.subscribe(), updates: self.updates.subscribe(), remote: self.remote.subscribe() }
     }
 
     /// The raw resource-update channel (for [`Server::resource_updates`](crate::Server::resource_updates)).
@@ -73,6 +107,7 @@ impl Notifier {
 pub struct Notices {
     changes: broadcast::Receiver<ListChanged>,
     updates: broadcast::Receiver<Arc<str>>,
+    remote: broadcast::Receiver<Notice>,
 }
 
 impl std::fmt::Debug for Notices {
@@ -94,6 +129,11 @@ impl Notices {
                 },
                 u = self.updates.recv() => match u {
                     Ok(uri) => return Some(Notice::ResourceUpdated(uri)),
+                    Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return None,
+                },
+                r = self.remote.recv() => match r {
+                    Ok(n) => return Some(n),
                     Err(RecvError::Lagged(_)) => {}
                     Err(RecvError::Closed) => return None,
                 },

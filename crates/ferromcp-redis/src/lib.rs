@@ -74,10 +74,15 @@
 //! - `ratelimit`: [`RedisRateLimiter`], GCRA in a Lua script, shared by several nodes.
 //! - [`events`]: [`RedisEventStore`], the event store behind resumable streams, on
 //!   Redis Streams (`Last-Event-ID` replay on any node).
+//! - [`bus`]: [`RedisBus`], the bus between nodes on Redis pub/sub (answers to asks,
+//!   notifications, broadcasts).
+//! - `cluster`: [`RedisCluster`], the one switch: state, events and bus on one URL.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bus;
+mod cluster;
 pub mod config;
 pub mod events;
 mod keys;
@@ -86,6 +91,8 @@ mod ratelimit;
 mod scoped;
 mod store;
 
+pub use bus::RedisBus;
+pub use cluster::RedisCluster;
 pub use config::RedisStoreConfig;
 pub use events::RedisEventStore;
 pub use ratelimit::RedisRateLimiter;
