@@ -183,23 +183,29 @@ async def test_progress_and_logs_arrive_once_each(everything_cluster):
 # --------------------------------------------------------------------------- GET stream resumed on another node
 
 
-async def read_events(stream, n: int) -> list[tuple[str, str]]:
-    """The next `n` SSE events with data: (id, data)."""
-    out: list[tuple[str, str]] = []
-    ev_id, data = None, []
-    with anyio.fail_after(15):
-        async for line in stream.aiter_lines():
-            if line.startswith("id:"):
-                ev_id = line[3:].strip()
-            elif line.startswith("data:"):
-                data.append(line[5:].strip())
-            elif line == "":
-                if data and "".join(data):
-                    out.append((ev_id, "".join(data)))
-                    if len(out) == n:
-                        return out
-                ev_id, data = None, []
-    raise AssertionError(f"the stream ended after {out}")
+class Sse:
+    """Reads SSE events with data from one streamed response, across calls."""
+
+    def __init__(self, response) -> None:
+        self.lines = response.aiter_lines()
+
+    async def events(self, n: int) -> list[tuple[str, str]]:
+        """The next `n` events with data: (id, data)."""
+        out: list[tuple[str, str]] = []
+        ev_id, data = None, []
+        with anyio.fail_after(15):
+            async for line in self.lines:
+                if line.startswith("id:"):
+                    ev_id = line[3:].strip()
+                elif line.startswith("data:"):
+                    data.append(line[5:].strip())
+                elif line == "":
+                    if data and "".join(data):
+                        out.append((ev_id, "".join(data)))
+                        if len(out) == n:
+                            return out
+                    ev_id, data = None, []
+        raise AssertionError(f"the stream ended after {out}")
 
 
 async def test_get_stream_resumed_on_another_node_replays_exactly_the_missed_events(everything_cluster):
@@ -235,7 +241,7 @@ async def test_get_stream_resumed_on_another_node_replays_exactly_the_missed_eve
             assert get.status_code == 200
             await anyio.sleep(0.3)  # the stream is attached before the notifications are sent
             await notify("first", 4, 2)
-            events = await read_events(get, 4)
+            events = await Sse(get).events(4)
         assert [json.loads(d)["params"]["data"] for _, d in events] == [f"first #{i}" for i in range(1, 5)]
         assert all(i for i, _ in events), f"events without ids: {events}"
         # nginx logs a request when it ends: the GET just closed.
@@ -250,12 +256,13 @@ async def test_get_stream_resumed_on_another_node_replays_exactly_the_missed_eve
             headers={"accept": "text/event-stream", "mcp-session-id": sid, "last-event-id": last_seen},
         ) as resumed:
             assert resumed.status_code == 200
-            replay = await read_events(resumed, 3)
+            sse = Sse(resumed)
+            replay = await sse.events(3)
             assert replay == events[1:], f"replayed {replay}, missed were {events[1:]}"
             # The resumed stream goes on as the session's stream: live events reach it too,
             # whichever node the call lands on.
             await notify("second", 2, 3)
-            live = await read_events(resumed, 2)
+            live = await sse.events(2)
         assert [json.loads(d)["params"]["data"] for _, d in live] == ["second #1", "second #2"]
         assert not {i for i, _ in live} & {i for i, _ in events}, "a live event reused a replayed id"
         await http.delete(c.url, headers=h)
