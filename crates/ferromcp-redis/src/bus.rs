@@ -41,6 +41,9 @@ use tokio::sync::mpsc;
 
 use crate::{RedisStore, RedisStoreConfig};
 
+/// One message for the publisher: its channel and payload.
+type Outgoing = (String, Vec<u8>);
+
 /// Messages queued for the publisher before [`RedisBus::publish`] drops them.
 const QUEUE: usize = 4096;
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
@@ -62,8 +65,8 @@ pub struct RedisBus {
     node: u32,
     client: Client,
     prefix: String,
-    tx: mpsc::Sender<(String, Vec<u8>)>,
-    rx: std::sync::Mutex<Option<mpsc::Receiver<(String, Vec<u8>)>>>,
+    tx: mpsc::Sender<Outgoing>,
+    rx: std::sync::Mutex<Option<mpsc::Receiver<Outgoing>>>,
     publisher: RedisStore,
 }
 
@@ -136,7 +139,7 @@ impl Bus for RedisBus {
 }
 
 /// Sends queued messages in order until every sender is gone.
-async fn publish_loop(store: RedisStore, mut rx: mpsc::Receiver<(String, Vec<u8>)>) {
+async fn publish_loop(store: RedisStore, mut rx: mpsc::Receiver<Outgoing>) {
     while let Some((channel, payload)) = rx.recv().await {
         let mut con = store.con.clone();
         let sent = store
