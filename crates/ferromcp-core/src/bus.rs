@@ -22,15 +22,11 @@
 //! A bus implementation moves [`Envelope`]s (JSON, see [`Envelope::to_json`]) and hands
 //! what other nodes sent to the [`BusSink`] it was started with.
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::ProtocolError;
-use crate::jsonrpc::RequestId;
-use crate::notify::Notice;
-use crate::protocol::ListChanged;
-use crate::server::Inner;
 
 /// Bits of a legacy ask id below the node tag.
 pub(crate) const NODE_SHIFT: u32 = 32;
@@ -83,28 +79,6 @@ pub enum WireNotice {
     ListChanged(String),
     /// `notifications/resources/updated` for this URI.
     ResourceUpdated(String),
-}
-
-impl WireNotice {
-    fn of(n: &Notice) -> Self {
-        match n {
-            Notice::ListChanged(ListChanged::Tools) => WireNotice::ListChanged("tools".into()),
-            Notice::ListChanged(ListChanged::Resources) => WireNotice::ListChanged("resources".into()),
-            Notice::ListChanged(ListChanged::Prompts) => WireNotice::ListChanged("prompts".into()),
-            Notice::ResourceUpdated(uri) => WireNotice::ResourceUpdated(uri.to_string()),
-        }
-    }
-    fn notice(&self) -> Option<Notice> {
-        Some(match self {
-            WireNotice::ListChanged(k) => Notice::ListChanged(match k.as_str() {
-                "tools" => ListChanged::Tools,
-                "resources" => ListChanged::Resources,
-                "prompts" => ListChanged::Prompts,
-                _ => return None,
-            }),
-            WireNotice::ResourceUpdated(uri) => Notice::ResourceUpdated(uri.as_str().into()),
-        })
-    }
 }
 
 /// The client's answer to an ask, on the wire: the JSON text of `result`, or the error.
@@ -210,70 +184,17 @@ pub trait Bus: Send + Sync + 'static {
     fn publish(&self, envelope: Envelope);
     /// Starts delivering other nodes' envelopes to `sink` (called once, by
     /// [`ServerBuilder::try_build`](crate::ServerBuilder::try_build), inside a Tokio runtime).
-    fn start(&self, sink: BusSink);
+    fn start(&self, sink: Arc<dyn BusSink>);
 }
 
-/// Where a bus hands what other nodes sent: the server that started it (held weakly:
-/// a bus does not keep a dropped server alive).
-#[derive(Clone)]
-pub struct BusSink {
-    server: Weak<Inner>,
-    node: u32,
-}
-
-impl std::fmt::Debug for BusSink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BusSink").field("node", &self.node).finish_non_exhaustive()
-    }
-}
-
-impl BusSink {
-    pub(crate) fn new(server: &Arc<Inner>, node: u32) -> Self {
-        BusSink { server: Arc::downgrade(server), node }
-    }
-
-    /// Whether the server is still there (a bus stops delivering once it is not).
-    pub fn is_open(&self) -> bool {
-        self.server.strong_count() > 0
-    }
-
+/// Where a bus hands what other nodes sent: the server that started it. The server
+/// holds it weakly, so a bus does not keep a dropped server alive.
+pub trait BusSink: Send + Sync + 'static {
     /// Delivers one envelope from another node; `false` if it was not for this node or
-    /// nobody here could take it.
-    pub fn deliver(&self, envelope: Envelope) -> bool {
-        let Some(inner) = self.server.upgrade() else { return false };
-        if envelope.from == self.node {
-            return false;
-        }
-        match envelope.payload {
-            Payload::Answer { session, id, outcome } => {
-                if node_of(id) != Some(self.node) {
-                    return false;
-                }
-                let outcome = match outcome {
-                    WireOutcome::Result(text) => serde_json::value::RawValue::from_string(text)
-                        .map_err(|e| ProtocolError::invalid_params(format!("the client's result is not JSON: {e}"))),
-                    WireOutcome::Error { code, message, data } => {
-                        let mut e = ProtocolError::new(code, message);
-                        if let Some(d) = data.and_then(|d| serde_json::from_str(&d).ok()) {
-                            e = e.with_data(d);
-                        }
-                        Err(e)
-                    }
-                };
-                let local = RequestId::Number(id & ((1i64 << NODE_SHIFT) - 1));
-                let done = inner.sessions.get(&session).is_some_and(|s| s.peer().complete(&local, outcome));
-                tracing::debug!(session, id, from = envelope.from, done, "answer from another node delivered");
-                done
-            }
-            Payload::Notify { audience, message } => {
-                crate::broadcast::deliver_local(&inner.sessions, &audience, message.as_bytes()) > 0
-            }
-            Payload::Notice(n) => match n.notice() {
-                Some(n) => inner.notifier.deliver_remote(n),
-                None => false,
-            },
-        }
-    }
+    /// nobody here could take it. Envelopes with this node's own tag are ignored.
+    fn deliver(&self, envelope: Envelope) -> bool;
+    /// Whether the server is still there (a bus stops delivering once it is not).
+    fn is_open(&self) -> bool;
 }
 
 /// The envelope of a client's answer to ask `id` of `session`, for its owner node.
@@ -294,110 +215,9 @@ pub(crate) fn answer(
     Envelope { from, payload: Payload::Answer { session: session.to_owned(), id, outcome } }
 }
 
-/// The envelope of a server-wide notice.
-pub(crate) fn notice(from: u32, n: &Notice) -> Envelope {
-    Envelope { from, payload: Payload::Notice(WireNotice::of(n)) }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-    use std::time::Duration;
-
     use super::*;
-    use crate::Server;
-    use crate::jsonrpc::Response;
-    use crate::outbound::Outbound;
-    use crate::session::{ClientInit, Session};
-
-    /// An in-process bus between servers of one test: every envelope goes (as JSON, like
-    /// on a real bus) to every other node's sink.
-    struct LoopBus {
-        node: u32,
-        hub: Arc<Mutex<Vec<BusSink>>>,
-    }
-
-    impl Bus for LoopBus {
-        fn node(&self) -> u32 {
-            self.node
-        }
-        fn publish(&self, envelope: Envelope) {
-            let bytes = envelope.to_json();
-            for sink in self.hub.lock().unwrap().iter().filter(|s| s.node != self.node) {
-                sink.deliver(Envelope::from_json(&bytes).unwrap());
-            }
-        }
-        fn start(&self, sink: BusSink) {
-            self.hub.lock().unwrap().push(sink);
-        }
-    }
-
-    fn node(tag: u32, hub: &Arc<Mutex<Vec<BusSink>>>) -> Server {
-        Server::builder("t", "1")
-            .sealing_key(b"a key shared by both nodes".to_vec())
-            .bus(Arc::new(LoopBus { node: tag, hub: hub.clone() }))
-            .build()
-    }
-
-    fn restored(server: &Server, id: &str) -> Arc<Session> {
-        let s = Session::with_id(id.into(), None);
-        s.set_init(ClientInit { version: crate::protocol::V_2025_11_25, capabilities: Default::default(), info: None });
-        server.sessions().insert(s)
-    }
-
-    #[tokio::test]
-    async fn answers_broadcasts_and_notices_cross_nodes_once() {
-        let hub = Arc::new(Mutex::new(Vec::new()));
-        let (a, b) = (node(5, &hub), node(6, &hub));
-        let (sa, sb) = (restored(&a, "shared"), restored(&b, "shared"));
-
-        // An ask held by A, answered on B.
-        let (local, rx) = sa.peer().register();
-        let wire = (5i64 << NODE_SHIFT) | local;
-        let raw = serde_json::value::RawValue::from_string(r#"{"ok":true}"#.into()).unwrap();
-        let r = Response { id: RequestId::Number(wire), outcome: Ok(raw) };
-        assert!(crate::dispatch::handle_response(&b, r, Some(&sb)), "B forwards an answer it does not hold");
-        let got = tokio::time::timeout(Duration::from_secs(1), rx).await.unwrap().unwrap().unwrap();
-        assert_eq!(got.get(), r#"{"ok":true}"#);
-        let stray =
-            Response { id: RequestId::Number((5i64 << NODE_SHIFT) | 999), outcome: Err(ProtocolError::new(-1, "x")) };
-        assert!(crate::dispatch::handle_response(&b, stray, Some(&sb)), "forwarded; A finds nobody waiting");
-
-        // B holds the session's stream: a broadcast from A reaches it once.
-        let (out, mut frames) = Outbound::channel();
-        sb.set_stream(Some(out));
-        assert_eq!(
-            a.broadcast(Audience::Session("shared".into()), "notifications/message", serde_json::json!({"data": 1})),
-            0
-        );
-        let f = frames.try_recv().expect("delivered on B");
-        assert!(std::str::from_utf8(&f).unwrap().contains(r#""data":1"#));
-        assert_eq!(b.broadcast(Audience::All, "notifications/message", serde_json::json!({"data": 2})), 1);
-        assert!(frames.try_recv().is_some());
-        assert!(frames.try_recv().is_none(), "once: A has no stream of the session");
-        let other = Audience::Principal("someone-else".into());
-        assert_eq!(a.broadcast(other, "notifications/message", serde_json::json!({})), 0);
-        assert!(frames.try_recv().is_none(), "not the session's principal");
-
-        // A resource update announced on A reaches B's notice receivers, once.
-        let mut notices = b.notices();
-        a.notify_resource_updated("file:///x");
-        let n = tokio::time::timeout(Duration::from_secs(1), notices.recv()).await.unwrap();
-        assert_eq!(n, Some(Notice::ResourceUpdated("file:///x".into())));
-        assert!(tokio::time::timeout(Duration::from_millis(50), notices.recv()).await.is_err(), "not re-published");
-
-        // A registry change on A is forwarded by its task.
-        a.registry().notify(ListChanged::Tools);
-        let n = tokio::time::timeout(Duration::from_secs(1), notices.recv()).await.unwrap();
-        assert_eq!(n, Some(Notice::ListChanged(ListChanged::Tools)));
-    }
-
-    #[test]
-    fn a_bus_needs_a_shared_sealing_key() {
-        let hub = Arc::new(Mutex::new(Vec::new()));
-        let r = Server::builder("t", "1").bus(Arc::new(LoopBus { node: 1, hub })).try_build();
-        assert!(matches!(r, Err(crate::BuildError::MissingSealingKey)));
-    }
 
     #[test]
     fn envelopes_round_trip_and_answers_name_their_node() {
@@ -407,7 +227,7 @@ mod tests {
         let back = Envelope::from_json(&e.to_json()).unwrap();
         assert_eq!(back, e);
         assert_eq!(back.target_node(), Some(7));
-        let n = notice(9, &Notice::ResourceUpdated("file:///a".into()));
+        let n = Envelope { from: 9, payload: Payload::Notice(WireNotice::ResourceUpdated("file:///a".into())) };
         assert_eq!(Envelope::from_json(&n.to_json()).unwrap().target_node(), None);
         assert_eq!(node_of(3), None, "an untagged id belongs to no node");
         assert_eq!(node_of(-5), None);

@@ -563,7 +563,7 @@ impl ServerBuilder {
             }),
         };
         if let Some(bus) = &server.inner.bus {
-            bus.start(crate::bus::BusSink::new(&server.inner, bus.node()));
+            bus.start(server.inner.notifier.sink(&server.inner.sessions, bus.node()));
             server.inner.notifier.forward_list_changes(&server.inner.registry);
         }
         Ok(server)

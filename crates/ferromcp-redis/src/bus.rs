@@ -127,14 +127,14 @@ impl Bus for RedisBus {
         }
     }
 
-    fn start(&self, sink: BusSink) {
+    fn start(&self, sink: Arc<dyn BusSink>) {
         let Some(rx) = self.rx.lock().unwrap_or_else(|p| p.into_inner()).take() else {
             tracing::warn!("RedisBus::start called twice; a bus serves one server");
             return;
         };
         tokio::spawn(publish_loop(self.publisher.clone(), rx));
         let channels = [self.broadcast_channel(), self.node_channel(self.node)];
-        tokio::spawn(subscribe_loop(self.client.clone(), channels, Arc::new(sink)));
+        tokio::spawn(subscribe_loop(self.client.clone(), channels, sink));
     }
 }
 
@@ -154,7 +154,7 @@ async fn publish_loop(store: RedisStore, mut rx: mpsc::Receiver<Outgoing>) {
 }
 
 /// Receives the node's channels, reconnecting with backoff, until the server is gone.
-async fn subscribe_loop(client: Client, channels: [String; 2], sink: Arc<BusSink>) {
+async fn subscribe_loop(client: Client, channels: [String; 2], sink: Arc<dyn BusSink>) {
     let mut backoff = BACKOFF_MIN;
     while sink.is_open() {
         match client.get_async_pubsub().await {
