@@ -1,8 +1,9 @@
 """Fixtures of the cluster suite (done-means 1 of issue 12).
 
-* `redis_dbs`           -- two empty Redis databases for this run; every key deleted afterwards.
+* `redis_dbs`           -- three empty Redis databases for this run; every key deleted afterwards.
 * `everything_cluster`  -- three `everything --redis … --port 0 --sealing-key HEX` nodes behind nginx.
 * `counter_cluster`     -- three `counter --redis …` nodes behind nginx.
+* `counter_kill_cluster` -- three more, one of which the kill test kills.
 
 The binaries come from `FERRO_EVERYTHING_BIN` / `FERRO_COUNTER_BIN` (default
 `target/debug/examples/{everything,counter}`). The suite is skipped, loudly, only when
@@ -56,10 +57,10 @@ def pytest_pyfunc_call(pyfuncitem):
 
 @pytest.fixture(scope="session")
 def redis_dbs():
-    """Two databases: one per cluster (their bus channels differ by database number too)."""
+    """Three databases: one per cluster (their bus channels differ by database number too)."""
     if not redis_available():
         pytest.fail("Redis does not answer on 127.0.0.1:6379; the cluster suite needs it", pytrace=False)
-    dbs = claim_empty_dbs(2)
+    dbs = claim_empty_dbs(3)
     yield dbs
     for db in dbs:
         delete_all_keys(db)
@@ -82,5 +83,13 @@ def everything_cluster(redis_dbs, tmp_path_factory):
 @pytest.fixture(scope="session")
 def counter_cluster(redis_dbs, tmp_path_factory):
     c = start_cluster(_binary("counter", "FERRO_COUNTER_BIN"), [], tmp_path_factory.mktemp("counter"), redis_dbs[1])
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def counter_kill_cluster(redis_dbs, tmp_path_factory):
+    """Its own three counter nodes: the kill test kills one."""
+    c = start_cluster(_binary("counter", "FERRO_COUNTER_BIN"), [], tmp_path_factory.mktemp("counter-kill"), redis_dbs[2])
     yield c
     c.stop()

@@ -321,3 +321,79 @@ async def test_mrtr_retries_on_other_nodes_complete(everything_cluster, tool, ex
     assert full.asked, "the server asked nothing: no retry happened"
     served = everything_cluster.upstreams("POST")[before:]
     assert len(set(served)) >= 2, f"every round landed on one node: {served}"
+
+
+# --------------------------------------------------------------------------- kill -9 of one node under load (done-means 2)
+
+
+def _result_of(r: httpx.Response) -> dict:
+    """The JSON-RPC response in a POST's answer (plain JSON or the last SSE message)."""
+    if r.headers.get("content-type", "").startswith("text/event-stream"):
+        messages = [json.loads(line[5:]) for line in r.text.splitlines() if line.startswith("data:") and line[5:].strip()]
+        return next(m for m in reversed(messages) if "id" in m)
+    return r.json()
+
+
+async def test_kill_9_of_one_node_under_load(counter_kill_cluster):
+    """Sessions continue on the other nodes; a call that fails is retried and succeeds; the
+    counter ends within what the calls could have done (a call cut by the kill may or may
+    not have counted)."""
+    c = counter_kill_cluster
+    sessions = 4
+    async with httpx.AsyncClient(timeout=10) as http:
+        ids = []
+        for i in range(sessions):
+            init = await http.post(
+                c.url,
+                headers={"accept": ACCEPT},
+                json={"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                      "params": {"protocolVersion": LEGACY_VERSION, "capabilities": {}, "clientInfo": {"name": f"k{i}", "version": "1"}}},
+            )
+            assert init.status_code == 200, init.text
+            ids.append(init.headers["mcp-session-id"])
+        stats = {sid: {"ok": 0, "failed": 0} for sid in ids}
+
+        async def load(sid: str):
+            h = {"accept": ACCEPT, "mcp-session-id": sid, "mcp-protocol-version": LEGACY_VERSION}
+            for n in range(40):
+                for attempt in range(5):  # a failed call is retried (bounded)
+                    try:
+                        r = await http.post(c.url, headers=h, json={"jsonrpc": "2.0", "id": 100 + n, "method": "tools/call",
+                                                                     "params": {"name": "increment", "arguments": {}}})
+                        if r.status_code == 200 and "result" in _result_of(r) and not _result_of(r)["result"].get("isError"):
+                            stats[sid]["ok"] += 1
+                            break
+                        assert r.status_code != 404, f"session {sid} lost: {r.text}"
+                    except httpx.TransportError:
+                        pass
+                    stats[sid]["failed"] += 1
+                    await anyio.sleep(0.05)
+                else:
+                    raise AssertionError(f"increment #{n} of {sid} failed 5 times: {stats[sid]}")
+
+        done_at_kill = []
+
+        async def killer():
+            await anyio.sleep(0.4)
+            c.procs[1].kill()  # SIGKILL
+            done_at_kill.append(sum(s["ok"] for s in stats.values()))
+            c.procs[1].wait(timeout=5)
+
+        async with anyio.create_task_group() as tg:
+            for sid in ids:
+                tg.start_soon(load, sid)
+            tg.start_soon(killer)
+        assert c.procs[1].poll() is not None, "the node was not killed"
+        assert done_at_kill[0] < 40 * sessions, f"the kill came after the load: {done_at_kill}"
+        for sid in ids:
+            h = {"accept": ACCEPT, "mcp-session-id": sid, "mcp-protocol-version": LEGACY_VERSION}
+            r = await http.post(c.url, headers=h, json={"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+                                                        "params": {"name": "get_counter", "arguments": {}}})
+            assert r.status_code == 200, r.text
+            value = int(_result_of(r)["result"]["content"][0]["text"])
+            s = stats[sid]
+            assert s["ok"] == 40
+            assert 40 <= value <= 40 + s["failed"], f"session {sid}: counter {value}, {s}"
+        print(f"kill -9 under load: {done_at_kill[0]} calls done at the kill; {stats}")
+    served_after = set(c.upstreams("POST")[-sessions:])
+    assert c.nodes[1] not in served_after
