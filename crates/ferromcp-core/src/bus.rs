@@ -21,6 +21,9 @@
 //!
 //! A bus implementation moves [`Envelope`]s (JSON, see [`Envelope::to_json`]) and hands
 //! what other nodes sent to the [`BusSink`] it was started with.
+//!
+//! Not carried yet: a client's `notifications/cancelled` for a request running on
+//! another node (it cancels only requests of the node that receives it).
 
 use std::sync::Arc;
 

@@ -28,7 +28,8 @@
 //! in order. A stateless call publishes nothing. Receiving is one dedicated subscriber
 //! connection per node, re-established with backoff (50 ms doubling to 5 s) when Redis
 //! goes away; messages published meanwhile are lost (pub/sub does not store them),
-//! which a client sees as an ask that times out or a notification it missed.
+//! which a client sees as an ask that times out or a notification it missed. The
+//! subscriber task of a dropped server ends with the next message it receives.
 
 use std::sync::Arc;
 use std::time::Duration;
