@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! cargo run --example counter -- --port 3002                      # HTTP, memory store
-//! cargo run --example counter -- --port 3002 --redis redis://127.0.0.1:6379/
+//! cargo run --example counter -- --port 3002 --redis redis://127.0.0.1:6379/ --sealing-key KEY
 //! cargo run --example counter -- --stdio
 //! ```
 //!
@@ -49,7 +49,9 @@ struct Args {
     /// Serve over stdio instead.
     #[arg(long)]
     stdio: bool,
-    /// Keep state in Redis at this URL instead of in memory.
+    /// Put the whole server on the Redis at this URL: state, resumable streams and
+    /// session records, and the bus between nodes (needs `--sealing-key`): several such
+    /// processes behind a round-robin load balancer are one server.
     #[arg(long)]
     redis: Option<String>,
     /// Encrypt state at rest with this key material.
@@ -264,9 +266,12 @@ impl Middleware for Greeter {
     }
 }
 
-async fn store(args: &Args) -> std::result::Result<std::sync::Arc<dyn StateStore>, Box<dyn std::error::Error>> {
-    let base: std::sync::Arc<dyn StateStore> = match &args.redis {
-        Some(url) => std::sync::Arc::new(ferromcp::redis::RedisStore::connect(url).await?),
+async fn store(
+    args: &Args,
+    cluster: Option<&ferromcp::redis::RedisCluster>,
+) -> std::result::Result<std::sync::Arc<dyn StateStore>, Box<dyn std::error::Error>> {
+    let base: std::sync::Arc<dyn StateStore> = match cluster {
+        Some(c) => std::sync::Arc::new(c.store().clone()),
         None => std::sync::Arc::new(MemoryStore::new()),
     };
     Ok(match &args.encrypt_key {
@@ -278,6 +283,10 @@ async fn store(args: &Args) -> std::result::Result<std::sync::Arc<dyn StateStore
 #[tokio::main]
 async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    let cluster = match &args.redis {
+        Some(url) => Some(ferromcp::redis::RedisCluster::connect(url).await?),
+        None => None,
+    };
     let mut b = Server::builder("ferromcp-counter", env!("CARGO_PKG_VERSION"))
         .tool(increment)
         .tool(get_counter)
@@ -291,7 +300,11 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         .tool(secret)
         .tool(reset)
         .middleware(Greeter)
-        .state_store_arc(store(&args).await?);
+        .state_store_arc(store(&args, cluster.as_ref()).await?);
+    if let Some(c) = &cluster {
+        // The bus (the store is set above, possibly encrypted at rest).
+        b = b.bus(c.bus().clone());
+    }
     if let Some(ttl) = args.state_ttl {
         b = b.state_ttl(Duration::from_secs(ttl));
     }
@@ -310,7 +323,7 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         // `HttpAuth`, with 429 and Retry-After; both would count each request twice).
         b = b.middleware(ferromcp_auth::RateLimit::from_arc(l.clone()));
     }
-    let server = b.build();
+    let server = b.try_build()?;
     if args.stdio {
         ferromcp::transport::serve_stdio(server).await?;
         return Ok(());
@@ -319,6 +332,9 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let addr = listener.local_addr()?;
     let canonical = args.jwt_audience.clone().unwrap_or_else(|| format!("http://{addr}/mcp"));
     let mut cfg = HttpConfig::default().legacy_sse(args.legacy_sse);
+    if let Some(c) = &cluster {
+        cfg = cfg.event_store(c.events());
+    }
     if let Some(auth) = http_auth(&args, &canonical).await? {
         cfg = cfg.auth(match limiter {
             Some(l) => auth.rate_limit_arc(l),

@@ -8,8 +8,9 @@
 # revisions) against examples/everything, and again through examples/proxy in front
 # of it · its client leg (both revisions) driving
 # examples/conformance_client · real-client interop (Python mcp SDK,
-# fastmcp Client, TypeScript SDK v1 and v2 clients; stdio and HTTP) · fuzz smoke.
-# Needs: cargo, python3, npm, curl; installs the Python venv and npm packages itself
+# fastmcp Client, TypeScript SDK v1 and v2 clients; stdio and HTTP) · cluster (three
+# `--redis` nodes behind nginx, tests/cluster) · fuzz smoke.
+# Needs: cargo, python3, npm, curl, Redis, nginx; installs the Python venv and npm packages itself
 # (scripts/setup-test-env.sh). The conformance suite comes from ../shared/tools.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -108,6 +109,11 @@ python_interop() {
     "$FERRO_VENV/bin/python" -m pytest tests/interop -q
 }
 
+cluster() {
+  FERRO_EVERYTHING_BIN="$ROOT/target/debug/examples/everything" FERRO_COUNTER_BIN="$ROOT/target/debug/examples/counter" \
+    "$FERRO_VENV/bin/python" -m pytest tests/cluster -q -rs
+}
+
 ts_interop() {
   (cd tests/interop-ts && FERRO_EVERYTHING_BIN="$ROOT/target/debug/examples/everything" npm test)
 }
@@ -132,6 +138,7 @@ stage "conformance through proxy" conformance_proxy
 stage "conformance client (both revisions)" conformance_client
 stage "interop: Python mcp SDK + fastmcp" python_interop
 stage "interop: TypeScript SDK" ts_interop
+stage "cluster: 3 nodes on Redis behind nginx" cluster
 [ "${SKIP_FUZZ:-0}" = 1 ] || stage "fuzz smoke" fuzz_smoke
 
 echo

@@ -42,7 +42,7 @@ pub use ferromcp_core::{
     ServerBuilder, ServerConfig, ToolDef, TransportKind,
 };
 pub use ferromcp_core::{
-    auth, context, engine, era, error, events, middleware, protocol, registry, schema, session, state, transport,
+    auth, bus, context, engine, era, error, events, middleware, protocol, registry, schema, session, state, transport,
 };
 #[doc(hidden)]
 pub use ferromcp_core::{jsonrpc, mrtr};

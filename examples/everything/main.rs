@@ -8,11 +8,15 @@
 //! # bearer tokens (optional auth) and a shared requestState sealing key
 //! cargo run --example everything -- --token alice-token=alice --sealing-key "$(openssl rand -hex 32)"
 //! FERROMCP_PORT=3005 FERROMCP_JSON_RESPONSE=1 cargo run --example everything   # settings from the environment
+//! # one node of a cluster: state, events, sessions and the bus on Redis (run several
+//! # behind any round-robin load balancer, all with the same key)
+//! cargo run --example everything -- --port 0 --redis redis://127.0.0.1:6379/3 --sealing-key "$KEY"
 //! ```
 //!
 //! Every `FERROMCP_*` variable applies (see `ferromcp::settings`); command-line flags win
 //! over it.
 
+mod cluster_tools;
 mod mrtr_tools;
 mod prompts;
 mod proxy_tools;
@@ -45,6 +49,11 @@ struct Args {
     /// `redis:URL` (default: FERROMCP_EVENT_STORE, else memory).
     #[arg(long)]
     events: Option<String>,
+    /// Put the whole server on the Redis at this URL: state, resumable streams and
+    /// session records, and the bus between nodes (needs `--sealing-key`). Several such
+    /// processes behind a round-robin load balancer are one server.
+    #[arg(long)]
+    redis: Option<String>,
     /// Also serve the 2024-11-05 HTTP+SSE transport (`GET /sse`, `POST /messages`).
     #[arg(long)]
     legacy_sse: bool,
@@ -112,6 +121,7 @@ pub fn builder() -> ServerBuilder {
     );
     let b = tools::register(b);
     let b = mrtr_tools::register(b);
+    let b = cluster_tools::register(b);
     let b = proxy_tools::register(b);
     let b = resources::register(b);
     prompts::register(b)
@@ -189,9 +199,19 @@ async fn main() -> std::io::Result<()> {
         .ask_timeout(Duration::from_millis(args.ask_timeout_ms))
         .max_pending_asks_per_session(args.max_pending_asks)
         .session_limits(args.session_limits(&env));
-    let b = match or_exit(ferromcp::settings::redis_state_store(&env).await.map_err(std::io::Error::other)) {
-        Some(store) => b.state_store(store),
-        None => b,
+    let cluster = match &args.redis {
+        Some(url) => Some(or_exit(
+            ferromcp::redis::RedisCluster::connect(url)
+                .await
+                .map_err(|e| std::io::Error::other(format!("--redis: {e}"))),
+        )),
+        None => None,
+    };
+    let b = match (&cluster, or_exit(ferromcp::settings::redis_state_store(&env).await.map_err(std::io::Error::other)))
+    {
+        (Some(c), _) => c.server(b),
+        (None, Some(store)) => b.state_store(store),
+        (None, None) => b,
     };
     let server =
         or_exit(with_sealing_keys(b, &args.sealing_keys).and_then(|b| b.try_build().map_err(std::io::Error::other)));
@@ -215,7 +235,12 @@ async fn main() -> std::io::Result<()> {
         Some(a) => cfg.auth(a),
         None => cfg,
     };
-    let cfg = match args.events.as_deref().unwrap_or("env") {
+    let default_events = if cluster.is_some() { "cluster" } else { "env" };
+    let cfg = match args.events.as_deref().unwrap_or(default_events) {
+        "cluster" => match &cluster {
+            Some(c) => cfg.event_store(c.events()),
+            None => return Err(std::io::Error::other("--events cluster needs --redis")),
+        },
         // FERROMCP_EVENT_STORE=redis is connected here (apply_http cannot).
         "env" => match or_exit(ferromcp::settings::redis_event_store(&env).await.map_err(std::io::Error::other)) {
             Some(store) => cfg.event_store(store),

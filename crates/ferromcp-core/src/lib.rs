@@ -16,6 +16,8 @@
 //! - `mrtr`: sealed `requestState` for multi-round-trip requests.
 //! - `dispatch`: one dispatcher for every transport, organised by method.
 //! - [`Reply`]: what the dispatcher answers a request with (a leaf module).
+//! - [`bus`]: what the nodes of a cluster tell each other (asks' answers, notifications,
+//!   broadcasts), and the broadcast API ([`Server::broadcast`]).
 //! - [`engine`]: what every transport adapts to: the state key space, the end of a
 //!   session's scope, the one notifier.
 //! - [`session`]: connections, legacy sessions and their registry.
@@ -33,6 +35,8 @@
 #![allow(deprecated)]
 
 pub mod auth;
+mod broadcast;
+pub mod bus;
 pub mod context;
 #[doc(hidden)]
 pub mod dispatch;

@@ -5,17 +5,24 @@
 //!
 //! # The cross-node seam
 //! [`Notifier::publish`] is where a notice enters and [`Notifier::subscribe`] where
-//! every receiver reads from: a bus carrying notices between nodes plugs in behind these
-//! two (publish to the bus, subscribe to it), and no transport changes.
+//! every receiver reads from. With a [bus](crate::bus), a notice published here also
+//! goes to the other nodes (and this node's registry changes are forwarded by a task
+//! started with the bus); what other nodes send arrives through the bus's sink (`Sink`,
+//! here): answers to the session's asks, notifications to the standalone streams this
+//! node holds, and notices on a third channel that every [`Notices`] reads and that is
+//! never published again, so nothing loops. No transport changes.
 
 use std::sync::{Arc, Weak};
 
 use serde_json::json;
 use tokio::sync::broadcast::{self, error::RecvError};
 
+use crate::bus::{Audience, Bus, BusSink, Envelope, NODE_SHIFT, Payload, WireNotice, WireOutcome, node_of};
+use crate::error::ProtocolError;
 use crate::jsonrpc;
+use crate::jsonrpc::RequestId;
 use crate::registry::{ListChanged, Registry};
-use crate::session::Session;
+use crate::session::{Session, SessionRegistry};
 
 /// One notice the notifier fans out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,19 +44,28 @@ impl Notice {
     }
 }
 
-/// Owns the resource-update channel; list changes come from the registry.
+/// Owns the resource-update channel and the channel of other nodes' notices; list
+/// changes come from the registry.
 pub(crate) struct Notifier {
     updates: broadcast::Sender<Arc<str>>,
+    remote: broadcast::Sender<Notice>,
+    bus: Option<Arc<dyn Bus>>,
 }
 
 impl Notifier {
-    pub(crate) fn new() -> Self {
-        Notifier { updates: broadcast::channel(256).0 }
+    pub(crate) fn new(bus: Option<Arc<dyn Bus>>) -> Self {
+        Notifier { updates: broadcast::channel(256).0, remote: broadcast::channel(256).0, bus }
     }
 
     /// Announces a notice to every receiver (list changes are announced by the registry
-    /// itself when it changes).
+    /// itself when it changes), on this node and, with a bus, the others.
     pub(crate) fn publish(&self, registry: &Registry, notice: Notice) {
+        if let Some(bus) = &self.bus
+            && let Notice::ResourceUpdated(_) = &notice
+        {
+            // List changes reach the bus through the registry forwarder.
+            bus.publish(notice_envelope(bus.node(), &notice));
+        }
         match notice {
             Notice::ListChanged(c) => registry.notify(c),
             Notice::ResourceUpdated(uri) => {
@@ -58,9 +74,30 @@ impl Notifier {
         }
     }
 
+    /// Forwards this node's registry changes to the bus until the registry is gone.
+    pub(crate) fn forward_list_changes(&self, registry: &Registry) {
+        let Some(bus) = self.bus.clone() else { return };
+        let mut changes = registry.subscribe();
+        tokio::spawn(async move {
+            loop {
+                match changes.recv().await {
+                    Ok(c) => bus.publish(notice_envelope(bus.node(), &Notice::ListChanged(c))),
+                    Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "list changes not forwarded to the bus"),
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+
+    /// The sink a bus delivers other nodes' envelopes to, for the server whose session
+    /// table is `sessions` (held weakly).
+    pub(crate) fn sink(&self, sessions: &Arc<SessionRegistry>, node: u32) -> Arc<dyn BusSink> {
+        Arc::new(Sink { sessions: Arc::downgrade(sessions), remote: self.remote.clone(), node })
+    }
+
     /// Every notice from now on.
     pub(crate) fn subscribe(&self, registry: &Registry) -> Notices {
-        Notices { changes: registry.subscribe(), updates: self.updates.subscribe() }
+        Notices { changes: registry.subscribe(), updates: self.updates.subscribe(), remote: self.remote.subscribe() }
     }
 
     /// The raw resource-update channel (for [`Server::resource_updates`](crate::Server::resource_updates)).
@@ -73,6 +110,7 @@ impl Notifier {
 pub struct Notices {
     changes: broadcast::Receiver<ListChanged>,
     updates: broadcast::Receiver<Arc<str>>,
+    remote: broadcast::Receiver<Notice>,
 }
 
 impl std::fmt::Debug for Notices {
@@ -94,6 +132,11 @@ impl Notices {
                 },
                 u = self.updates.recv() => match u {
                     Ok(uri) => return Some(Notice::ResourceUpdated(uri)),
+                    Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return None,
+                },
+                r = self.remote.recv() => match r {
+                    Ok(n) => return Some(n),
                     Err(RecvError::Lagged(_)) => {}
                     Err(RecvError::Closed) => return None,
                 },
@@ -135,6 +178,89 @@ impl SessionNotifications {
                 let _ = jsonrpc::write_notification(&mut buf, method, &params);
                 return Some(buf);
             }
+        }
+    }
+}
+
+/// A server-wide notice on the wire.
+fn wire(n: &Notice) -> WireNotice {
+    match n {
+        Notice::ListChanged(ListChanged::Tools) => WireNotice::ListChanged("tools".into()),
+        Notice::ListChanged(ListChanged::Resources) => WireNotice::ListChanged("resources".into()),
+        Notice::ListChanged(ListChanged::Prompts) => WireNotice::ListChanged("prompts".into()),
+        Notice::ResourceUpdated(uri) => WireNotice::ResourceUpdated(uri.to_string()),
+    }
+}
+
+/// A notice from the wire; `None` for a kind this version does not know.
+fn unwire(w: &WireNotice) -> Option<Notice> {
+    Some(match w {
+        WireNotice::ListChanged(k) => Notice::ListChanged(match k.as_str() {
+            "tools" => ListChanged::Tools,
+            "resources" => ListChanged::Resources,
+            "prompts" => ListChanged::Prompts,
+            _ => return None,
+        }),
+        WireNotice::ResourceUpdated(uri) => Notice::ResourceUpdated(uri.as_str().into()),
+    })
+}
+
+/// The envelope of a server-wide notice.
+fn notice_envelope(from: u32, n: &Notice) -> Envelope {
+    Envelope { from, payload: Payload::Notice(wire(n)) }
+}
+
+/// Sends `message` on the open standalone stream of every local session in `audience`;
+/// returns how many it was queued on.
+pub(crate) fn deliver_local(sessions: &SessionRegistry, audience: &Audience, message: &[u8]) -> usize {
+    let send = |s: &Session| s.stream().is_some_and(|out| out.try_send(message.to_vec()).is_ok());
+    match audience {
+        Audience::Session(id) => sessions.get(id).is_some_and(|s| send(&s)) as usize,
+        _ => sessions.all().iter().filter(|s| audience.includes(s) && send(s)).count(),
+    }
+}
+
+/// What a bus delivers to (see [`BusSink`]): the session table, for answers and
+/// notifications to sessions, and the channel of other nodes' notices.
+struct Sink {
+    sessions: Weak<SessionRegistry>,
+    remote: broadcast::Sender<Notice>,
+    node: u32,
+}
+
+impl BusSink for Sink {
+    fn is_open(&self) -> bool {
+        self.sessions.strong_count() > 0
+    }
+
+    fn deliver(&self, envelope: Envelope) -> bool {
+        let Some(sessions) = self.sessions.upgrade() else { return false };
+        if envelope.from == self.node {
+            return false;
+        }
+        match envelope.payload {
+            Payload::Answer { session, id, outcome } => {
+                if node_of(id) != Some(self.node) {
+                    return false;
+                }
+                let outcome = match outcome {
+                    WireOutcome::Result(text) => serde_json::value::RawValue::from_string(text)
+                        .map_err(|e| ProtocolError::invalid_params(format!("the client's result is not JSON: {e}"))),
+                    WireOutcome::Error { code, message, data } => {
+                        let mut e = ProtocolError::new(code, message);
+                        if let Some(d) = data.and_then(|d| serde_json::from_str(&d).ok()) {
+                            e = e.with_data(d);
+                        }
+                        Err(e)
+                    }
+                };
+                let local = RequestId::Number(id & ((1i64 << NODE_SHIFT) - 1));
+                let done = sessions.get(&session).is_some_and(|s| s.peer().complete(&local, outcome));
+                tracing::debug!(target: "ferromcp_core::bus", session, id, from = envelope.from, done, "answer from another node delivered");
+                done
+            }
+            Payload::Notify { audience, message } => deliver_local(&sessions, &audience, message.as_bytes()) > 0,
+            Payload::Notice(n) => unwire(&n).is_some_and(|n| self.remote.send(n).is_ok()),
         }
     }
 }

@@ -122,6 +122,8 @@ pub(crate) struct Inner {
     pub(crate) resources: Arc<crate::resources::Resources>,
     /// The startup/shutdown hooks and their value (see `crate::lifespan`).
     pub(crate) lifespan: crate::lifespan::Lifespan,
+    /// The channel to the other nodes, if several serve (see `crate::bus`).
+    pub(crate) bus: Option<Arc<dyn crate::bus::Bus>>,
 }
 
 /// An MCP server: components plus configuration. Cheap to clone (one `Arc`); serve it
@@ -154,6 +156,7 @@ impl Server {
             multi_node: false,
             directory: None,
             lifespan: crate::lifespan::Lifespan::default(),
+            bus: None,
         }
     }
     /// The server's name and version.
@@ -256,6 +259,7 @@ pub struct ServerBuilder {
     multi_node: bool,
     directory: Option<Arc<dyn SessionDirectory>>,
     lifespan: crate::lifespan::Lifespan,
+    bus: Option<Arc<dyn crate::bus::Bus>>,
 }
 
 /// Why [`ServerBuilder::try_build`] refused to build a server.
@@ -494,6 +498,25 @@ impl ServerBuilder {
         self.directory = Some(dir);
         self
     }
+    /// Connects this node to the other nodes of a deployment (see [`crate::bus`]): the
+    /// client's answers to asks reach the node that asked, broadcasts and server-wide
+    /// notices reach every node's sessions. Implies [`multi_node`](Self::multi_node)
+    /// (a shared sealing key is required). The bus starts when the server is built,
+    /// which must then happen inside a Tokio runtime.
+    ///
+    /// ```no_run
+    /// # async fn f(bus: std::sync::Arc<dyn ferromcp_core::bus::Bus>) {
+    /// let server = ferromcp_core::Server::builder("notes", "1")
+    ///     .sealing_key(b"a key every node shares, 32 bytes+".to_vec())
+    ///     .bus(bus) // e.g. ferromcp_redis::RedisBus
+    ///     .build();
+    /// # let _ = server; }
+    /// ```
+    pub fn bus(mut self, bus: Arc<dyn crate::bus::Bus>) -> Self {
+        self.bus = Some(bus);
+        self.multi_node = true;
+        self
+    }
     /// The largest sealed `requestState` handed out (default 1 MiB; see
     /// [`ServerConfig::max_request_state_bytes`]).
     pub fn max_request_state_bytes(mut self, n: usize) -> Self {
@@ -569,7 +592,8 @@ impl ServerBuilder {
                 }
             });
         }
-        Ok(Server {
+        let bus = self.bus;
+        let server = Server {
             inner: Arc::new(Inner {
                 info: self.info,
                 info_json,
@@ -582,14 +606,20 @@ impl ServerBuilder {
                 visibility_used: std::sync::atomic::AtomicBool::new(false),
                 config: self.config,
                 sealer,
-                notifier: crate::notify::Notifier::new(),
+                notifier: crate::notify::Notifier::new(bus.clone()),
                 pending_asks: std::sync::atomic::AtomicUsize::new(0),
                 directory: self.directory,
                 hooks,
                 resources,
                 lifespan: self.lifespan,
+                bus,
             }),
-        })
+        };
+        if let Some(bus) = &server.inner.bus {
+            bus.start(server.inner.notifier.sink(&server.inner.sessions, bus.node()));
+            server.inner.notifier.forward_list_changes(&server.inner.registry);
+        }
+        Ok(server)
     }
 }
 

@@ -76,10 +76,15 @@
 //!   serves any session; expiry claimed once for the cluster).
 //! - [`events`]: [`RedisEventStore`], the event store behind resumable streams, on
 //!   Redis Streams (`Last-Event-ID` replay on any node).
+//! - [`bus`]: [`RedisBus`], the bus between nodes on Redis pub/sub (answers to asks,
+//!   notifications, broadcasts).
+//! - `cluster`: [`RedisCluster`], the one switch: state, events and bus on one URL.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bus;
+mod cluster;
 pub mod config;
 pub mod directory;
 pub mod events;
@@ -89,6 +94,8 @@ mod ratelimit;
 mod scoped;
 mod store;
 
+pub use bus::RedisBus;
+pub use cluster::RedisCluster;
 pub use config::RedisStoreConfig;
 pub use directory::RedisSessionDirectory;
 pub use events::RedisEventStore;

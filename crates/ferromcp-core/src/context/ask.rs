@@ -375,8 +375,13 @@ async fn run_legacy<T>(ask: &Ask<T>) -> Result<T> {
     }
     let (parked, rx) = Parked::take(ctx, session)?;
     let id = parked.id.unwrap_or_default();
+    // With a bus, the id names this node, so an answer POSTed to another node comes back.
+    let wire_id = match &ctx.inner.server.inner.bus {
+        Some(bus) => (i64::from(bus.node()) << crate::bus::NODE_SHIFT) | id,
+        None => id,
+    };
     let mut buf = Vec::with_capacity(128);
-    jsonrpc::write_request(&mut buf, &RequestId::Number(id), ask.method, &ask.params)?;
+    jsonrpc::write_request(&mut buf, &RequestId::Number(wire_id), ask.method, &ask.params)?;
     if ctx.inner.outbound.send(buf).await.is_err() {
         return Err(Error::AskUnavailable("the request's stream is closed".into()));
     }

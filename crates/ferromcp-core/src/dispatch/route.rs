@@ -100,8 +100,19 @@ pub(super) fn response(server: &Server, r: Response, session: Option<&Arc<Sessio
         tracing::debug!(id = ?r.id, reason = %e.message, "response refused by middleware");
         return false;
     }
-    match session {
-        Some(s) => s.peer().complete(&r.id, r.outcome),
+    let Some(s) = session else { return false };
+    let Some(bus) = &server.inner.bus else { return s.peer().complete(&r.id, r.outcome) };
+    // With a bus, ask ids carry the asking node's tag (see `crate::bus`).
+    let RequestId::Number(id) = r.id else { return false };
+    match crate::bus::node_of(id) {
+        Some(node) if node == bus.node() => {
+            s.peer().complete(&RequestId::Number(id & ((1i64 << crate::bus::NODE_SHIFT) - 1)), r.outcome)
+        }
+        Some(owner) => {
+            tracing::debug!(target: "ferromcp_core::bus", session = s.id(), id, owner, "answer forwarded to its node");
+            bus.publish(crate::bus::answer(bus.node(), s.id(), id, &r.outcome));
+            true
+        }
         None => false,
     }
 }
