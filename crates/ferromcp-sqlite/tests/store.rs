@@ -177,8 +177,8 @@ async fn batched_appends_keep_order_and_fail_alone() {
     store.append(&victim, "first".into()).await.expect("append");
     let stolen = StreamKey { session: "intruder".into(), stream: victim.stream.clone() };
     let mut tasks = Vec::new();
-    for key in keys.iter().skip(1).cloned() {
-        let store = store.clone();
+    for key in &keys[1..] {
+        let (store, key) = (store.clone(), key.clone());
         tasks.push(tokio::spawn(async move {
             for i in 1..=8u64 {
                 let id = store.append(&key, format!("e{i}").into_bytes().into()).await.expect("append");
