@@ -97,51 +97,81 @@ fn stream_owner(conn: &Connection, stream: &str) -> Result<Option<(String, i64)>
         .db()
 }
 
-/// Appends one event; returns its seq. Atomic (an IMMEDIATE transaction), so several
-/// processes may share the file.
-pub(crate) fn append(
+/// One event waiting to be appended: its stream, session and payload.
+pub(crate) struct NewEvent {
+    pub(crate) stream: std::sync::Arc<str>,
+    pub(crate) session: std::sync::Arc<str>,
+    pub(crate) data: bytes::Bytes,
+}
+
+/// Appends `events` in order in one IMMEDIATE transaction (group commit: one commit
+/// for the batch, so several processes may still share the file). Each event has a
+/// savepoint of its own: one that fails (a stream of another session) is rolled back
+/// alone and gets its error; the others get their seqs. An `Err` means nothing of the
+/// batch was written.
+pub(crate) fn append_batch(
     conn: &mut Connection,
+    r: &Retention,
+    events: &[NewEvent],
+) -> Result<Vec<Result<u64, StoreError>>, StoreError> {
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).db()?;
+    let now = now_ms();
+    let mut out = Vec::with_capacity(events.len());
+    for e in events {
+        let sp = tx.savepoint().db()?;
+        let seq = append_one(&sp, r, &e.stream, &e.session, &e.data, now);
+        if seq.is_ok() {
+            sp.commit().db()?;
+        } // else: dropping the savepoint rolls this event back.
+        out.push(seq);
+    }
+    tx.commit().db()?;
+    Ok(out)
+}
+
+/// Appends one event inside the caller's transaction; returns its seq.
+fn append_one(
+    conn: &Connection,
     r: &Retention,
     stream: &str,
     session: &str,
     data: &[u8],
+    now: i64,
 ) -> Result<u64, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).db()?;
-    let found = stream_owner(&tx, stream)?;
+    let found = stream_owner(conn, stream)?;
     let seq = match found {
         Some((owner, _)) if owner != session => return Err(corrupt(stream, "the stream belongs to another session")),
         Some((_, last)) if last < 0 => return Err(corrupt(stream, format!("last seq {last} is negative"))),
         Some((_, last)) => last.checked_add(1).ok_or_else(|| corrupt(stream, "seq overflow"))?,
         None => {
-            let excess = count(&tx, "SELECT COUNT(*) FROM streams")?
+            let excess = count(conn, "SELECT COUNT(*) FROM streams")?
                 .saturating_add(1)
                 .saturating_sub(limit(r.max_streams.max(1)));
             if excess > 0 {
                 // The least recently appended streams go first; their events with them.
                 const OLDEST: &str = "SELECT stream FROM streams ORDER BY touched LIMIT ?1";
-                exec(&tx, &format!("DELETE FROM events WHERE stream IN ({OLDEST})"), [excess])?;
-                exec(&tx, &format!("DELETE FROM streams WHERE stream IN ({OLDEST})"), [excess])?;
+                exec(conn, &format!("DELETE FROM events WHERE stream IN ({OLDEST})"), [excess])?;
+                exec(conn, &format!("DELETE FROM streams WHERE stream IN ({OLDEST})"), [excess])?;
             }
             1
         }
     };
     exec(
-        &tx,
+        conn,
         "INSERT INTO streams(stream, session, last_seq, touched)
          VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(touched), 0) + 1 FROM streams))
          ON CONFLICT(stream) DO UPDATE SET last_seq = excluded.last_seq, touched = excluded.touched",
         params![stream, session, seq],
     )?;
     exec(
-        &tx,
+        conn,
         "INSERT INTO events(stream, seq, session, ts, data) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![stream, seq, session, now_ms(), data],
+        params![stream, seq, session, now, data],
     )?;
     let floor = seq.saturating_sub(limit(r.max_events_per_stream));
     if floor > 0 {
-        exec(&tx, "DELETE FROM events WHERE stream = ?1 AND seq <= ?2", params![stream, floor])?;
+        exec(conn, "DELETE FROM events WHERE stream = ?1 AND seq <= ?2", params![stream, floor])?;
     }
-    tx.commit().db()?;
     u64::try_from(seq).map_err(|_| corrupt(stream, "negative seq"))
 }
 

@@ -1,5 +1,7 @@
-//! [`SqliteEventStore`]: the handle, the blocking-pool plumbing and the purge task.
+//! [`SqliteEventStore`]: the handle, the blocking-pool plumbing, the group commit of
+//! appends and the purge task.
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
@@ -8,14 +10,32 @@ use bytes::Bytes;
 use ferromcp_core::events::{EventId, EventStore, Retention, SessionRecord, StoredEvent, StreamKey};
 use ferromcp_core::state::{StoreError, StoreFuture};
 use rusqlite::Connection;
+use tokio::sync::oneshot;
 
 use crate::ops::{self, Db};
 
 /// Most expired events one purge round deletes while holding the connection.
 const PURGE_BATCH: usize = 1000;
 
+/// Most appends written in one transaction (group commit).
+const MAX_BATCH: usize = 256;
+
+/// An append waiting for its batch: the event and where its seq goes once committed.
+struct Waiting {
+    event: ops::NewEvent,
+    done: oneshot::Sender<Result<u64, StoreError>>,
+}
+
+/// Appends not yet written, oldest first, and whether a writer is draining them.
+#[derive(Default)]
+struct Queue {
+    waiting: VecDeque<Waiting>,
+    writing: bool,
+}
+
 struct Inner {
     conn: Mutex<Connection>,
+    queue: Mutex<Queue>,
     purger: OnceLock<tokio::task::JoinHandle<()>>,
 }
 
@@ -23,6 +43,48 @@ impl Inner {
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic mid-transaction rolled that transaction back: the connection is sound.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The writer (on the blocking pool): while appends are queued, writes up to
+    /// [`MAX_BATCH`] of them, in queue order, in one transaction, then resolves each
+    /// one's future with its seq (or error). An acknowledged append is committed.
+    fn write_queued(&self, retention: &Retention) {
+        let mut guard = WriterGuard(Some(self));
+        loop {
+            let batch: Vec<Waiting> = {
+                let mut q = self.queue();
+                if q.waiting.is_empty() {
+                    q.writing = false;
+                    guard.0 = None;
+                    return;
+                }
+                let n = q.waiting.len().min(MAX_BATCH);
+                q.waiting.drain(..n).collect()
+            };
+            let (events, senders): (Vec<_>, Vec<_>) = batch.into_iter().map(|w| (w.event, w.done)).unzip();
+            match ops::append_batch(&mut self.lock(), retention, &events) {
+                Ok(seqs) => senders.into_iter().zip(seqs).for_each(|(s, seq)| drop(s.send(seq))),
+                Err(e) => senders.into_iter().for_each(|s| drop(s.send(Err(e.clone())))),
+            }
+        }
+    }
+}
+
+/// If the writer panics, fails the appends still queued (their futures see an error
+/// instead of waiting forever) and lets the next append start a new writer.
+struct WriterGuard<'a>(Option<&'a Inner>);
+
+impl Drop for WriterGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(inner) = self.0 {
+            let mut q = inner.queue();
+            q.waiting.clear();
+            q.writing = false;
+        }
     }
 }
 
@@ -38,7 +100,11 @@ impl Drop for Inner {
 /// survive restarts.
 ///
 /// Every operation runs on tokio's blocking pool against one connection (WAL mode,
-/// `synchronous=NORMAL`, statements cached). Retention is enforced on append (the
+/// `synchronous=NORMAL`, statements cached). Appends are group-committed: those queued
+/// while a batch is written go together (up to 256) in the next transaction, and each
+/// append's future resolves once its batch is committed, so an acknowledged event
+/// survives a crash of the process (with `synchronous=NORMAL` in WAL mode, a power loss
+/// or OS crash may lose the last commits, never reorder them or corrupt the file). Retention is enforced on append (the
 /// per-stream cap and `max_streams`), on replay (expired events count as gone) and by a
 /// purge task that deletes expired events in small batches; it starts on first use
 /// inside a runtime and ends when the store drops.
@@ -83,7 +149,7 @@ impl SqliteEventStore {
 
     fn from_connection(conn: Connection) -> Result<Self, StoreError> {
         ops::init(&conn)?;
-        let inner = Arc::new(Inner { conn: Mutex::new(conn), purger: OnceLock::new() });
+        let inner = Arc::new(Inner { conn: Mutex::new(conn), queue: Mutex::default(), purger: OnceLock::new() });
         Ok(SqliteEventStore { inner, retention: Retention::default() })
     }
 
@@ -149,11 +215,21 @@ async fn purge_loop(weak: Weak<Inner>, retention: Retention) {
 
 impl EventStore for SqliteEventStore {
     fn append<'a>(&'a self, key: &'a StreamKey, data: Bytes) -> StoreFuture<'a, Result<EventId, StoreError>> {
-        let (stream, session) = (key.stream.clone(), key.session.clone());
         Box::pin(async move {
-            let s = stream.clone();
-            let seq = self.run(move |conn, r| ops::append(conn, r, &s, &session, &data)).await?;
-            Ok(EventId { stream, seq })
+            let (done, seq) = oneshot::channel();
+            let event = ops::NewEvent { stream: key.stream.clone(), session: key.session.clone(), data };
+            let start = {
+                let mut q = self.inner.queue();
+                q.waiting.push_back(Waiting { event, done });
+                !std::mem::replace(&mut q.writing, true)
+            };
+            if start {
+                self.ensure_purger();
+                let (inner, retention) = (self.inner.clone(), self.retention);
+                drop(tokio::task::spawn_blocking(move || inner.write_queued(&retention)));
+            }
+            let seq = seq.await.map_err(|_| StoreError::Unavailable("sqlite append task failed".into()))??;
+            Ok(EventId { stream: key.stream.clone(), seq })
         })
     }
 
