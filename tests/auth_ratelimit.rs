@@ -124,7 +124,9 @@ fn redis_server() -> (Proc, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_sharing_redis_hold_the_limit_together() {
     let (_redis, url) = redis_server();
-    let args = [&TOKENS[..], &["4", "--rate-limit", "1", "--redis", &url, "--rate-limit-redis"]].concat();
+    // --redis makes each counter a cluster node, which needs a sealing key shared by both.
+    let key = ["--sealing-key", "rate-limit-test-sealing-key-0123456789abcdef"];
+    let args = [&TOKENS[..], &["4", "--rate-limit", "1", "--redis", &url, "--rate-limit-redis"], &key[..]].concat();
     let (_n1, a1) = counter(&args);
     let (_n2, a2) = counter(&args);
     // Alice alternates between the nodes: 4 requests in all fit the burst, not 4 each.

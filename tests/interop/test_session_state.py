@@ -360,7 +360,8 @@ async def test_atomic_increments(store, kind, counter_http, request):
     port = None
     if store != "memory":
         port = request.getfixturevalue("redis_port")
-        flags += ["--redis", f"redis://127.0.0.1:{port}/"]
+        # --redis puts the whole counter on Redis (a cluster node): it needs a shared key.
+        flags += ["--redis", f"redis://127.0.0.1:{port}/", "--sealing-key", "state-test-sealing-key-0123456789abcdef"]
     if store == "redis-encrypted":
         flags += ["--encrypt-key", "k"]
     target = counter_http(*flags)
