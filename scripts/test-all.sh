@@ -45,7 +45,7 @@ lint() {
 }
 
 cargo_tests() {
-  cargo build --workspace --examples && cargo test --workspace
+  cargo build --workspace --examples && cargo test --workspace --no-fail-fast
 }
 
 conformance() {

@@ -409,6 +409,11 @@ def _check_redis_at_rest(port: int, store: str, secret: str, session_id: str) ->
         # holds key names, which Redis already shows in plain text as the keys themselves.
         index = f"ferromcp:session:{session_id}:".encode() + b"\xffkeys"
         assert {m.decode() for m in dumped.get(index, [])} <= {"counter", "mem:vault", "mem:greeted"}, dumped.get(index)
-        values = {k: vals for k, vals in dumped.items() if not k.endswith(b"\xffkeys")}
+        # `--encrypt-key` seals state values; the event store (`ferromcp:ev:`) and the session
+        # directory (`ferromcp:dir:`) that `--redis` also puts in Redis are other stores.
+        other_stores = (b"ferromcp:ev:", b"ferromcp:dir:")
+        values = {
+            k: vals for k, vals in dumped.items() if not k.endswith(b"\xffkeys") and not k.startswith(other_stores)
+        }
         clear = {k: vals for k, vals in values.items() if not all(v.startswith(b'"fenc1:') for v in vals)}
         assert not clear, f"values stored without the `fenc1:` envelope: {clear}"
