@@ -251,20 +251,36 @@ async fn http_sse_disconnect_closes_the_connections_resource_once() {
     counts.wait_for((1, 1, 1)).await;
 }
 
-/// A line-delimited (stdio) connection over an in-process pipe, served as `serve_stdio`
-/// serves stdin/stdout: inside the server's lifespan.
-#[tokio::test]
-async fn stdio_eof_closes_the_connections_resource_once() {
-    let counts = Arc::new(Counts::default());
-    let server = builder(&counts).build();
+/// The task serving one in-process line-delimited connection (inside the lifespan).
+type Serving = tokio::task::JoinHandle<Result<std::io::Result<()>, Error>>;
+
+/// A line-delimited (stdio) connection to `server` over an in-process pipe, served as
+/// `serve_stdio` serves stdin/stdout (inside the lifespan): the serving task, the lines the
+/// server writes, and the client's writing half.
+fn stdio_pipe(
+    server: &Server,
+) -> (
+    Serving,
+    tokio::io::Lines<BufReader<tokio::io::ReadHalf<tokio::io::DuplexStream>>>,
+    tokio::io::WriteHalf<tokio::io::DuplexStream>,
+) {
     let (client, server_end) = tokio::io::duplex(64 * 1024);
     let (sr, sw) = tokio::io::split(server_end);
     let serving = tokio::spawn({
         let server = server.clone();
         async move { server.run(serve_io(server.clone(), sr, sw, LineConfig::default())).await }
     });
-    let (cr, mut cw) = tokio::io::split(client);
-    let mut lines = BufReader::new(cr).lines();
+    let (cr, cw) = tokio::io::split(client);
+    (serving, BufReader::new(cr).lines(), cw)
+}
+
+/// A line-delimited (stdio) connection over an in-process pipe, served as `serve_stdio`
+/// serves stdin/stdout: inside the server's lifespan.
+#[tokio::test]
+async fn stdio_eof_closes_the_connections_resource_once() {
+    let counts = Arc::new(Counts::default());
+    let server = builder(&counts).build();
+    let (serving, mut lines, mut cw) = stdio_pipe(&server);
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}});
     let mut out = format!("{init}\n{}\n", json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
@@ -347,14 +363,7 @@ async fn the_lifespan_starts_once_is_reachable_from_handlers_and_shuts_down_when
                 Ok::<_, Error>(ctx.lifespan::<String>()?.to_string())
             }))
             .build();
-    let (client, server_end) = tokio::io::duplex(64 * 1024);
-    let (sr, sw) = tokio::io::split(server_end);
-    let serving = tokio::spawn({
-        let server = server.clone();
-        async move { server.run(serve_io(server.clone(), sr, sw, LineConfig::default())).await }
-    });
-    let (cr, mut cw) = tokio::io::split(client);
-    let mut lines = BufReader::new(cr).lines();
+    let (serving, mut lines, mut cw) = stdio_pipe(&server);
     let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
     for (id, tool) in [(1, "db"), (2, "wrong")] {
         let req = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": {}, "_meta": meta}});
