@@ -171,6 +171,36 @@ mod tests {
         assert_eq!(n, Some(Notice::ListChanged(ListChanged::Tools)));
     }
 
+    #[tokio::test]
+    async fn a_principals_broadcast_reaches_only_its_sessions_on_other_nodes() {
+        let hub = Arc::new(Mutex::new(Vec::new()));
+        let (a, b) = (node(7, &hub), node(8, &hub));
+        let (alice, bob) = (crate::state::Principal::new("alice"), crate::state::Principal::new("bob"));
+        let mut streams = Vec::new();
+        for (id, who) in [("alice-1", &alice), ("alice-2", &alice), ("bob-1", &bob)] {
+            let s = Session::with_id(id.into(), Some(Arc::from(who.hashed())));
+            s.set_init(ClientInit {
+                version: crate::protocol::V_2025_11_25,
+                capabilities: Default::default(),
+                info: None,
+            });
+            let s = b.sessions().insert(s);
+            let (out, frames) = Outbound::channel();
+            s.set_stream(Some(out));
+            streams.push((id, frames));
+        }
+        let params = serde_json::json!({"data": "for alice"});
+        assert_eq!(a.broadcast(Audience::principal(&alice), "notifications/message", params), 0, "none on A");
+        for (id, frames) in &mut streams {
+            let got = frames.try_recv().map(|f| String::from_utf8(f.to_vec()).unwrap());
+            if id.starts_with("alice") {
+                assert!(got.expect("alice's session on B got it").contains("for alice"), "{id}");
+            } else {
+                assert!(got.is_none(), "bob's session must not get alice's broadcast");
+            }
+        }
+    }
+
     #[test]
     fn a_bus_needs_a_shared_sealing_key() {
         let hub = Arc::new(Mutex::new(Vec::new()));
